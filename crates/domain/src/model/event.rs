@@ -1,0 +1,279 @@
+//! Domain events: one per state change, and their CloudEvents 1.0 JSON form.
+
+use super::chat::Chat;
+use super::ids::{ChatId, EventId, MessageId, UserId};
+use super::message::Message;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "camelCase")]
+pub enum EventKind {
+    /// A chat was created; carries the new chat.
+    ChatCreated(Chat),
+    /// A chat's title or settings changed; carries the chat after the change.
+    ChatUpdated(Chat),
+    /// A chat and all its messages were deleted.
+    ChatDeleted {
+        /// The deleted chat.
+        chat_id: ChatId,
+    },
+    /// A message was stored (a user message, or a reply as it starts generating).
+    MessageCreated(Message),
+    /// A message's content was edited.
+    MessageUpdated(Message),
+    /// A message was deleted; later messages moved up one place.
+    MessageDeleted {
+        /// The deleted message.
+        message_id: MessageId,
+        /// The position it had.
+        seq: u32,
+    },
+    /// A reply finished; carries the stored reply (model and usage) and how long it took.
+    MessageCompleted {
+        /// The finished reply.
+        message: Message,
+        /// Milliseconds from the request to the provider to the last token.
+        latency_ms: u64,
+    },
+    /// A reply failed; carries the stored reply with its error.
+    MessageFailed(Message),
+    /// A reply was cancelled; carries the stored partial reply.
+    MessageCancelled(Message),
+}
+
+impl EventKind {
+    /// The CloudEvents `type`, such as `chat.created`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::ChatCreated(_) => "chat.created",
+            EventKind::ChatUpdated(_) => "chat.updated",
+            EventKind::ChatDeleted { .. } => "chat.deleted",
+            EventKind::MessageCreated(_) => "message.created",
+            EventKind::MessageUpdated(_) => "message.updated",
+            EventKind::MessageDeleted { .. } => "message.deleted",
+            EventKind::MessageCompleted { .. } => "message.completed",
+            EventKind::MessageFailed(_) => "message.failed",
+            EventKind::MessageCancelled(_) => "message.cancelled",
+        }
+    }
+
+    /// The message `seq` this event concerns, where one applies.
+    pub fn seq(&self) -> Option<u32> {
+        match self {
+            EventKind::MessageCreated(m)
+            | EventKind::MessageUpdated(m)
+            | EventKind::MessageFailed(m)
+            | EventKind::MessageCancelled(m)
+            | EventKind::MessageCompleted { message: m, .. } => Some(m.seq),
+            EventKind::MessageDeleted { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+/// Every event type name, for documentation and checks.
+pub const EVENT_TYPES: [&str; 9] = [
+    "chat.created",
+    "chat.updated",
+    "chat.deleted",
+    "message.created",
+    "message.updated",
+    "message.deleted",
+    "message.completed",
+    "message.failed",
+    "message.cancelled",
+];
+
+/// One state change, as emitted by a domain service and stored with the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Unique; consumers drop duplicates by it.
+    pub id: EventId,
+    /// When the change happened.
+    pub time: DateTime<Utc>,
+    /// The user who made it.
+    pub user_id: UserId,
+    /// The chat it concerns: the CloudEvents `subject` and the Kafka key.
+    pub chat_id: ChatId,
+    /// The request that caused it, when known.
+    pub request_id: Option<String>,
+    /// What changed.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// A new event with a fresh id.
+    pub fn new(time: DateTime<Utc>, user_id: UserId, chat_id: ChatId, kind: EventKind) -> Self {
+        Self {
+            id: EventId::new(),
+            time,
+            user_id,
+            chat_id,
+            request_id: None,
+            kind,
+        }
+    }
+
+    /// The same event, tagged with the request that caused it.
+    pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
+        self.request_id = request_id;
+        self
+    }
+
+    /// The CloudEvents 1.0 structured-mode JSON form of this event.
+    ///
+    /// `source` names the emitting service (a URI reference such as `/chat-service`).
+    /// The `data` member holds the changed entity (camelCase, as in the HTTP API);
+    /// the extension attributes `userid`, `chatid`, `seq` and `requestid` carry
+    /// the routing facts consumers filter on.
+    pub fn to_cloudevent(&self, source: &str) -> serde_json::Value {
+        let data = match &self.kind {
+            EventKind::ChatCreated(c) | EventKind::ChatUpdated(c) => chat_data(c),
+            EventKind::ChatDeleted { chat_id } => serde_json::json!({ "id": chat_id }),
+            EventKind::MessageCreated(m)
+            | EventKind::MessageUpdated(m)
+            | EventKind::MessageFailed(m)
+            | EventKind::MessageCancelled(m) => message_data(m),
+            EventKind::MessageDeleted { message_id, seq } => {
+                serde_json::json!({ "id": message_id, "chatId": self.chat_id, "seq": seq })
+            }
+            EventKind::MessageCompleted {
+                message,
+                latency_ms,
+            } => {
+                let mut d = message_data(message);
+                if let Some(o) = d.as_object_mut() {
+                    o.insert("latencyMs".into(), (*latency_ms).into());
+                }
+                d
+            }
+        };
+        let mut ce = serde_json::json!({
+            "specversion": "1.0",
+            "id": self.id,
+            "source": source,
+            "type": self.kind.type_name(),
+            "subject": self.chat_id,
+            "time": self.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "datacontenttype": "application/json",
+            "userid": self.user_id,
+            "chatid": self.chat_id,
+            "data": data,
+        });
+        if let Some(o) = ce.as_object_mut() {
+            if let Some(seq) = self.kind.seq() {
+                o.insert("seq".into(), seq.into());
+            }
+            if let Some(r) = &self.request_id {
+                o.insert("requestid".into(), r.clone().into());
+            }
+        }
+        ce
+    }
+}
+
+fn chat_data(c: &Chat) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.id,
+        "title": c.title,
+        "settings": c.settings,
+        "messageCount": c.message_count,
+        "createdAt": c.created_at,
+        "updatedAt": c.updated_at,
+    })
+}
+
+fn message_data(m: &Message) -> serde_json::Value {
+    serde_json::to_value(m).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChatSettings, ChatTitle, MessageStatus, Role};
+
+    fn chat() -> Chat {
+        let now = Utc::now();
+        Chat {
+            id: ChatId::new(),
+            owner: UserId::parse("alice").unwrap(),
+            title: ChatTitle::default(),
+            settings: ChatSettings::default(),
+            message_count: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn cloudevent_has_required_attributes() {
+        let c = chat();
+        let e = Event::new(
+            Utc::now(),
+            c.owner.clone(),
+            c.id,
+            EventKind::ChatCreated(c.clone()),
+        )
+        .with_request_id(Some("req-1".into()));
+        let ce = e.to_cloudevent("/chat-service");
+        assert_eq!(ce["specversion"], "1.0");
+        assert_eq!(ce["type"], "chat.created");
+        assert_eq!(ce["subject"], c.id.to_string());
+        assert_eq!(ce["id"], e.id.to_string());
+        assert_eq!(ce["userid"], "alice");
+        assert_eq!(ce["requestid"], "req-1");
+        assert_eq!(ce["data"]["title"], "New chat");
+        assert!(ce.get("seq").is_none());
+    }
+
+    #[test]
+    fn message_events_carry_seq_and_latency() {
+        let c = chat();
+        let now = Utc::now();
+        let m = Message {
+            id: MessageId::new(),
+            chat_id: c.id,
+            seq: 2,
+            role: Role::Assistant,
+            content: "hi".into(),
+            status: MessageStatus::Complete,
+            model: Some("echo".into()),
+            usage: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let e = Event::new(
+            now,
+            c.owner,
+            c.id,
+            EventKind::MessageCompleted {
+                message: m,
+                latency_ms: 7,
+            },
+        );
+        let ce = e.to_cloudevent("/x");
+        assert_eq!(ce["type"], "message.completed");
+        assert_eq!(ce["seq"], 2);
+        assert_eq!(ce["data"]["latencyMs"], 7);
+        assert_eq!(ce["data"]["model"], "echo");
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let c = chat();
+        let e = Event::new(
+            Utc::now(),
+            c.owner.clone(),
+            c.id,
+            EventKind::ChatDeleted { chat_id: c.id },
+        );
+        let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(EVENT_TYPES.len(), 9);
+    }
+}

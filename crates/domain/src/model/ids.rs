@@ -1,0 +1,168 @@
+//! Identifiers: chats, messages and events are UUIDv7; users are token subjects.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The text is not a UUID at all.
+    #[error("not a UUID")]
+    NotAUuid,
+    /// The text is a UUID, but not a version 7 one.
+    #[error("not a UUIDv7")]
+    NotV7,
+}
+
+fn parse_v7(s: &str) -> Result<Uuid, IdError> {
+    let id = Uuid::try_parse(s).map_err(|_| IdError::NotAUuid)?;
+    if id.get_version_num() != 7 {
+        return Err(IdError::NotV7);
+    }
+    Ok(id)
+}
+
+macro_rules! uuid_v7_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new, time-ordered identifier.
+            #[allow(clippy::new_without_default)]
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Parses the text form; only UUIDv7 is accepted.
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                parse_v7(s).map(Self)
+            }
+
+            /// Wraps a UUID read back from trusted storage.
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+uuid_v7_id!(
+    /// Identifies a chat (UUIDv7).
+    ChatId
+);
+uuid_v7_id!(
+    /// Identifies a message (UUIDv7).
+    MessageId
+);
+uuid_v7_id!(
+    /// Identifies an event; consumers drop duplicates by it (UUIDv7).
+    EventId
+);
+
+/// The user a request acts for: the `sub` claim of the caller's token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+/// Why a user id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserIdError {
+    /// The subject is empty or only white space.
+    #[error("the subject is empty")]
+    Empty,
+    /// The subject is longer than [`UserId::MAX_LEN`] bytes.
+    #[error("the subject is longer than {} bytes", UserId::MAX_LEN)]
+    TooLong,
+    /// The subject contains a control character.
+    #[error("the subject contains a control character")]
+    ControlCharacter,
+}
+
+impl UserId {
+    /// Longest subject accepted, in bytes.
+    pub const MAX_LEN: usize = 255;
+
+    /// Parses a token subject.
+    pub fn parse(s: &str) -> Result<Self, UserIdError> {
+        if s.trim().is_empty() {
+            return Err(UserIdError::Empty);
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(UserIdError::TooLong);
+        }
+        if s.chars().any(char::is_control) {
+            return Err(UserIdError::ControlCharacter);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The subject as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_are_v7_and_round_trip() {
+        let id = ChatId::new();
+        assert_eq!(id.as_uuid().get_version_num(), 7);
+        assert_eq!(ChatId::parse(&id.to_string()), Ok(id));
+    }
+
+    #[test]
+    fn garbage_is_not_an_id() {
+        assert_eq!(MessageId::parse("nope"), Err(IdError::NotAUuid));
+        assert_eq!(MessageId::parse(""), Err(IdError::NotAUuid));
+    }
+
+    #[test]
+    fn other_uuid_versions_are_refused() {
+        assert_eq!(
+            ChatId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8"),
+            Err(IdError::NotV7)
+        );
+    }
+
+    #[test]
+    fn ids_are_time_ordered() {
+        let a = MessageId::new();
+        let b = MessageId::new();
+        assert!(a < b);
+    }
+
+    #[test]
+    fn user_id_rules() {
+        assert_eq!(UserId::parse("  "), Err(UserIdError::Empty));
+        assert_eq!(UserId::parse(&"a".repeat(256)), Err(UserIdError::TooLong));
+        assert_eq!(UserId::parse("a\nb"), Err(UserIdError::ControlCharacter));
+        assert_eq!(
+            UserId::parse("alice").map(|u| u.to_string()),
+            Ok("alice".into())
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! Ports: the traits through which the domain reaches storage, the LLM, the event
+//! stream and the clock. Adapters implement them; with the `mocks` feature each has
+//! a `mockall` mock named `Mock<Trait>`.
+
+mod clock;
+mod events;
+mod llm;
+mod storage;
+
+pub use clock::*;
+pub use events::*;
+pub use llm::*;
+pub use storage::*;

@@ -1,0 +1,133 @@
+//! Storage ports: chats and messages. Every change is stored together with the
+//! events it emits, atomically (the transactional outbox); an adapter without an
+//! outbox publishes the events right after the change.
+
+use crate::model::{
+    Chat, ChatCursor, ChatId, Event, Message, MessageCursor, MessageId, SearchQuery, UserId,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// How a storage operation failed, classified by what the caller does next.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row the operation needs does not exist (any more).
+    #[error("not found")]
+    NotFound,
+    /// Another writer changed the chat first (its `message_count` is not the one
+    /// expected); re-read and try again.
+    #[error("conflicting concurrent change")]
+    Conflict,
+    /// A reply is being generated in the chat (a `streaming` message newer than
+    /// the staleness cut-off exists).
+    #[error("a reply is being generated in this chat")]
+    ChatBusy,
+    /// Storage cannot be reached now (down, pool exhausted, timed out): retry later.
+    #[error("storage unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: a bug or corrupt data.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// The start of a turn: a user message (absent when regenerating) and the reply
+/// placeholder, both stored at once with their events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTurn {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The chat's `message_count` the service read; the messages take the next `seq`s.
+    pub expected_count: u32,
+    /// The user's message (`seq = expected_count + 1`), or `None` when regenerating.
+    pub user_message: Option<Message>,
+    /// The assistant reply, status `streaming`, with the following `seq`.
+    pub reply: Message,
+    /// A `streaming` reply last updated before this instant no longer makes the chat busy.
+    pub stale_before: DateTime<Utc>,
+    /// The chat's new `updated_at`.
+    pub now: DateTime<Utc>,
+    /// The events of the change, stored with it.
+    pub events: Vec<Event>,
+}
+
+/// Chat storage.
+///
+/// Contract (checked by the shared contract suite against every adapter):
+/// - `NotFound` is returned by `update_chat` and `delete_chat` when the chat does not exist;
+/// - lists are ordered by `updated_at` then `id`, both descending, and start strictly after the cursor;
+/// - search matches titles containing the query, ignoring case, with `%` and `_` literal.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait ChatRepository: Send + Sync {
+    /// Stores a new chat and its event.
+    async fn insert_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError>;
+    /// Reads a chat, whoever owns it.
+    async fn find_chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
+    /// Replaces a chat's title, settings and `updated_at`.
+    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError>;
+    /// Deletes a chat and all its messages.
+    async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError>;
+    /// Up to `limit` of the owner's chats, newest activity first, after `after`.
+    async fn list_chats(
+        &self,
+        owner: &UserId,
+        after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>, StoreError>;
+    /// Like `list_chats`, only chats whose title contains `query`.
+    async fn search_chats(
+        &self,
+        owner: &UserId,
+        query: &SearchQuery,
+        after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>, StoreError>;
+}
+
+/// Message storage.
+///
+/// Contract (checked by the shared contract suite against every adapter):
+/// - `start_turn` is atomic: it returns `NotFound` when the chat is gone, `ChatBusy`
+///   when the chat has a `streaming` message updated at or after `stale_before`, and
+///   `Conflict` when the chat's `message_count` is not `expected_count`; otherwise it
+///   inserts the messages, sets the chat's `message_count` and `updated_at`, and stores
+///   the events, all or nothing. So `seq` stays 1, 2, 3… with any number of writers.
+/// - `finish_reply` changes a reply only while it is `streaming`, and says whether it did.
+/// - `delete_message` moves every later message of the chat up one `seq`.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait MessageRepository: Send + Sync {
+    /// Reads a message, whoever owns its chat.
+    async fn find_message(&self, id: MessageId) -> Result<Option<Message>, StoreError>;
+    /// Up to `limit` of a chat's messages in `seq` order, after `after`.
+    async fn list_messages(
+        &self,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Up to `limit` messages with `seq < before_seq`, newest first (history for a prompt).
+    async fn recent_messages(
+        &self,
+        chat_id: ChatId,
+        before_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// The chat's `streaming` messages, if any.
+    async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError>;
+    /// Starts a turn; see the trait's contract.
+    async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError>;
+    /// Stores a reply's final state (complete, failed or cancelled) if it is still
+    /// `streaming`; returns whether it was. Bumps the chat's `updated_at`.
+    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError>;
+    /// Replaces a message's content and `updated_at`; `NotFound` if it is gone.
+    async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError>;
+    /// Deletes a message, renumbers the later ones and decrements the chat's
+    /// `message_count`; `NotFound` if it is gone, `ChatBusy` as in `start_turn`.
+    async fn delete_message(
+        &self,
+        message: &Message,
+        stale_before: DateTime<Utc>,
+        event: &Event,
+    ) -> Result<(), StoreError>;
+}
