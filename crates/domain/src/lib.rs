@@ -22,5 +22,7 @@
 pub mod model;
 pub mod ports;
 pub mod services;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use model::*;

@@ -1,1 +1,10 @@
-//! placeholder
+//! In-memory adapters of the domain's ports: the embedded default (throw-away
+//! storage, events to the log) and the test double. Correct under concurrency:
+//! every change happens under one lock, so per-chat `seq` order holds with any
+//! number of tasks writing at once.
+
+mod log_publisher;
+mod store;
+
+pub use log_publisher::LogPublisher;
+pub use store::MemoryStore;

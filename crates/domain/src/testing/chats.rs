@@ -1,0 +1,210 @@
+//! Contract cases of the `ChatRepository` port.
+
+use super::fixtures::*;
+use super::Storage;
+use crate::model::*;
+use crate::ports::StoreError;
+use chrono::Duration;
+
+pub async fn chat_round_trip(s: &Storage) {
+    let mut c = chat("alice", "Hello");
+    c.settings.temperature = Some(Temperature::new(0.5).unwrap());
+    c.settings.system_prompt = Some(SystemPrompt::parse("Be brief.").unwrap());
+    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    assert_eq!(s.chats.find_chat(c.id).await.unwrap(), Some(c));
+}
+
+pub async fn missing_chat_is_none(s: &Storage) {
+    assert_eq!(s.chats.find_chat(ChatId::new()).await.unwrap(), None);
+}
+
+pub async fn update_chat_replaces_fields(s: &Storage) {
+    let mut c = chat("alice", "Before");
+    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    c.title = ChatTitle::parse("After").unwrap();
+    c.settings.model = Some(ModelName::parse("gpt-4o").unwrap());
+    c.updated_at += Duration::seconds(5);
+    s.chats
+        .update_chat(&c, &event(&c, EventKind::ChatUpdated(c.clone())))
+        .await
+        .unwrap();
+    assert_eq!(s.chats.find_chat(c.id).await.unwrap(), Some(c));
+}
+
+pub async fn update_or_delete_missing_chat_is_not_found(s: &Storage) {
+    let c = chat("alice", "Ghost");
+    let e = event(&c, EventKind::ChatUpdated(c.clone()));
+    assert!(matches!(
+        s.chats.update_chat(&c, &e).await,
+        Err(StoreError::NotFound)
+    ));
+    let e = event(&c, EventKind::ChatDeleted { chat_id: c.id });
+    assert!(matches!(
+        s.chats.delete_chat(c.id, &e).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn delete_chat_takes_its_messages(s: &Storage) {
+    let c = chat("alice", "Doomed");
+    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    let t = turn(&c, 0, "hi");
+    s.messages.start_turn(&t).await.unwrap();
+    s.chats
+        .delete_chat(c.id, &event(&c, EventKind::ChatDeleted { chat_id: c.id }))
+        .await
+        .unwrap();
+    assert_eq!(s.chats.find_chat(c.id).await.unwrap(), None);
+    assert_eq!(s.messages.find_message(t.reply.id).await.unwrap(), None);
+    assert!(s
+        .messages
+        .list_messages(c.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn seed(s: &Storage, owner: &str, titles: &[&str]) -> Vec<Chat> {
+    let base = now() - Duration::hours(1);
+    let mut out = Vec::new();
+    for (i, t) in titles.iter().enumerate() {
+        let c = chat_at(owner, t, base + Duration::seconds(i as i64));
+        s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+        out.push(c);
+    }
+    out
+}
+
+pub async fn list_is_newest_activity_first_and_paginates(s: &Storage) {
+    let chats = seed(s, "alice", &["a", "b", "c", "d", "e"]).await;
+    let owner = user("alice");
+    let first = s.chats.list_chats(&owner, None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+        ["e", "d"]
+    );
+    let cur = first.last().map(|c| ChatCursor {
+        updated_at: c.updated_at,
+        id: c.id,
+    });
+    let second = s.chats.list_chats(&owner, cur, 10).await.unwrap();
+    assert_eq!(
+        second.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+        ["c", "b", "a"]
+    );
+    // Same updated_at: ties are broken by id, descending.
+    let at = chats[0].updated_at - Duration::hours(1);
+    let (x, y) = (chat_at("alice", "x", at), chat_at("alice", "y", at));
+    for c in [&x, &y] {
+        s.chats.insert_chat(c, &created(c)).await.unwrap();
+    }
+    let all = s.chats.list_chats(&owner, None, 100).await.unwrap();
+    assert_eq!(all.len(), 7);
+    assert_eq!(all[5].id, x.id.max(y.id));
+    let after_tie = s
+        .chats
+        .list_chats(
+            &owner,
+            Some(ChatCursor {
+                updated_at: at,
+                id: all[5].id,
+            }),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after_tie.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [x.id.min(y.id)]
+    );
+}
+
+pub async fn list_shows_only_the_owners_chats(s: &Storage) {
+    seed(s, "alice", &["mine"]).await;
+    seed(s, "bob", &["his"]).await;
+    let l = s.chats.list_chats(&user("alice"), None, 10).await.unwrap();
+    assert_eq!(
+        l.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+        ["mine"]
+    );
+    let q = SearchQuery::parse("his").unwrap();
+    assert!(s
+        .chats
+        .search_chats(&user("alice"), &q, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn search_ignores_case_and_treats_wildcards_literally(s: &Storage) {
+    seed(
+        s,
+        "alice",
+        &[
+            "Trip to LISBON",
+            "lisbon food",
+            "Porto",
+            "100% done",
+            "1000 things",
+            "snake_case",
+            "snakeXcase",
+            r"back\slash",
+        ],
+    )
+    .await;
+    let owner = user("alice");
+    let titles = |q: &str| {
+        let q = SearchQuery::parse(q).unwrap();
+        let s = s.clone();
+        let owner = owner.clone();
+        async move {
+            let mut t: Vec<String> = s
+                .chats
+                .search_chats(&owner, &q, None, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.title.as_str().to_owned())
+                .collect();
+            t.sort();
+            t
+        }
+    };
+    assert_eq!(titles("Lisbon").await, ["Trip to LISBON", "lisbon food"]);
+    assert_eq!(titles("0%").await, ["100% done"]);
+    assert_eq!(titles("e_c").await, ["snake_case"]);
+    assert_eq!(titles(r"k\s").await, [r"back\slash"]);
+    assert!(titles("madrid").await.is_empty());
+}
+
+pub async fn search_paginates(s: &Storage) {
+    seed(s, "alice", &["note 1", "other", "note 2", "note 3"]).await;
+    let q = SearchQuery::parse("NOTE").unwrap();
+    let owner = user("alice");
+    let first = s.chats.search_chats(&owner, &q, None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+        ["note 3", "note 2"]
+    );
+    let cur = first.last().map(|c| ChatCursor {
+        updated_at: c.updated_at,
+        id: c.id,
+    });
+    let rest = s.chats.search_chats(&owner, &q, cur, 2).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+        ["note 1"]
+    );
+}
+
+pub async fn times_round_trip_exactly(s: &Storage) {
+    let c = chat("alice", "Clock");
+    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    let t = turn(&c, 0, "tick");
+    s.messages.start_turn(&t).await.unwrap();
+    let back = s.messages.find_message(t.reply.id).await.unwrap().unwrap();
+    assert_eq!(back.created_at, t.reply.created_at);
+    let chat_back = s.chats.find_chat(c.id).await.unwrap().unwrap();
+    assert_eq!(chat_back.created_at, c.created_at);
+    assert_eq!(chat_back.updated_at, t.now);
+}

@@ -1,0 +1,83 @@
+//! The storage contract suite: one set of cases, run against every adapter of the
+//! storage ports (memory and Postgres), so the test double cannot drift from the real
+//! thing. Enabled by the `testing` feature.
+//!
+//! An adapter's tests call [`storage_contract_tests!`] with an async expression that
+//! builds a fresh, empty [`Storage`]; it expands to one `#[tokio::test]` per case.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod chats;
+mod fixtures;
+mod messages;
+
+pub use chats::*;
+pub use fixtures::*;
+pub use messages::*;
+
+use crate::ports::{ChatRepository, MessageRepository};
+use std::sync::Arc;
+
+/// The adapters under test, over one empty store.
+#[derive(Clone)]
+pub struct Storage {
+    pub chats: Arc<dyn ChatRepository>,
+    pub messages: Arc<dyn MessageRepository>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Storage")
+    }
+}
+
+/// Expands to one `#[tokio::test]` per contract case. `$make` is an async expression
+/// (evaluated once per case) returning a [`Storage`] over an empty store; anything else
+/// that must live as long as the test (such as a database handle) can be returned as
+/// the second element of a tuple: `(Storage, guard)`.
+#[macro_export]
+macro_rules! storage_contract_tests {
+    ($make:expr) => {
+        $crate::storage_contract_tests!(@cases $make;
+            chat_round_trip, missing_chat_is_none, update_chat_replaces_fields,
+            update_or_delete_missing_chat_is_not_found, delete_chat_takes_its_messages,
+            list_is_newest_activity_first_and_paginates, list_shows_only_the_owners_chats,
+            search_ignores_case_and_treats_wildcards_literally, search_paginates,
+            start_turn_stores_both_messages_and_counts, start_turn_without_user_message,
+            start_turn_conflicts_on_stale_count, start_turn_refuses_busy_chat,
+            stale_streaming_reply_does_not_block, start_turn_on_missing_chat_is_not_found,
+            finish_reply_only_while_streaming, list_messages_in_order_with_cursor,
+            recent_messages_newest_first_before_seq, update_message_changes_content,
+            delete_message_renumbers_later_ones, delete_message_refused_while_busy,
+            streaming_messages_lists_only_streaming, concurrent_turns_leave_a_gapless_sequence,
+            times_round_trip_exactly
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let made = $make.await;
+                let storage = $crate::testing::IntoStorage::storage(&made);
+                $crate::testing::$case(&storage).await;
+            }
+        )*
+    };
+}
+
+/// What [`storage_contract_tests!`] accepts from its factory expression.
+pub trait IntoStorage {
+    fn storage(&self) -> Storage;
+}
+
+impl IntoStorage for Storage {
+    fn storage(&self) -> Storage {
+        self.clone()
+    }
+}
+
+impl<G> IntoStorage for (Storage, G) {
+    fn storage(&self) -> Storage {
+        self.0.clone()
+    }
+}

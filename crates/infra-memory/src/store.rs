@@ -1,0 +1,354 @@
+//! The in-memory chat and message store.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::ports::{ChatRepository, EventPublisher, MessageRepository, NewTurn, StoreError};
+use domain::{
+    Chat, ChatCursor, ChatId, Event, Message, MessageCursor, MessageId, MessageStatus, SearchQuery,
+    UserId,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Default)]
+struct State {
+    chats: HashMap<ChatId, Chat>,
+    by_owner: HashMap<UserId, HashSet<ChatId>>,
+    /// Each chat's messages in `seq` order (index = seq - 1).
+    messages: HashMap<ChatId, Vec<Message>>,
+    message_chat: HashMap<MessageId, ChatId>,
+    /// Events of committed changes, in commit order, not yet published.
+    pending: VecDeque<Event>,
+}
+
+impl State {
+    fn busy(&self, chat_id: ChatId, stale_before: DateTime<Utc>) -> bool {
+        self.messages.get(&chat_id).is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m.status == MessageStatus::Streaming && m.updated_at >= stale_before)
+        })
+    }
+
+    fn touch(&mut self, chat_id: ChatId, at: DateTime<Utc>) {
+        if let Some(c) = self.chats.get_mut(&chat_id) {
+            if at > c.updated_at {
+                c.updated_at = at;
+            }
+        }
+    }
+
+    fn message_mut(&mut self, id: MessageId) -> Option<&mut Message> {
+        let chat_id = self.message_chat.get(&id)?;
+        self.messages
+            .get_mut(chat_id)?
+            .iter_mut()
+            .find(|m| m.id == id)
+    }
+}
+
+/// Chats and messages kept in memory; events go to an [`EventPublisher`] right after
+/// each change, in commit order.
+#[derive(Clone)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+    publisher: Arc<dyn EventPublisher>,
+    publish_lock: Arc<futures::lock::Mutex<()>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store publishing its events to `publisher`.
+    pub fn new(publisher: Arc<dyn EventPublisher>) -> Self {
+        Self {
+            state: Arc::default(),
+            publisher,
+            publish_lock: Arc::new(futures::lock::Mutex::new(())),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies a change under the lock, queues its events, then publishes them.
+    async fn commit<T>(
+        &self,
+        events: &[Event],
+        change: impl FnOnce(&mut State) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let out = {
+            let mut st = self.lock();
+            let out = change(&mut st)?;
+            st.pending.extend(events.iter().cloned());
+            out
+        };
+        self.flush().await;
+        Ok(out)
+    }
+
+    /// Publishes queued events in commit order. Memory storage keeps nothing across
+    /// restarts, so a publisher failure is logged, not retried.
+    async fn flush(&self) {
+        let _order = self.publish_lock.lock().await;
+        let batch: Vec<Event> = self.lock().pending.drain(..).collect();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.publisher.publish(&batch).await {
+            tracing::warn!(error = ?e, count = batch.len(), "events could not be published");
+        }
+    }
+
+    fn page(mut chats: Vec<Chat>, after: Option<ChatCursor>, limit: u32) -> Vec<Chat> {
+        chats.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+        chats
+            .into_iter()
+            .filter(|c| after.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))
+            .take(limit as usize)
+            .collect()
+    }
+
+    fn owned(&self, owner: &UserId, keep: impl Fn(&Chat) -> bool) -> Vec<Chat> {
+        let st = self.lock();
+        st.by_owner
+            .get(owner)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| st.chats.get(id))
+                    .filter(|c| keep(c))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl ChatRepository for MemoryStore {
+    async fn insert_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        self.commit(std::slice::from_ref(event), |st| {
+            st.by_owner
+                .entry(chat.owner.clone())
+                .or_default()
+                .insert(chat.id);
+            st.messages.insert(chat.id, Vec::new());
+            st.chats.insert(chat.id, chat.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
+        Ok(self.lock().chats.get(&id).cloned())
+    }
+
+    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        self.commit(std::slice::from_ref(event), |st| {
+            let c = st.chats.get_mut(&chat.id).ok_or(StoreError::NotFound)?;
+            c.title = chat.title.clone();
+            c.settings = chat.settings.clone();
+            c.updated_at = chat.updated_at;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError> {
+        self.commit(std::slice::from_ref(event), |st| {
+            let chat = st.chats.remove(&id).ok_or(StoreError::NotFound)?;
+            if let Some(set) = st.by_owner.get_mut(&chat.owner) {
+                set.remove(&id);
+            }
+            for m in st.messages.remove(&id).unwrap_or_default() {
+                st.message_chat.remove(&m.id);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_chats(
+        &self,
+        owner: &UserId,
+        after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>, StoreError> {
+        Ok(Self::page(self.owned(owner, |_| true), after, limit))
+    }
+
+    async fn search_chats(
+        &self,
+        owner: &UserId,
+        query: &SearchQuery,
+        after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>, StoreError> {
+        Ok(Self::page(
+            self.owned(owner, |c| query.matches(c.title.as_str())),
+            after,
+            limit,
+        ))
+    }
+}
+
+#[async_trait]
+impl MessageRepository for MemoryStore {
+    async fn find_message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        let st = self.lock();
+        let Some(chat_id) = st.message_chat.get(&id) else {
+            return Ok(None);
+        };
+        Ok(st
+            .messages
+            .get(chat_id)
+            .and_then(|ms| ms.iter().find(|m| m.id == id))
+            .cloned())
+    }
+
+    async fn list_messages(
+        &self,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let st = self.lock();
+        let from = after.map_or(0, |c| c.seq as usize);
+        Ok(st
+            .messages
+            .get(&chat_id)
+            .map(|ms| ms.iter().skip(from).take(limit as usize).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn recent_messages(
+        &self,
+        chat_id: ChatId,
+        before_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let st = self.lock();
+        Ok(st
+            .messages
+            .get(&chat_id)
+            .map(|ms| {
+                ms.iter()
+                    .rev()
+                    .filter(|m| m.seq < before_seq)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError> {
+        let st = self.lock();
+        Ok(st
+            .messages
+            .get(&chat_id)
+            .map(|ms| {
+                ms.iter()
+                    .filter(|m| m.status == MessageStatus::Streaming)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
+        self.commit(&turn.events, |st| {
+            let chat = st.chats.get(&turn.chat_id).ok_or(StoreError::NotFound)?;
+            if chat.message_count != turn.expected_count {
+                return Err(StoreError::Conflict);
+            }
+            if st.busy(turn.chat_id, turn.stale_before) {
+                return Err(StoreError::ChatBusy);
+            }
+            let new: Vec<Message> = turn
+                .user_message
+                .iter()
+                .cloned()
+                .chain([turn.reply.clone()])
+                .collect();
+            let count = turn.expected_count + u32::try_from(new.len()).unwrap_or(u32::MAX);
+            for m in &new {
+                st.message_chat.insert(m.id, m.chat_id);
+            }
+            st.messages.entry(turn.chat_id).or_default().extend(new);
+            if let Some(c) = st.chats.get_mut(&turn.chat_id) {
+                c.message_count = count;
+                c.updated_at = turn.now;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError> {
+        let done = {
+            let mut st = self.lock();
+            match st.message_mut(reply.id) {
+                Some(m) if m.status == MessageStatus::Streaming => {
+                    m.content = reply.content.clone();
+                    m.status = reply.status;
+                    m.model = reply.model.clone();
+                    m.usage = reply.usage;
+                    m.error = reply.error.clone();
+                    m.updated_at = reply.updated_at;
+                    st.touch(reply.chat_id, reply.updated_at);
+                    st.pending.push_back(event.clone());
+                    true
+                }
+                _ => false,
+            }
+        };
+        self.flush().await;
+        Ok(done)
+    }
+
+    async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError> {
+        self.commit(std::slice::from_ref(event), |st| {
+            let m = st.message_mut(message.id).ok_or(StoreError::NotFound)?;
+            m.content = message.content.clone();
+            m.updated_at = message.updated_at;
+            st.touch(message.chat_id, message.updated_at);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_message(
+        &self,
+        message: &Message,
+        stale_before: DateTime<Utc>,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        self.commit(std::slice::from_ref(event), |st| {
+            let chat_id = *st
+                .message_chat
+                .get(&message.id)
+                .ok_or(StoreError::NotFound)?;
+            if st.busy(chat_id, stale_before) {
+                return Err(StoreError::ChatBusy);
+            }
+            st.message_chat.remove(&message.id);
+            let ms = st.messages.entry(chat_id).or_default();
+            ms.retain(|m| m.id != message.id);
+            for (i, m) in ms.iter_mut().enumerate() {
+                m.seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            }
+            let count = u32::try_from(ms.len()).unwrap_or(u32::MAX);
+            if let Some(c) = st.chats.get_mut(&chat_id) {
+                c.message_count = count;
+                c.updated_at = event.time.max(c.updated_at);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
