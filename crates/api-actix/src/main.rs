@@ -1,1 +1,120 @@
-fn main() {}
+//! `chat-service`: serve the API (default), mint a token, or run migrations.
+
+use api_actix::config::Settings;
+use api_actix::startup::Application;
+use clap::{Parser, Subcommand};
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "chat-service", version, about = "LLM chat sessions over HTTP")]
+struct Cli {
+    /// YAML configuration file; environment variables override it.
+    #[arg(long, global = true)]
+    config: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print a token for a user, signed with the configured JWT_SECRET.
+    Token {
+        /// The user (token subject).
+        #[arg(long)]
+        sub: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+fn load(cli: &Cli) -> Result<Settings, String> {
+    let yaml = match &cli.config {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let env: HashMap<String, String> = std::env::vars().collect();
+    Settings::load(yaml.as_deref(), &env).map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    api_actix::telemetry::init(&settings.log, std::io::stdout);
+    let (adapters, notes) = api_actix::wiring::adapters(&settings).await?;
+    let app = Application::build(&settings, adapters)?;
+    for n in &notes {
+        tracing::info!("{n}");
+    }
+    if settings.is_embedded() {
+        tracing::warn!("running on the embedded defaults: in-memory storage (throw-away), echo model, events to the log, generated JWT secret");
+    }
+    let addr = format!(
+        "http://{}:{}",
+        settings
+            .http
+            .addr
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h),
+        app.port()
+    );
+    tracing::info!(%addr, "chat-service listening");
+    if let Some(token) = &app.dev_token {
+        println!("\nDev token for user \"dev\" (valid 24 h; a new secret is generated at every start):\n\n  export TOKEN={token}\n");
+        println!("Try it:\n\n  curl -s -X POST {addr}/api/v1/chats -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"title\":\"Hello\"}}'\n");
+    }
+    app.run_until(shutdown_signal()).await
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match load(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chat-service: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Token { sub, ttl } => match &settings.auth.jwt_secret {
+            None => Err(anyhow::anyhow!("JWT_SECRET is not set: tokens are signed with it (without it, `serve` prints a dev token)")),
+            Some(secret) => api_actix::auth::mint(secret, &sub, ttl, settings.auth.issuer.clone(), settings.auth.audience.clone())
+                .map(|t| println!("{t}")),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat-service: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -105,7 +105,7 @@ impl MemoryStore {
     }
 
     fn page(mut chats: Vec<Chat>, after: Option<ChatCursor>, limit: u32) -> Vec<Chat> {
-        chats.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+        chats.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
         chats
             .into_iter()
             .filter(|c| after.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))

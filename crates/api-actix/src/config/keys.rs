@@ -1,0 +1,327 @@
+//! The table of configuration keys (YAML key, environment variables, meaning) and the
+//! code that builds [`Settings`] from them.
+
+use super::*;
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// Dotted YAML key.
+    pub yaml: &'static str,
+    /// Environment variables that set it, first match wins.
+    pub env: &'static [&'static str],
+    /// What it means, with its default.
+    pub doc: &'static str,
+}
+
+macro_rules! keys {
+    ($($yaml:literal [$($env:literal),*] $doc:literal;)*) => {
+        /// Every configuration key the service reads.
+        pub const KEYS: &[Key] = &[$(Key { yaml: $yaml, env: &[$($env),*], doc: $doc }),*];
+    };
+}
+
+keys! {
+    "env" ["APP_ENV"] "development (default) or production; production refuses the embedded defaults";
+    "http.addr" ["HTTP_ADDR"] "listen address (default 127.0.0.1:8080)";
+    "http.body_limit_bytes" ["HTTP_BODY_LIMIT_BYTES"] "largest request body (default 1048576)";
+    "http.client_request_timeout_ms" ["HTTP_CLIENT_REQUEST_TIMEOUT_MS"] "time a client has to send its request (default 10000)";
+    "http.shutdown_drain_secs" ["HTTP_SHUTDOWN_DRAIN_SECS"] "on SIGTERM, time to finish in-flight requests and streams (default 30)";
+    "http.workers" ["HTTP_WORKERS"] "worker threads, 0 = one per core (default 0)";
+    "cors.allowed_origins" ["CORS_ALLOWED_ORIGINS"] "comma-separated origins allowed by CORS (default none)";
+    "auth.jwt_algorithm" ["JWT_ALGORITHM"] "HS256 (default), RS256 or ES256";
+    "auth.jwt_secret" ["JWT_SECRET"] "HS256 secret, at least 32 bytes (generated at start in development when unset)";
+    "auth.jwt_public_key" ["JWT_PUBLIC_KEY"] "RS256/ES256 public key: PEM text or path to a PEM file";
+    "auth.jwt_issuer" ["JWT_ISSUER"] "required iss claim (default: not checked)";
+    "auth.jwt_audience" ["JWT_AUDIENCE"] "required aud claim (default: not checked)";
+    "auth.leeway_secs" ["JWT_LEEWAY_SECS"] "clock skew allowed on exp/nbf (default 30)";
+    "database.url" ["DATABASE_URL"] "PostgreSQL URL; when neither it nor DB_HOST is set, storage is in memory";
+    "database.host" ["DB_HOST"] "PostgreSQL host";
+    "database.port" ["DB_PORT"] "PostgreSQL port (default 5432)";
+    "database.user" ["DB_USER"] "PostgreSQL user (default postgres)";
+    "database.password" ["DB_PASSWORD"] "PostgreSQL password";
+    "database.name" ["DB_NAME"] "PostgreSQL database (default chat)";
+    "database.pool_size" ["DB_POOL_SIZE"] "request pool size (default 8)";
+    "database.relay_pool_size" ["DB_RELAY_POOL_SIZE"] "outbox relay pool size (default 2)";
+    "database.wait_timeout_ms" ["DB_WAIT_TIMEOUT_MS"] "longest wait for a pooled connection (default 2000)";
+    "database.connect_timeout_ms" ["DB_CONNECT_TIMEOUT_MS"] "longest wait to connect (default 3000)";
+    "database.statement_timeout_ms" ["DB_STATEMENT_TIMEOUT_MS"] "statement_timeout per connection (default 5000)";
+    "database.application_name" ["DB_APPLICATION_NAME"] "application_name per connection (default chat-service)";
+    "llm.base_url" ["LLM_BASE_URL"] "OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (default: the embedded echo model)";
+    "llm.api_key" ["LLM_API_KEY"] "provider API key";
+    "llm.model" ["LLM_MODEL"] "model for chats that set none (default echo, or gpt-4o-mini with a base URL)";
+    "llm.connect_timeout_ms" ["LLM_CONNECT_TIMEOUT_MS"] "connect timeout (default 5000)";
+    "llm.first_token_timeout_ms" ["LLM_FIRST_TOKEN_TIMEOUT_MS"] "longest wait for the first token (default 30000)";
+    "llm.total_timeout_ms" ["LLM_TOTAL_TIMEOUT_MS"] "longest whole reply (default 300000)";
+    "llm.max_retries" ["LLM_MAX_RETRIES"] "retries on 429/5xx/connection errors before the first token (default 2)";
+    "llm.history_budget_tokens" ["LLM_HISTORY_BUDGET_TOKENS"] "prompt token budget (default 8000)";
+    "llm.model_budgets" ["LLM_MODEL_BUDGETS"] "per-model prompt budgets, model=tokens,... (default none)";
+    "llm.stale_reply_secs" ["LLM_STALE_REPLY_SECS"] "a reply streaming longer than this is considered abandoned (default 600)";
+    "kafka.brokers" ["KAFKA_BROKERS"] "bootstrap servers; events go to the log when unset";
+    "kafka.topic" ["KAFKA_TOPIC"] "topic (default chat-events)";
+    "kafka.client_id" ["KAFKA_CLIENT_ID"] "client id (default chat-service)";
+    "kafka.security_protocol" ["KAFKA_SECURITY_PROTOCOL"] "plaintext, ssl, sasl_plaintext or sasl_ssl";
+    "kafka.sasl_mechanism" ["KAFKA_SASL_MECHANISM"] "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512";
+    "kafka.sasl_username" ["KAFKA_SASL_USERNAME"] "SASL user";
+    "kafka.sasl_password" ["KAFKA_SASL_PASSWORD"] "SASL password";
+    "kafka.ssl_ca_location" ["KAFKA_SSL_CA_LOCATION"] "CA bundle for TLS";
+    "rate_limit.api_per_sec" ["RATE_LIMIT_API_PER_SEC"] "requests per second per user, 0 = off (default 50)";
+    "rate_limit.api_burst" ["RATE_LIMIT_API_BURST"] "burst over the API (default 100)";
+    "rate_limit.sends_per_min" ["RATE_LIMIT_SENDS_PER_MIN"] "sends per minute per user, 0 = off (default 60)";
+    "rate_limit.sends_burst" ["RATE_LIMIT_SENDS_BURST"] "burst of sends (default 20)";
+    "log.format" ["LOG_FORMAT"] "pretty (default) or json";
+    "log.level" ["LOG_LEVEL", "RUST_LOG"] "filter in RUST_LOG syntax (default info)";
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn database(r: &mut Reader) -> Option<DatabaseSettings> {
+    let url = match (r.raw("database.url"), r.raw("database.host")) {
+        (Some(url), _) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                r.problem(
+                    "database.url",
+                    "must start with postgres:// or postgresql://",
+                );
+            }
+            url
+        }
+        (None, Some(host)) => {
+            let port: u16 = r.parsed("database.port", 5432, "a port number");
+            let user = r.raw("database.user").unwrap_or_else(|| "postgres".into());
+            let name = r.raw("database.name").unwrap_or_else(|| "chat".into());
+            let auth = match r.raw("database.password") {
+                Some(p) => format!("{}:{}", percent_encode(&user), percent_encode(&p)),
+                None => percent_encode(&user),
+            };
+            format!("postgres://{auth}@{host}:{port}/{}", percent_encode(&name))
+        }
+        (None, None) => {
+            for k in [
+                "database.port",
+                "database.user",
+                "database.password",
+                "database.name",
+            ] {
+                if r.raw(k).is_some() {
+                    r.problem(k, "set, but neither DB_HOST nor DATABASE_URL is");
+                }
+            }
+            return None;
+        }
+    };
+    Some(DatabaseSettings {
+        url: Secret::new(url),
+        pool_size: r.ranged("database.pool_size", 8, 1, 512),
+        relay_pool_size: r.ranged("database.relay_pool_size", 2, 1, 64),
+        wait_timeout_ms: r.ranged("database.wait_timeout_ms", 2_000, 1, 600_000),
+        connect_timeout_ms: r.ranged("database.connect_timeout_ms", 3_000, 1, 600_000),
+        statement_timeout_ms: r.ranged("database.statement_timeout_ms", 5_000, 0, 3_600_000),
+        application_name: r
+            .raw("database.application_name")
+            .unwrap_or_else(|| "chat-service".into()),
+    })
+}
+
+fn model_budgets(r: &mut Reader) -> HashMap<String, u32> {
+    let mut out = HashMap::new();
+    let Some(raw) = r.raw("llm.model_budgets") else {
+        return out;
+    };
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part
+            .split_once('=')
+            .map(|(m, n)| (m.trim(), n.trim().parse::<u32>()))
+        {
+            Some((m, Ok(n))) if !m.is_empty() && n > 0 => {
+                out.insert(m.to_owned(), n);
+            }
+            _ => r.problem("llm.model_budgets", format!("{part:?} is not model=tokens")),
+        }
+    }
+    out
+}
+
+fn llm(r: &mut Reader) -> LlmSettings {
+    let base_url = r.raw("llm.base_url");
+    if let Some(u) = &base_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            r.problem("llm.base_url", "must start with http:// or https://");
+        }
+    }
+    let default_model = if base_url.is_some() {
+        "gpt-4o-mini"
+    } else {
+        "echo"
+    };
+    let model = r.raw("llm.model").unwrap_or_else(|| default_model.into());
+    if domain::ModelName::parse(&model).is_err() {
+        r.problem("llm.model", "is not a valid model name");
+    }
+    LlmSettings {
+        api_key: r.raw("llm.api_key").map(Secret::new),
+        model,
+        connect_timeout_ms: r.ranged("llm.connect_timeout_ms", 5_000, 1, 600_000),
+        first_token_timeout_ms: r.ranged("llm.first_token_timeout_ms", 30_000, 1, 3_600_000),
+        total_timeout_ms: r.ranged("llm.total_timeout_ms", 300_000, 1, 86_400_000),
+        max_retries: r.ranged("llm.max_retries", 2, 0, 10),
+        history_budget_tokens: r.ranged("llm.history_budget_tokens", 8_000, 16, 10_000_000),
+        model_budgets: model_budgets(r),
+        stale_reply_secs: r.ranged("llm.stale_reply_secs", 600, 5, 86_400),
+        base_url,
+    }
+}
+
+fn kafka(r: &mut Reader) -> Option<KafkaSettings> {
+    let brokers = r.raw("kafka.brokers")?;
+    Some(KafkaSettings {
+        brokers,
+        topic: r.raw("kafka.topic").unwrap_or_else(|| "chat-events".into()),
+        client_id: r
+            .raw("kafka.client_id")
+            .unwrap_or_else(|| "chat-service".into()),
+        security_protocol: r.raw("kafka.security_protocol"),
+        sasl_mechanism: r.raw("kafka.sasl_mechanism"),
+        sasl_username: r.raw("kafka.sasl_username"),
+        sasl_password: r.raw("kafka.sasl_password").map(Secret::new),
+        ssl_ca_location: r.raw("kafka.ssl_ca_location"),
+    })
+}
+
+fn auth(r: &mut Reader, env: Environment) -> AuthSettings {
+    let algorithm = match r
+        .raw("auth.jwt_algorithm")
+        .map(|a| a.to_ascii_uppercase())
+        .as_deref()
+    {
+        None | Some("HS256") => JwtAlgorithm::Hs256,
+        Some("RS256") => JwtAlgorithm::Rs256,
+        Some("ES256") => JwtAlgorithm::Es256,
+        Some(other) => {
+            r.problem(
+                "auth.jwt_algorithm",
+                format!("{other:?} is not HS256, RS256 or ES256"),
+            );
+            JwtAlgorithm::Hs256
+        }
+    };
+    let jwt_secret = r.raw("auth.jwt_secret").map(Secret::new);
+    let jwt_public_key = r.raw("auth.jwt_public_key");
+    match algorithm {
+        JwtAlgorithm::Hs256 => {
+            if jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+                r.problem("auth.jwt_secret", "must be at least 32 bytes");
+            }
+            if jwt_secret.is_none() && env == Environment::Production {
+                r.problem("auth.jwt_secret", "is required in production");
+            }
+        }
+        JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => {
+            if jwt_public_key.is_none() {
+                r.problem("auth.jwt_public_key", "is required with RS256/ES256");
+            }
+        }
+    }
+    AuthSettings {
+        algorithm,
+        jwt_secret,
+        jwt_public_key,
+        issuer: r.raw("auth.jwt_issuer"),
+        audience: r.raw("auth.jwt_audience"),
+        leeway_secs: r.ranged("auth.leeway_secs", 30, 0, 3_600),
+    }
+}
+
+pub(super) fn build(r: &mut Reader, _env: &HashMap<String, String>) -> Settings {
+    let env = match r.raw("env").map(|e| e.to_ascii_lowercase()).as_deref() {
+        None | Some("development") | Some("dev") => Environment::Development,
+        Some("production") | Some("prod") => Environment::Production,
+        Some(other) => {
+            r.problem("env", format!("{other:?} is not development or production"));
+            Environment::Development
+        }
+    };
+    let addr = r
+        .raw("http.addr")
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    if addr.parse::<std::net::SocketAddr>().is_err() {
+        r.problem(
+            "http.addr",
+            format!("{addr:?} is not an address such as 127.0.0.1:8080"),
+        );
+    }
+    let http = HttpSettings {
+        addr,
+        body_limit: r.ranged("http.body_limit_bytes", 1_048_576, 1_024, 64 * 1_048_576),
+        client_request_timeout_ms: r.ranged("http.client_request_timeout_ms", 10_000, 100, 600_000),
+        shutdown_drain_secs: r.ranged("http.shutdown_drain_secs", 30, 0, 3_600),
+        workers: r.ranged("http.workers", 0, 0, 256),
+        cors_allowed_origins: r
+            .raw("cors.allowed_origins")
+            .map(|o| {
+                o.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let auth = auth(r, env);
+    let database = database(r);
+    let llm = llm(r);
+    let kafka = kafka(r);
+    let rate_limit = RateLimitSettings {
+        api_per_sec: r.ranged("rate_limit.api_per_sec", 50.0, 0.0, 1_000_000.0),
+        api_burst: r.ranged("rate_limit.api_burst", 100, 1, 1_000_000),
+        sends_per_min: r.ranged("rate_limit.sends_per_min", 60.0, 0.0, 1_000_000.0),
+        sends_burst: r.ranged("rate_limit.sends_burst", 20, 1, 1_000_000),
+    };
+    let log = LogSettings {
+        format: match r
+            .raw("log.format")
+            .map(|f| f.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("pretty") | Some("text") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                r.problem("log.format", format!("{other:?} is not pretty or json"));
+                LogFormat::Pretty
+            }
+        },
+        level: r.raw("log.level").unwrap_or_else(|| "info".into()),
+    };
+    if env == Environment::Production {
+        if database.is_none() {
+            r.problem(
+                "database.url",
+                "is required in production (in-memory storage loses everything on restart)",
+            );
+        }
+        if llm.base_url.is_none() {
+            r.problem(
+                "llm.base_url",
+                "is required in production (the echo model is for local runs)",
+            );
+        }
+    }
+    Settings {
+        env,
+        http,
+        auth,
+        database,
+        llm,
+        kafka,
+        rate_limit,
+        log,
+    }
+}

@@ -1,0 +1,138 @@
+//! Tests of configuration loading: precedence, defaults and error reporting.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn nothing_set_gives_the_embedded_defaults() {
+    let s = Settings::load(None, &HashMap::new()).unwrap();
+    assert!(s.is_embedded());
+    assert_eq!(s.http.addr, "127.0.0.1:8080");
+    assert_eq!(s.llm.model, "echo");
+    assert!(s.kafka.is_none());
+    assert_eq!(s.env, Environment::Development);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let yaml = "http:\n  addr: 0.0.0.0:9000\nllm:\n  model: from-file\n";
+    let s = Settings::load(Some(yaml), &env(&[("LLM_MODEL", "from-env")])).unwrap();
+    assert_eq!(s.http.addr, "0.0.0.0:9000");
+    assert_eq!(s.llm.model, "from-env");
+}
+
+#[test]
+fn db_parts_build_a_url_with_escaping() {
+    let s = Settings::load(
+        None,
+        &env(&[
+            ("DB_HOST", "db"),
+            ("DB_PORT", "6543"),
+            ("DB_USER", "app"),
+            ("DB_PASSWORD", "p@ss/w"),
+            ("DB_NAME", "chats"),
+        ]),
+    )
+    .unwrap();
+    let db = s.database.unwrap();
+    assert_eq!(db.url.expose(), "postgres://app:p%40ss%2Fw@db:6543/chats");
+    assert!(!format!("{db:?}").contains("p%40ss"));
+}
+
+#[test]
+fn database_url_wins_over_parts() {
+    let s = Settings::load(
+        None,
+        &env(&[("DATABASE_URL", "postgres://x@h/d"), ("DB_HOST", "ignored")]),
+    )
+    .unwrap();
+    assert_eq!(s.database.unwrap().url.expose(), "postgres://x@h/d");
+}
+
+#[test]
+fn every_bad_key_is_reported_at_once() {
+    let yaml = "http:\n  adr: oops\n";
+    let err = Settings::load(
+        Some(yaml),
+        &env(&[
+            ("DB_HOST", "h"),
+            ("DB_PORT", "nope"),
+            ("HTTP_ADDR", "not an addr"),
+            ("LOG_FORMAT", "xml"),
+            ("JWT_SECRET", "short"),
+        ]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "http.adr",
+        "DB_PORT",
+        "HTTP_ADDR",
+        "LOG_FORMAT",
+        "JWT_SECRET",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    assert_eq!(err.problems.len(), 5, "{text}");
+    assert!(!text.contains("short"), "secret leaked: {text}");
+}
+
+#[test]
+fn production_refuses_embedded_defaults() {
+    let err = Settings::load(None, &env(&[("APP_ENV", "production")])).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("JWT_SECRET"), "{text}");
+    assert!(text.contains("DATABASE_URL"), "{text}");
+    assert!(text.contains("LLM_BASE_URL"), "{text}");
+}
+
+#[test]
+fn public_key_algorithms_need_a_key() {
+    let err = Settings::load(None, &env(&[("JWT_ALGORITHM", "RS256")])).unwrap_err();
+    assert!(err.to_string().contains("JWT_PUBLIC_KEY"));
+}
+
+#[test]
+fn model_budgets_parse() {
+    let s = Settings::load(None, &env(&[("LLM_MODEL_BUDGETS", "a=100, b=2000")])).unwrap();
+    assert_eq!(s.llm.model_budgets.get("b"), Some(&2000));
+    assert!(Settings::load(None, &env(&[("LLM_MODEL_BUDGETS", "a=x")])).is_err());
+}
+
+#[test]
+fn secrets_never_print() {
+    let s = Settings::load(
+        None,
+        &env(&[
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("LLM_API_KEY", "sk-live"),
+        ]),
+    )
+    .unwrap();
+    let dump = format!("{s:?}");
+    assert!(!dump.contains("0123456789abcdef"));
+    assert!(!dump.contains("sk-live"));
+}
+
+#[test]
+fn readme_and_example_document_every_key() {
+    let readme = include_str!("../../../../README.md");
+    let example = include_str!("../../../../config.example.yaml");
+    for key in KEYS {
+        assert!(
+            readme.contains(&format!("`{}`", key.yaml)),
+            "README lacks {}",
+            key.yaml
+        );
+        for var in key.env {
+            assert!(readme.contains(&format!("`{var}`")), "README lacks {var}");
+            assert!(example.contains(var), "config.example.yaml lacks {var}");
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The API's one error type: every failure becomes an RFC 9457
+//! `application/problem+json` response with a `requestId`. 4xx bodies say what the
+//! client did wrong; 5xx bodies are generic and the cause goes to the log.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use domain::ports::{LlmError, TimeoutKind};
+use domain::services::{CancelError, ChatError, MessageError, SendError};
+use serde::Serialize;
+use std::time::Duration;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct FieldError {
+    /// The field, as a dotted path (`settings.temperature`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request could not be read (malformed JSON, bad query string).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request was read but some fields are invalid.
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    /// Missing or bad token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Unknown route, or a resource that does not exist or belongs to someone else.
+    #[error("not found")]
+    NotFound,
+    /// The route exists, not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request conflicts with the resource's state.
+    #[error("{detail}")]
+    Conflict {
+        /// What conflicts.
+        detail: String,
+        /// When to try again, if that can help.
+        retry_after: Option<Duration>,
+    },
+    /// The body is larger than the limit.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The body is not `application/json`.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// A rate limit was hit.
+    #[error("too many requests")]
+    TooManyRequests {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The LLM provider failed; the user's message and the failed reply are stored.
+    #[error("{error}")]
+    Llm {
+        /// What the provider did.
+        error: LlmError,
+        /// The stored user message, and the stored failed reply.
+        stored: Option<Box<(serde_json::Value, serde_json::Value)>>,
+    },
+    /// Storage cannot be reached.
+    #[error("storage unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A bug.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// A URI reference naming the kind of problem (`/problems/validation`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened, for this request.
+    pub detail: String,
+    /// The request id, also in the `X-Request-Id` header.
+    pub request_id: Option<String>,
+    /// Invalid fields (422 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// The stored user message (LLM failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub message: Option<serde_json::Value>,
+    /// The stored failed reply (LLM failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub reply: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Malformed request"),
+            ApiError::Validation(_) => ("validation", "Invalid request"),
+            ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
+            ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict { .. } => ("conflict", "Conflict"),
+            ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
+            ApiError::Llm {
+                error: LlmError::Timeout(_),
+                ..
+            } => ("llm-timeout", "LLM provider timed out"),
+            ApiError::Llm { .. } => ("llm-failure", "LLM provider failed"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::NotFound => "no such resource".into(),
+            ApiError::Unavailable(_) => "storage is unavailable; try again shortly".into(),
+            ApiError::Internal(_) => "something went wrong on our side".into(),
+            ApiError::Llm { error, .. } => {
+                let what = match error {
+                    LlmError::Timeout(TimeoutKind::Connect) => {
+                        "could not connect to the LLM provider in time".to_owned()
+                    }
+                    LlmError::Timeout(TimeoutKind::FirstToken) => {
+                        "the LLM provider did not start answering in time".to_owned()
+                    }
+                    LlmError::Timeout(TimeoutKind::Total) => {
+                        "the LLM provider did not finish answering in time".to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                format!("{what}; your message is stored and the reply is marked failed (regenerate it to try again)")
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Conflict { retry_after, .. } => *retry_after,
+            ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+            ApiError::Llm {
+                error: LlmError::RateLimited { retry_after },
+                ..
+            } => *retry_after,
+            ApiError::Unavailable(_) => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        let (message, reply) = match self {
+            ApiError::Llm {
+                stored: Some(s), ..
+            } => (Some(s.0.clone()), Some(s.1.clone())),
+            _ => (None, None),
+        };
+        Problem {
+            kind: format!("/problems/{slug}"),
+            title: title.into(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            request_id: crate::request_id::current(),
+            errors: match self {
+                ApiError::Validation(e) => Some(e.clone()),
+                _ => None,
+            },
+            message,
+            reply,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Llm {
+                error: LlmError::Timeout(_),
+                ..
+            } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Llm { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Unavailable(e) => tracing::warn!(error = ?e, "storage unavailable"),
+            ApiError::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            ApiError::Llm { error, .. } => tracing::warn!(%error, "LLM provider failure"),
+            _ => {}
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type("application/problem+json");
+        if let Some(d) = self.retry_after() {
+            res.insert_header((header::RETRY_AFTER, d.as_secs().max(1).to_string()));
+        }
+        if let ApiError::Unauthorized(_) = self {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"chat-service\", error=\"invalid_token\""),
+            ));
+        }
+        res.json(self.problem())
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::NotFound => ApiError::NotFound,
+            ChatError::Unavailable(e) => ApiError::Unavailable(e),
+            ChatError::Unknown(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<MessageError> for ApiError {
+    fn from(e: MessageError) -> Self {
+        match e {
+            MessageError::NotFound => ApiError::NotFound,
+            MessageError::ChatBusy { retry_after } => ApiError::Conflict {
+                detail: "a reply is being generated in this chat; try again when it is done".into(),
+                retry_after: Some(retry_after),
+            },
+            MessageError::Unavailable(e) => ApiError::Unavailable(e),
+            MessageError::Unknown(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::NotFound => ApiError::NotFound,
+            SendError::ChatBusy { retry_after } => ApiError::Conflict {
+                detail: "a reply is being generated in this chat; nothing was stored, send again when it is done".into(),
+                retry_after: Some(retry_after),
+            },
+            SendError::NotAReply => ApiError::Validation(vec![FieldError::new(
+                "id",
+                "only an assistant reply that answers a user message can be regenerated",
+            )]),
+            SendError::Llm { error, .. } => ApiError::Llm { error, stored: None },
+            SendError::Unavailable(e) => ApiError::Unavailable(e),
+            SendError::Unknown(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(e: CancelError) -> Self {
+        match e {
+            CancelError::NotFound => ApiError::NotFound,
+            CancelError::NotStreaming => ApiError::Conflict {
+                detail: "the message is not a reply being generated".into(),
+                retry_after: None,
+            },
+            CancelError::Unavailable(e) => ApiError::Unavailable(e),
+            CancelError::Unknown(e) => ApiError::Internal(e),
+        }
+    }
+}

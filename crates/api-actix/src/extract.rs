@@ -1,0 +1,154 @@
+//! Request extractors: the JSON body (415/413/400/422 as problems, with the path of
+//! the bad field), the acting user with the request id, and query validation helpers.
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, FieldError};
+use crate::request_id::RequestId;
+use actix_web::error::PayloadError;
+use actix_web::{dev::Payload, mime, web, FromRequest, HttpMessage, HttpRequest};
+use domain::services::Actor;
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+/// The largest body accepted, as configured.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body. An empty body reads as `{}`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn is_json(req: &HttpRequest) -> bool {
+    match req.mime_type() {
+        Ok(Some(m)) => {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        }
+        _ => false,
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(1_048_576, |l| l.0);
+        let json = is_json(req);
+        let has_type = req
+            .headers()
+            .contains_key(actix_web::http::header::CONTENT_TYPE);
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if declared.is_some_and(|n| n > limit) {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            let body = bytes
+                .await
+                .map_err(|e| match e.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
+                    _ => match e.as_error::<actix_web::error::PayloadError>() {
+                        Some(_) => {
+                            ApiError::BadRequest("the request body could not be read".into())
+                        }
+                        None if e.to_string().contains("overflow") => {
+                            ApiError::PayloadTooLarge(limit)
+                        }
+                        None => ApiError::BadRequest("the request body could not be read".into()),
+                    },
+                })?;
+            if body.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+                if has_type && !json {
+                    return Err(ApiError::UnsupportedMediaType);
+                }
+                b"{}"
+            } else {
+                if !json {
+                    return Err(ApiError::UnsupportedMediaType);
+                }
+                &body
+            };
+            let de = &mut serde_json::Deserializer::from_slice(text);
+            let value = serde_path_to_error::deserialize(de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                match inner.classify() {
+                    serde_json::error::Category::Data => {
+                        let field = if path == "." { "body".to_owned() } else { path };
+                        ApiError::Validation(vec![FieldError::new(
+                            field,
+                            strip_position(&inner.to_string()),
+                        )])
+                    }
+                    _ => ApiError::BadRequest(format!("the body is not valid JSON: {inner}")),
+                }
+            })?;
+            Ok(JsonBody(value))
+        })
+    }
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// The authenticated caller and the request id: who the services act for.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Actor);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let result = AuthUser::from_request(req, payload)
+            .into_inner()
+            .map(|AuthUser(user)| {
+                let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+                Caller(Actor { user, request_id })
+            });
+        std::future::ready(result)
+    }
+}
+
+/// Collects field errors while converting a request into domain values.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// Keeps `r`'s value, or records its error under `field`.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(FieldError::new(field, e));
+                None
+            }
+        }
+    }
+
+    /// Records an error.
+    pub fn push(&mut self, field: &str, message: impl ToString) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// `Ok(v)` when no error was recorded, a 422 otherwise.
+    pub fn finish<T>(self, v: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            v().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated value missing")))
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}

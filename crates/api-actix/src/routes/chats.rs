@@ -1,0 +1,117 @@
+//! Chat routes: thin handlers that parse, call one service method and map the result.
+
+use crate::dto::{ChatDto, ChatPage, ChatRequest, ListQuery};
+use crate::error::ApiError;
+use crate::extract::{Caller, JsonBody};
+use crate::state::AppState;
+use actix_web::{http::header, web, HttpResponse};
+use domain::ChatId;
+
+/// A chat id from the path; anything that is not one is simply not found.
+pub(crate) fn chat_id(raw: &str) -> Result<ChatId, ApiError> {
+    ChatId::parse(raw).map_err(|_| ApiError::NotFound)
+}
+
+fn page(p: domain::Page<domain::Chat, domain::ChatCursor>) -> ChatPage {
+    ChatPage {
+        items: p.items.iter().map(ChatDto::from).collect(),
+        next_cursor: p.next.map(|c| c.encode()),
+    }
+}
+
+/// Create a chat.
+#[utoipa::path(post, path = "/api/v1/chats", tag = "chats", request_body = ChatRequest,
+    responses((status = 201, body = ChatDto, description = "Created; `Location` names it"),
+        (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
+        (status = 413, body = crate::error::Problem), (status = 415, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    JsonBody(body): JsonBody<ChatRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chats.create(&actor, body.try_into_create()?).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/chats/{}", chat.id)))
+        .json(ChatDto::from(&chat)))
+}
+
+/// List the caller's chats, newest activity first.
+#[utoipa::path(get, path = "/api/v1/chats", tag = "chats", params(ListQuery),
+    responses((status = 200, body = ChatPage), (status = 401, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let p = state.chats.list(&actor, query.chat_page()?).await?;
+    Ok(HttpResponse::Ok().json(page(p)))
+}
+
+/// Search the caller's chats by title (case-insensitive substring).
+#[utoipa::path(get, path = "/api/v1/chats/search", tag = "chats", params(ListQuery),
+    responses((status = 200, body = ChatPage), (status = 401, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn search(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (q, p) = query.search()?;
+    let p = state.chats.search(&actor, &q, p).await?;
+    Ok(HttpResponse::Ok().json(page(p)))
+}
+
+/// Read a chat.
+#[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path, description = "Chat id")),
+    responses((status = 200, body = ChatDto), (status = 401, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chats.get(&actor, chat_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(ChatDto::from(&chat)))
+}
+
+/// Change a chat's title and/or settings (absent fields are kept; `settings` replaces the whole object).
+#[utoipa::path(put, path = "/api/v1/chats/{id}", tag = "chats", request_body = ChatRequest,
+    params(("id" = String, Path, description = "Chat id")),
+    responses((status = 200, body = ChatDto), (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+        (status = 413, body = crate::error::Problem), (status = 415, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<ChatRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = chat_id(&id)?;
+    let chat = state
+        .chats
+        .update(&actor, id, body.try_into_update()?)
+        .await?;
+    Ok(HttpResponse::Ok().json(ChatDto::from(&chat)))
+}
+
+/// Delete a chat and all its messages.
+#[utoipa::path(delete, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path, description = "Chat id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.chats.delete(&actor, chat_id(&id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,148 @@
+//! Message routes: send (JSON or SSE), list, read, edit, delete, regenerate, cancel.
+
+use super::turn;
+use crate::dto::{ListQuery, MessageDto, MessagePage, MessageRequest, TurnDto};
+use crate::error::ApiError;
+use crate::extract::{Caller, JsonBody};
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use domain::services::SendMessage;
+use domain::MessageId;
+
+fn message_id(raw: &str) -> Result<MessageId, ApiError> {
+    MessageId::parse(raw).map_err(|_| ApiError::NotFound)
+}
+
+/// Send a message to a chat and get the assistant's reply (JSON, or SSE with `Accept: text/event-stream`).
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", params(ListQuery), request_body = MessageRequest,
+    responses(
+        (status = 201, body = TurnDto, description = "The stored message and reply; with `Accept: text/event-stream`, an SSE stream of `message`, `delta`…, then `reply` or `error`"),
+        (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; see Retry-After"),
+        (status = 413, body = crate::error::Problem), (status = 415, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
+        (status = 502, body = crate::error::Problem, description = "The LLM provider failed; the message is stored"),
+        (status = 503, body = crate::error::Problem),
+        (status = 504, body = crate::error::Problem, description = "The LLM provider timed out; the message is stored")),
+    security(("bearer" = [])))]
+pub async fn send(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    query: web::Query<ListQuery>,
+    JsonBody(body): JsonBody<MessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat_id = query.chat_id()?;
+    let content = body.try_into_content()?;
+    let started = state
+        .messages
+        .send(&actor, SendMessage { chat_id, content })
+        .await?;
+    turn::respond(&req, &state, started).await
+}
+
+/// List a chat's messages in conversation order.
+#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(ListQuery),
+    responses((status = 200, body = MessagePage), (status = 401, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+        (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (chat_id, page) = query.message_page()?;
+    let p = state.messages.list(&actor, chat_id, page).await?;
+    Ok(HttpResponse::Ok().json(MessagePage {
+        items: p.items.iter().map(MessageDto::from).collect(),
+        next_cursor: p.next.map(|c| c.encode()),
+    }))
+}
+
+/// Read a message.
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", params(("id" = String, Path, description = "Message id")),
+    responses((status = 200, body = MessageDto), (status = 401, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.messages.get(&actor, message_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(MessageDto::from(&m)))
+}
+
+/// Replace a message's content (not while it is being generated).
+#[utoipa::path(put, path = "/api/v1/messages/{id}", tag = "messages", request_body = MessageRequest,
+    params(("id" = String, Path, description = "Message id")),
+    responses((status = 200, body = MessageDto), (status = 400, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
+        (status = 415, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+        (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn edit(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<MessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = message_id(&id)?;
+    let m = state
+        .messages
+        .edit(&actor, id, body.try_into_content()?)
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageDto::from(&m)))
+}
+
+/// Delete a message; later messages move up one `seq`.
+#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", params(("id" = String, Path, description = "Message id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+        (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.messages.delete(&actor, message_id(&id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Generate a new reply to the user message that this reply answered (appended to the chat).
+#[utoipa::path(post, path = "/api/v1/messages/{id}/regenerate", tag = "messages", params(("id" = String, Path, description = "Id of an assistant reply")),
+    responses((status = 201, body = TurnDto, description = "The answered user message and the new reply (SSE with `Accept: text/event-stream`)"),
+        (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+        (status = 502, body = crate::error::Problem), (status = 503, body = crate::error::Problem),
+        (status = 504, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn regenerate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let started = state.messages.regenerate(&actor, message_id(&id)?).await?;
+    turn::respond(&req, &state, started).await
+}
+
+/// Stop a reply being generated; its partial text is kept with status `cancelled`.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/cancel", tag = "messages", params(("id" = String, Path, description = "Id of a reply being generated")),
+    responses((status = 200, body = MessageDto), (status = 401, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem, description = "The message is not being generated"),
+        (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    Caller(actor): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.messages.cancel(&actor, message_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(MessageDto::from(&m)))
+}

@@ -1,0 +1,119 @@
+//! Answering a send or a regenerate: as JSON once the reply is stored, or as a
+//! Server-Sent Events stream (`message`, `delta`…, then `reply` or `error`). Either
+//! way the generation runs detached from the request, so it finishes and is stored
+//! even if the client goes away.
+
+use crate::dto::{MessageDto, TurnDto};
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
+use domain::services::{SendError, Turn};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+/// Whether the client asked for an event stream.
+pub fn wants_stream(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().starts_with("text/event-stream"))
+        })
+}
+
+fn sse<T: Serialize>(event: &str, data: &T) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
+}
+
+#[derive(Serialize)]
+struct Delta<'a> {
+    content: &'a str,
+}
+
+/// The problem for a failed generation, with what was stored.
+fn failure(turn_message: &domain::Message, e: SendError) -> ApiError {
+    match e {
+        SendError::Llm { error, reply } => ApiError::Llm {
+            error,
+            stored: Some(Box::new((
+                serde_json::to_value(MessageDto::from(turn_message)).unwrap_or_default(),
+                serde_json::to_value(MessageDto::from(reply.as_ref())).unwrap_or_default(),
+            ))),
+        },
+        other => other.into(),
+    }
+}
+
+/// Runs the generation and answers 201 `{message, reply}` once the reply is stored.
+pub async fn json(state: &AppState, turn: Turn) -> Result<HttpResponse, ApiError> {
+    let Turn {
+        message,
+        generation,
+        ..
+    } = turn;
+    let result = state
+        .spawner
+        .spawn(generation.run(|_| {}))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("generation task failed: {e}")))?;
+    match result {
+        Ok(reply) => Ok(HttpResponse::Created().json(TurnDto {
+            message: MessageDto::from(&message),
+            reply: MessageDto::from(&reply),
+        })),
+        Err(e) => Err(failure(&message, e)),
+    }
+}
+
+/// Answers 201 with an event stream and runs the generation, forwarding its deltas.
+pub fn stream(state: &AppState, turn: Turn) -> HttpResponse {
+    let Turn {
+        message,
+        generation,
+        ..
+    } = turn;
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    let _ = tx.send(sse("message", &MessageDto::from(&message)));
+    let request_id = crate::request_id::current();
+    state.spawner.spawn(async move {
+        let deltas = tx.clone();
+        let result = generation
+            .run(move |d| {
+                let _ = deltas.send(sse("delta", &Delta { content: d }));
+            })
+            .await;
+        let last = match result {
+            Ok(reply) => sse("reply", &MessageDto::from(&reply)),
+            Err(e) => {
+                let mut problem = failure(&message, e).problem();
+                problem.request_id = request_id;
+                sse("error", &problem)
+            }
+        };
+        let _ = tx.send(last);
+    });
+    HttpResponse::Created()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(UnboundedReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>))
+}
+
+/// Answers a started turn the way the client asked.
+pub async fn respond(
+    req: &HttpRequest,
+    state: &AppState,
+    turn: Turn,
+) -> Result<HttpResponse, ApiError> {
+    if wants_stream(req) {
+        Ok(stream(state, turn))
+    } else {
+        json(state, turn).await
+    }
+}

@@ -1,0 +1,199 @@
+//! The composition root: builds adapters, services and the HTTP server from settings.
+
+use crate::auth::{generate_secret, JwtVerifier};
+use crate::config::{Secret, Settings};
+use crate::error::ApiError;
+use crate::extract::BodyLimit;
+use crate::routes::{self, health::Probe};
+use crate::state::{AppState, Spawner};
+use actix_web::dev::Server;
+use actix_web::{middleware::from_fn, web, App, HttpServer};
+use domain::ports::{
+    ChatRepository, Clock, EventPublisher, LlmClient, MessageRepository, SystemClock,
+};
+use domain::services::{history::HistoryBudget, ChatService, MessageService, MessageServiceConfig};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The adapters the services run on.
+#[derive(Clone)]
+pub struct Adapters {
+    /// Chat storage.
+    pub chats: Arc<dyn ChatRepository>,
+    /// Message storage.
+    pub messages: Arc<dyn MessageRepository>,
+    /// The LLM.
+    pub llm: Arc<dyn LlmClient>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Readiness checks.
+    pub probe: Arc<dyn Probe>,
+}
+
+impl std::fmt::Debug for Adapters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adapters")
+            .field("probe", &self.probe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Adapters {
+    /// In-memory storage publishing to `events`, and the given LLM.
+    pub fn memory(events: Arc<dyn EventPublisher>, llm: Arc<dyn LlmClient>) -> Self {
+        let store = Arc::new(infra_memory::MemoryStore::new(events));
+        Self {
+            chats: store.clone(),
+            messages: store,
+            llm,
+            clock: Arc::new(SystemClock),
+            probe: Arc::new(routes::health::MemoryProbe),
+        }
+    }
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    /// The HS256 secret in use (configured or generated).
+    pub jwt_secret: Option<Secret>,
+    /// A ready-to-use token for `dev`, when the secret was generated.
+    pub dev_token: Option<String>,
+    drain: Duration,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+fn message_config(settings: &Settings) -> MessageServiceConfig {
+    MessageServiceConfig {
+        default_model: settings.llm.model.clone(),
+        history: HistoryBudget {
+            default_tokens: settings.llm.history_budget_tokens,
+            per_model: settings.llm.model_budgets.clone(),
+        },
+        history_fetch_limit: 200,
+        stale_after: Duration::from_secs(settings.llm.stale_reply_secs),
+    }
+}
+
+impl Application {
+    /// Builds the service on the given adapters and binds its listener (port 0 picks a free port).
+    pub fn build(settings: &Settings, adapters: Adapters) -> anyhow::Result<Self> {
+        let generated = settings.auth.jwt_secret.is_none();
+        let secret = settings
+            .auth
+            .jwt_secret
+            .clone()
+            .or_else(|| generated.then(generate_secret));
+        let verifier = JwtVerifier::new(&settings.auth, secret.clone())?;
+        let dev_token = if generated {
+            verifier.mint("dev", 24 * 3600)
+        } else {
+            None
+        };
+
+        let chats = ChatService::new(adapters.chats.clone(), adapters.clock.clone());
+        let messages = MessageService::new(
+            adapters.chats.clone(),
+            adapters.messages.clone(),
+            adapters.llm.clone(),
+            adapters.clock.clone(),
+            message_config(settings),
+        );
+        let state = AppState {
+            chats,
+            messages,
+            spawner: Spawner::current(),
+        };
+
+        let listener = TcpListener::bind(&settings.http.addr)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.http.addr))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(state.clone());
+        let verifier = web::Data::new(verifier);
+        let probe: web::Data<dyn Probe> = web::Data::from(adapters.probe.clone());
+        let limit = settings.http.body_limit;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(verifier.clone())
+                .app_data(probe.clone())
+                .app_data(BodyLimit(limit))
+                .app_data(web::PayloadConfig::new(limit))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::BadRequest(format!("the query string is not valid: {e}")).into()
+                }))
+                .app_data(
+                    web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()),
+                )
+                .wrap(from_fn(crate::request_id::middleware))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .client_request_timeout(Duration::from_millis(
+            settings.http.client_request_timeout_ms,
+        ))
+        .shutdown_timeout(settings.http.shutdown_drain_secs)
+        .disable_signals()
+        .listen(listener)?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+            jwt_secret: secret,
+            dev_token,
+            drain: Duration::from_secs(settings.http.shutdown_drain_secs),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The handlers' state (services and spawner).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `stop` resolves (e.g. SIGTERM), then stops accepting, lets in-flight
+    /// requests and streams finish within the drain time, and waits for detached
+    /// generations to be stored.
+    pub async fn run_until<F: std::future::Future<Output = ()>>(
+        self,
+        stop: F,
+    ) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = self.server;
+        let spawner = self.state.spawner.clone();
+        let drain = self.drain;
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            r = &mut server => return r.map_err(Into::into),
+            () = stop => tracing::info!("shutting down: finishing in-flight requests and replies"),
+        }
+        let (_, finished) = tokio::join!(handle.stop(true), spawner.drain(drain));
+        if !finished {
+            tracing::warn!("some replies were still generating when the drain time ran out");
+        }
+        server.await?;
+        Ok(())
+    }
+
+    /// Serves until the process is stopped.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+}

@@ -1,0 +1,204 @@
+//! `TestApp`: a service on a random port over in-memory storage, with typed helpers.
+
+use api_actix::config::Settings;
+use api_actix::startup::{Adapters, Application};
+use domain::ports::{EventPublisher, LlmClient};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+
+pub const SECRET: &str = "test-secret-0123456789abcdef0123456789";
+
+static TRACING: Once = Once::new();
+
+/// Builds a `TestApp`.
+pub struct TestAppBuilder {
+    env: HashMap<String, String>,
+    llm: Arc<dyn LlmClient>,
+    events: Arc<dyn EventPublisher>,
+}
+
+impl TestAppBuilder {
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn llm(mut self, llm: impl LlmClient + 'static) -> Self {
+        self.llm = Arc::new(llm);
+        self
+    }
+
+    #[allow(dead_code)]
+    pub fn events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        self.events = events;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        TRACING.call_once(|| {
+            if std::env::var("TEST_LOG").is_ok() {
+                let s = Settings::load(None, &HashMap::new()).unwrap();
+                api_actix::telemetry::init(&s.log, std::io::stdout);
+            }
+        });
+        let settings = Settings::load(None, &self.env).unwrap();
+        let app = Application::build(&settings, Adapters::memory(self.events, self.llm)).unwrap();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+/// A running service and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        let env = HashMap::from([
+            ("HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            ("JWT_SECRET".to_owned(), SECRET.to_owned()),
+            ("HTTP_BODY_LIMIT_BYTES".to_owned(), "65536".to_owned()),
+            ("RATE_LIMIT_API_PER_SEC".to_owned(), "0".to_owned()),
+            ("RATE_LIMIT_SENDS_PER_MIN".to_owned(), "0".to_owned()),
+        ]);
+        TestAppBuilder {
+            env,
+            llm: Arc::new(infra_llm::EchoModel::default()),
+            events: Arc::new(infra_memory::LogPublisher::default()),
+        }
+    }
+
+    pub async fn spawn() -> TestApp {
+        Self::builder().spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn token(sub: &str) -> String {
+        api_actix::auth::mint(
+            &api_actix::config::Secret::new(SECRET),
+            sub,
+            600,
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    pub fn get(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(Self::token(user))
+    }
+
+    pub fn post(&self, user: &str, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(Self::token(user))
+            .json(&body)
+    }
+
+    pub fn put(&self, user: &str, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(Self::token(user))
+            .json(&body)
+    }
+
+    pub fn delete(&self, user: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(Self::token(user))
+    }
+
+    /// Creates a chat and returns it.
+    pub async fn create_chat(&self, user: &str, title: &str) -> Value {
+        let r = self
+            .post(user, "/api/v1/chats", json!({ "title": title }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+
+    /// Sends a message (JSON mode) and returns the response.
+    pub async fn send(&self, user: &str, chat_id: &str, content: &str) -> Response {
+        self.post(
+            user,
+            &format!("/api/v1/messages?chatId={chat_id}"),
+            json!({ "content": content }),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Lists all messages of a chat.
+    pub async fn messages(&self, user: &str, chat_id: &str) -> Vec<Value> {
+        let r = self
+            .get(
+                user,
+                &format!("/api/v1/messages?chatId={chat_id}&limit=100"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        v["items"].as_array().unwrap().clone()
+    }
+}
+
+/// Asserts a problem+json response with `status`, and returns its body.
+pub async fn problem(r: Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status);
+    let ct = r
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let header_id = r
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
+    assert!(body["title"].is_string());
+    assert!(body["detail"].is_string());
+    assert_eq!(body["requestId"].as_str().map(str::to_owned), header_id);
+    body
+}
+
+/// Parses a whole SSE body into `(event, data)` pairs.
+pub fn sse_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let mut event = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            (event, serde_json::from_str(&data).unwrap())
+        })
+        .collect()
+}
