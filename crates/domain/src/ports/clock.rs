@@ -3,7 +3,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 
 /// Tells the time.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Clock: Send + Sync {
     /// The current time, truncated to microseconds (what every storage keeps).
     fn now(&self) -> DateTime<Utc>;

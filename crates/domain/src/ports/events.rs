@@ -20,7 +20,7 @@ pub enum PublishError {
 ///
 /// `publish` returns only once every event is acknowledged by the destination;
 /// events of one chat are delivered in the order given.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
     /// Publishes events, in order per chat.
@@ -43,7 +43,7 @@ pub struct OutboxEntry {
 /// Contract: `claim` hands out unpublished entries oldest first, leased to one relay
 /// for `lease`; while a chat has an entry leased to a relay, no other relay gets any
 /// entry of that chat, so per-chat order holds with several relays.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Claims up to `limit` unpublished entries for `relay`.

@@ -99,7 +99,7 @@ pub enum LlmError {
 }
 
 /// A chat-completions provider.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait LlmClient: Send + Sync {
     /// Generates a whole reply.

@@ -56,7 +56,7 @@ pub struct NewTurn {
 /// - `NotFound` is returned by `update_chat` and `delete_chat` when the chat does not exist;
 /// - lists are ordered by `updated_at` then `id`, both descending, and start strictly after the cursor;
 /// - search matches titles containing the query, ignoring case, with `%` and `_` literal.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ChatRepository: Send + Sync {
     /// Stores a new chat and its event.
@@ -94,7 +94,7 @@ pub trait ChatRepository: Send + Sync {
 ///   the events, all or nothing. So `seq` stays 1, 2, 3… with any number of writers.
 /// - `finish_reply` changes a reply only while it is `streaming`, and says whether it did.
 /// - `delete_message` moves every later message of the chat up one `seq`.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync {
     /// Reads a message, whoever owns its chat.

@@ -31,3 +31,29 @@ impl Actor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod testing_support {
+    use crate::model::*;
+    use chrono::Utc;
+
+    pub fn message(chat_id: ChatId, seq: u32, role: Role, status: MessageStatus) -> Message {
+        let now = Utc::now();
+        Message {
+            id: MessageId::new(),
+            chat_id,
+            seq,
+            role,
+            content: String::new(),
+            status,
+            model: None,
+            usage: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

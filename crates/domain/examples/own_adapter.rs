@@ -1,0 +1,293 @@
+//! Another Rust service reusing the chat domain with adapters of its own: a tiny
+//! storage over a `Mutex`, and a "model" that answers in upper case.
+//!
+//! Run with `cargo run -p domain --example own_adapter`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::ports::*;
+use domain::services::{
+    Actor, ChatService, CreateChat, MessageService, MessageServiceConfig, SendMessage,
+};
+use domain::*;
+use futures::executor::block_on;
+use std::sync::{Arc, Mutex};
+
+/// Storage: every chat and message in two vectors. Events are printed.
+#[derive(Default)]
+struct VecStore {
+    chats: Mutex<Vec<Chat>>,
+    messages: Mutex<Vec<Message>>,
+}
+
+fn emit(events: &[&Event]) {
+    for e in events {
+        println!("event: {} (chat {})", e.kind.type_name(), e.chat_id);
+    }
+}
+
+#[async_trait]
+impl ChatRepository for VecStore {
+    async fn insert_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        self.chats
+            .lock()
+            .map_err(|_| StoreError::Conflict)?
+            .push(chat.clone());
+        emit(&[event]);
+        Ok(())
+    }
+    async fn find_chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
+        Ok(self
+            .chats
+            .lock()
+            .map_err(|_| StoreError::Conflict)?
+            .iter()
+            .find(|c| c.id == id)
+            .cloned())
+    }
+    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
+        let c = chats
+            .iter_mut()
+            .find(|c| c.id == chat.id)
+            .ok_or(StoreError::NotFound)?;
+        *c = chat.clone();
+        emit(&[event]);
+        Ok(())
+    }
+    async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError> {
+        self.chats
+            .lock()
+            .map_err(|_| StoreError::Conflict)?
+            .retain(|c| c.id != id);
+        self.messages
+            .lock()
+            .map_err(|_| StoreError::Conflict)?
+            .retain(|m| m.chat_id != id);
+        emit(&[event]);
+        Ok(())
+    }
+    async fn list_chats(
+        &self,
+        owner: &UserId,
+        _after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>, StoreError> {
+        let chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
+        Ok(chats
+            .iter()
+            .rev()
+            .filter(|c| &c.owner == owner)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+    async fn search_chats(
+        &self,
+        owner: &UserId,
+        query: &SearchQuery,
+        after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>, StoreError> {
+        let all = self.list_chats(owner, after, u32::MAX).await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| query.matches(c.title.as_str()))
+            .take(limit as usize)
+            .collect())
+    }
+}
+
+#[async_trait]
+impl MessageRepository for VecStore {
+    async fn find_message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(self
+            .messages
+            .lock()
+            .map_err(|_| StoreError::Conflict)?
+            .iter()
+            .find(|m| m.id == id)
+            .cloned())
+    }
+    async fn list_messages(
+        &self,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let from = after.map_or(0, |c| c.seq);
+        let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        Ok(ms
+            .iter()
+            .filter(|m| m.chat_id == chat_id && m.seq > from)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+    async fn recent_messages(
+        &self,
+        chat_id: ChatId,
+        before_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        Ok(ms
+            .iter()
+            .rev()
+            .filter(|m| m.chat_id == chat_id && m.seq < before_seq)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+    async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError> {
+        let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        Ok(ms
+            .iter()
+            .filter(|m| m.chat_id == chat_id && m.status == MessageStatus::Streaming)
+            .cloned()
+            .collect())
+    }
+    async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
+        // One lock order (chats, then messages) makes the whole turn atomic.
+        let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
+        let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        let chat = chats
+            .iter_mut()
+            .find(|c| c.id == turn.chat_id)
+            .ok_or(StoreError::NotFound)?;
+        if chat.message_count != turn.expected_count {
+            return Err(StoreError::Conflict);
+        }
+        if ms.iter().any(|m| {
+            m.chat_id == turn.chat_id
+                && m.status == MessageStatus::Streaming
+                && m.updated_at >= turn.stale_before
+        }) {
+            return Err(StoreError::ChatBusy);
+        }
+        ms.extend(turn.user_message.iter().cloned());
+        ms.push(turn.reply.clone());
+        chat.message_count = turn.reply.seq;
+        chat.updated_at = turn.now;
+        emit(&turn.events.iter().collect::<Vec<_>>());
+        Ok(())
+    }
+    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError> {
+        let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        match ms
+            .iter_mut()
+            .find(|m| m.id == reply.id && m.status == MessageStatus::Streaming)
+        {
+            Some(m) => {
+                *m = reply.clone();
+                emit(&[event]);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError> {
+        let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        let m = ms
+            .iter_mut()
+            .find(|m| m.id == message.id)
+            .ok_or(StoreError::NotFound)?;
+        m.content = message.content.clone();
+        emit(&[event]);
+        Ok(())
+    }
+    async fn delete_message(
+        &self,
+        message: &Message,
+        _stale_before: DateTime<Utc>,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
+        let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        ms.retain(|m| m.id != message.id);
+        for m in ms
+            .iter_mut()
+            .filter(|m| m.chat_id == message.chat_id && m.seq > message.seq)
+        {
+            m.seq -= 1;
+        }
+        if let Some(c) = chats.iter_mut().find(|c| c.id == message.chat_id) {
+            c.message_count -= 1;
+        }
+        emit(&[event]);
+        Ok(())
+    }
+}
+
+/// A model that answers the last message in upper case, in two chunks.
+struct Shouter;
+
+#[async_trait]
+impl LlmClient for Shouter {
+    async fn complete(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
+        let last = request
+            .messages
+            .last()
+            .map(|m| m.content.to_uppercase())
+            .unwrap_or_default();
+        Ok(LlmReply {
+            content: last,
+            model: "shouter".into(),
+            usage: None,
+            finish_reason: Some("stop".into()),
+        })
+    }
+    async fn stream(&self, request: LlmRequest) -> Result<LlmStream, LlmError> {
+        let text = self.complete(request).await?.content;
+        let (a, b) = text.split_at(text.len() / 2);
+        let chunks = vec![
+            Ok(LlmChunk::Delta(a.to_owned())),
+            Ok(LlmChunk::Delta(b.to_owned())),
+        ];
+        Ok(Box::pin(futures::stream::iter(chunks)))
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let store = Arc::new(VecStore::default());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let chats = ChatService::new(store.clone(), clock.clone());
+    let messages = MessageService::new(
+        store.clone(),
+        store,
+        Arc::new(Shouter),
+        clock,
+        MessageServiceConfig {
+            default_model: "shouter".into(),
+            ..Default::default()
+        },
+    );
+    let me = Actor::new(UserId::parse("example-user")?);
+    block_on(async {
+        let chat = chats
+            .create(
+                &me,
+                CreateChat {
+                    title: Some(ChatTitle::parse("Demo")?),
+                    settings: None,
+                },
+            )
+            .await?;
+        let turn = messages
+            .send(
+                &me,
+                SendMessage {
+                    chat_id: chat.id,
+                    content: MessageContent::parse("hello there")?,
+                },
+            )
+            .await?;
+        let reply = turn
+            .generation
+            .run(|delta| println!("delta: {delta:?}"))
+            .await?;
+        println!("reply #{}: {}", reply.seq, reply.content);
+        assert_eq!(reply.content, "HELLO THERE");
+        Ok(())
+    })
+}

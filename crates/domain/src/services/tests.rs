@@ -1,0 +1,507 @@
+//! Unit tests of the services' business rules, over the ports' mocks.
+
+use super::*;
+use crate::model::*;
+use crate::ports::*;
+use chrono::{TimeZone, Utc};
+use futures::executor::block_on;
+use std::sync::Arc;
+
+fn clock() -> Arc<dyn Clock> {
+    let mut c = MockClock::new();
+    c.expect_now()
+        .returning(|| Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap());
+    Arc::new(c)
+}
+
+fn actor(name: &str) -> Actor {
+    Actor {
+        user: UserId::parse(name).unwrap(),
+        request_id: Some("req-7".into()),
+    }
+}
+
+fn stored_chat(owner: &str, count: u32) -> Chat {
+    let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    Chat {
+        id: ChatId::new(),
+        owner: UserId::parse(owner).unwrap(),
+        title: ChatTitle::default(),
+        settings: ChatSettings::default(),
+        message_count: count,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+#[test]
+fn create_emits_chat_created_with_the_request_id() {
+    let mut repo = MockChatRepository::new();
+    repo.expect_insert_chat()
+        .withf(|chat, event| {
+            chat.owner.as_str() == "alice"
+                && chat.title.as_str() == "New chat"
+                && event.kind == EventKind::ChatCreated(chat.clone())
+                && event.request_id.as_deref() == Some("req-7")
+                && event.chat_id == chat.id
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let svc = ChatService::new(Arc::new(repo), clock());
+    let chat = block_on(svc.create(&actor("alice"), CreateChat::default())).unwrap();
+    assert_eq!(chat.message_count, 0);
+}
+
+#[test]
+fn a_foreign_chat_is_not_found() {
+    let chat = stored_chat("alice", 0);
+    let id = chat.id;
+    let mut repo = MockChatRepository::new();
+    repo.expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    repo.expect_update_chat().never();
+    repo.expect_delete_chat().never();
+    let svc = ChatService::new(Arc::new(repo), clock());
+    assert!(matches!(
+        block_on(svc.get(&actor("bob"), id)),
+        Err(ChatError::NotFound)
+    ));
+    assert!(matches!(
+        block_on(svc.update(&actor("bob"), id, UpdateChat::default())),
+        Err(ChatError::NotFound)
+    ));
+    assert!(matches!(
+        block_on(svc.delete(&actor("bob"), id)),
+        Err(ChatError::NotFound)
+    ));
+}
+
+#[test]
+fn update_keeps_absent_fields_and_emits_chat_updated() {
+    let mut chat = stored_chat("alice", 3);
+    chat.settings.temperature = Some(Temperature::new(1.0).unwrap());
+    let id = chat.id;
+    let mut repo = MockChatRepository::new();
+    let found = chat.clone();
+    repo.expect_find_chat()
+        .returning(move |_| Ok(Some(found.clone())));
+    repo.expect_update_chat()
+        .withf(|c, e| {
+            c.title.as_str() == "Renamed" && matches!(&e.kind, EventKind::ChatUpdated(x) if x == c)
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let svc = ChatService::new(Arc::new(repo), clock());
+    let cmd = UpdateChat {
+        title: Some(ChatTitle::parse("Renamed").unwrap()),
+        settings: None,
+    };
+    let updated = block_on(svc.update(&actor("alice"), id, cmd)).unwrap();
+    assert_eq!(updated.settings, chat.settings);
+    assert_eq!(updated.message_count, 3);
+}
+
+#[test]
+fn storage_outage_maps_to_unavailable() {
+    let mut repo = MockChatRepository::new();
+    repo.expect_find_chat()
+        .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+    let svc = ChatService::new(Arc::new(repo), clock());
+    assert!(matches!(
+        block_on(svc.get(&actor("alice"), ChatId::new())),
+        Err(ChatError::Unavailable(_))
+    ));
+}
+
+#[test]
+fn list_asks_for_one_more_row_to_know_if_there_is_a_next_page() {
+    let chats: Vec<Chat> = (0..3).map(|_| stored_chat("alice", 0)).collect();
+    let rows = chats.clone();
+    let mut repo = MockChatRepository::new();
+    repo.expect_list_chats()
+        .withf(|_, after, limit| after.is_none() && *limit == 3)
+        .returning(move |_, _, _| Ok(rows.clone()));
+    let svc = ChatService::new(Arc::new(repo), clock());
+    let page = block_on(svc.list(
+        &actor("alice"),
+        PageRequest {
+            limit: PageLimit::new(2).unwrap(),
+            after: None,
+        },
+    ))
+    .unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(
+        page.next,
+        Some(ChatCursor {
+            updated_at: chats[1].updated_at,
+            id: chats[1].id
+        })
+    );
+}
+
+fn message_service(
+    chats: MockChatRepository,
+    messages: MockMessageRepository,
+    llm: MockLlmClient,
+) -> MessageService {
+    MessageService::new(
+        Arc::new(chats),
+        Arc::new(messages),
+        Arc::new(llm),
+        clock(),
+        MessageServiceConfig::default(),
+    )
+}
+
+#[test]
+fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
+    let chat = stored_chat("alice", 4);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    messages
+        .expect_start_turn()
+        .withf(|t| {
+            let u = t.user_message.as_ref().unwrap();
+            t.expected_count == 4
+                && u.seq == 5
+                && u.role == Role::User
+                && t.reply.seq == 6
+                && t.reply.status == MessageStatus::Streaming
+                && t.events.len() == 2
+                && t.events
+                    .iter()
+                    .all(|e| e.kind.type_name() == "message.created")
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    messages
+        .expect_recent_messages()
+        .withf(|_, before, _| *before == 5)
+        .returning(|_, _, _| Ok(vec![]));
+    let svc = message_service(chats, messages, MockLlmClient::new());
+    let turn = block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("hi").unwrap(),
+        },
+    ))
+    .unwrap();
+    assert_eq!(turn.message.seq, 5);
+    assert_eq!(turn.reply.seq, 6);
+    assert_eq!(svc.active_generations(), 1);
+    drop(turn);
+    assert_eq!(svc.active_generations(), 0);
+}
+
+#[test]
+fn send_retries_when_another_writer_took_the_seq() {
+    let mut chats = MockChatRepository::new();
+    let chat = stored_chat("alice", 0);
+    let id = chat.id;
+    let mut n = 0;
+    chats.expect_find_chat().returning(move |_| {
+        n += 1;
+        let mut c = chat.clone();
+        c.message_count = if n == 1 { 0 } else { 2 };
+        Ok(Some(c))
+    });
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    let mut calls = 0;
+    messages.expect_start_turn().times(2).returning(move |t| {
+        calls += 1;
+        if calls == 1 {
+            assert_eq!(t.expected_count, 0);
+            Err(StoreError::Conflict)
+        } else {
+            assert_eq!(t.expected_count, 2);
+            assert_eq!(t.reply.seq, 4);
+            Ok(())
+        }
+    });
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Ok(vec![]));
+    let svc = message_service(chats, messages, MockLlmClient::new());
+    let turn = block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("x").unwrap(),
+        },
+    ))
+    .unwrap();
+    assert_eq!(turn.message.seq, 3);
+}
+
+#[test]
+fn a_busy_chat_is_reported_with_retry_after() {
+    let chat = stored_chat("alice", 2);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    messages
+        .expect_start_turn()
+        .returning(|_| Err(StoreError::ChatBusy));
+    let svc = message_service(chats, messages, MockLlmClient::new());
+    let r = block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("x").unwrap(),
+        },
+    ));
+    assert!(
+        matches!(r, Err(SendError::ChatBusy { retry_after }) if retry_after == BUSY_RETRY_AFTER)
+    );
+}
+
+#[test]
+fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
+    let chat = stored_chat("alice", 2);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    let old = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    messages
+        .expect_streaming_messages()
+        .returning(move |chat_id| {
+            let mut m = super::testing_support::message(
+                chat_id,
+                2,
+                Role::Assistant,
+                MessageStatus::Streaming,
+            );
+            m.updated_at = old;
+            Ok(vec![m])
+        });
+    messages
+        .expect_finish_reply()
+        .withf(|m, e| m.status == MessageStatus::Failed && e.kind.type_name() == "message.failed")
+        .times(1)
+        .returning(|_, _| Ok(true));
+    messages.expect_start_turn().returning(|_| Ok(()));
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Ok(vec![]));
+    let svc = message_service(chats, messages, MockLlmClient::new());
+    block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("x").unwrap(),
+        },
+    ))
+    .unwrap();
+}
+
+#[test]
+fn generation_stores_the_completed_reply_with_usage() {
+    let chat = stored_chat("alice", 0);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    messages.expect_start_turn().returning(|_| Ok(()));
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Ok(vec![]));
+    messages
+        .expect_finish_reply()
+        .withf(|m, e| {
+            m.status == MessageStatus::Complete
+                && m.content == "Hello!"
+                && m.usage
+                    == Some(Usage {
+                        prompt_tokens: 3,
+                        completion_tokens: 2,
+                    })
+                && matches!(&e.kind, EventKind::MessageCompleted { message, .. } if message == m)
+        })
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let mut llm = MockLlmClient::new();
+    llm.expect_stream()
+        .withf(|r| r.messages.len() == 1 && r.model == "echo")
+        .returning(|_| {
+            let items = vec![
+                Ok(LlmChunk::Delta("Hel".into())),
+                Ok(LlmChunk::Delta("lo!".into())),
+                Ok(LlmChunk::Usage(Usage {
+                    prompt_tokens: 3,
+                    completion_tokens: 2,
+                })),
+            ];
+            Ok(Box::pin(futures::stream::iter(items)))
+        });
+    let svc = message_service(chats, messages, llm);
+    let turn = block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("hi").unwrap(),
+        },
+    ))
+    .unwrap();
+    let mut deltas = Vec::new();
+    let reply = block_on(turn.generation.run(|d| deltas.push(d.to_owned()))).unwrap();
+    assert_eq!(deltas, ["Hel", "lo!"]);
+    assert_eq!(reply.status, MessageStatus::Complete);
+}
+
+#[test]
+fn a_stream_that_breaks_stores_a_failed_reply_with_the_partial_text() {
+    let chat = stored_chat("alice", 0);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    messages.expect_start_turn().returning(|_| Ok(()));
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Ok(vec![]));
+    messages
+        .expect_finish_reply()
+        .withf(|m, e| {
+            m.status == MessageStatus::Failed
+                && m.content == "par"
+                && m.error.is_some()
+                && e.kind.type_name() == "message.failed"
+        })
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let mut llm = MockLlmClient::new();
+    llm.expect_stream().returning(|_| {
+        let items = vec![
+            Ok(LlmChunk::Delta("par".into())),
+            Err(LlmError::Stream("cut".into())),
+        ];
+        Ok(Box::pin(futures::stream::iter(items)))
+    });
+    let svc = message_service(chats, messages, llm);
+    let turn = block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("hi").unwrap(),
+        },
+    ))
+    .unwrap();
+    let err = block_on(turn.generation.run(|_| {})).unwrap_err();
+    assert!(matches!(
+        err,
+        SendError::Llm {
+            error: LlmError::Stream(_),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn regenerate_refuses_user_messages() {
+    let chat = stored_chat("alice", 2);
+    let cid = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages.expect_find_message().returning(move |_| {
+        Ok(Some(super::testing_support::message(
+            cid,
+            1,
+            Role::User,
+            MessageStatus::Complete,
+        )))
+    });
+    messages.expect_start_turn().never();
+    let svc = message_service(chats, messages, MockLlmClient::new());
+    assert!(matches!(
+        block_on(svc.regenerate(&actor("alice"), MessageId::new())),
+        Err(SendError::NotAReply)
+    ));
+}
+
+#[test]
+fn cancel_of_a_finished_reply_is_refused() {
+    let chat = stored_chat("alice", 2);
+    let cid = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages.expect_find_message().returning(move |_| {
+        Ok(Some(super::testing_support::message(
+            cid,
+            2,
+            Role::Assistant,
+            MessageStatus::Complete,
+        )))
+    });
+    messages.expect_finish_reply().never();
+    let svc = message_service(chats, messages, MockLlmClient::new());
+    assert!(matches!(
+        block_on(svc.cancel(&actor("alice"), MessageId::new())),
+        Err(CancelError::NotStreaming)
+    ));
+}
+
+#[test]
+fn cancel_without_a_local_generation_cancels_in_storage() {
+    let chat = stored_chat("alice", 2);
+    let cid = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages.expect_find_message().returning(move |_| {
+        Ok(Some(super::testing_support::message(
+            cid,
+            2,
+            Role::Assistant,
+            MessageStatus::Streaming,
+        )))
+    });
+    messages
+        .expect_finish_reply()
+        .withf(|m, e| {
+            m.status == MessageStatus::Cancelled && e.kind.type_name() == "message.cancelled"
+        })
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let svc = message_service(chats, messages, MockLlmClient::new());
+    let m = block_on(svc.cancel(&actor("alice"), MessageId::new())).unwrap();
+    assert_eq!(m.status, MessageStatus::Cancelled);
+}
