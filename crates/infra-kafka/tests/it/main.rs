@@ -1,0 +1,13 @@
+//! Integration tests of the Kafka adapter against librdkafka's in-process mock
+//! cluster (the real Kafka protocol), and of the AsyncAPI document.
+//!
+//! Modules are marked `cfg(test)` so clippy treats their helpers as test code.
+
+#[cfg(test)]
+mod asyncapi;
+#[cfg(test)]
+mod publisher;
+#[cfg(test)]
+mod relay;
+#[cfg(test)]
+mod support;
