@@ -67,8 +67,9 @@ async fn shutdown_signal() {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     api_actix::telemetry::init(&settings.log, std::io::stdout);
-    let (adapters, notes) = api_actix::wiring::adapters(&settings).await?;
-    let app = Application::build(&settings, adapters)?;
+    let wired = api_actix::wiring::wire(&settings).await?;
+    let (notes, background) = (wired.notes, wired.background);
+    let app = Application::build(&settings, wired.adapters)?;
     for n in &notes {
         tracing::info!("{n}");
     }
@@ -89,7 +90,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("\nDev token for user \"dev\" (valid 24 h; a new secret is generated at every start):\n\n  export TOKEN={token}\n");
         println!("Try it:\n\n  curl -s -X POST {addr}/api/v1/chats -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"title\":\"Hello\"}}'\n");
     }
-    app.run_until(shutdown_signal()).await
+    let served = app.run_until(shutdown_signal()).await;
+    background.shutdown().await;
+    tracing::info!("stopped");
+    served
 }
 
 #[tokio::main]

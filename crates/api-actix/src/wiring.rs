@@ -1,15 +1,67 @@
 //! Chooses the adapters from the settings: in-memory or PostgreSQL storage, the echo
-//! model or an OpenAI-compatible provider, events to the log or to Kafka.
+//! model or an OpenAI-compatible provider, events to the log or to Kafka; and the
+//! background work they need (the outbox relay).
 
-use crate::config::Settings;
+use crate::config::{KafkaSettings, Settings};
 use crate::startup::Adapters;
 use domain::ports::{EventPublisher, LlmClient};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-/// The adapters for these settings, and a description of each choice for the start-up log.
-pub async fn adapters(settings: &Settings) -> anyhow::Result<(Adapters, Vec<String>)> {
-    let mut notes = Vec::new();
-    let llm: Arc<dyn LlmClient> = match &settings.llm.base_url {
+/// Background tasks started with the service and stopped after the HTTP drain.
+#[derive(Debug, Default)]
+pub struct Background {
+    /// Cancelled to stop them.
+    pub stop: CancellationToken,
+    /// Their tasks.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Stops every task and waits for each to finish its work in hand.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// What the wiring produced.
+#[derive(Debug)]
+pub struct Wired {
+    /// The adapters.
+    pub adapters: Adapters,
+    /// One line per choice, for the start-up log.
+    pub notes: Vec<String>,
+    /// Background work.
+    pub background: Background,
+}
+
+fn kafka_config(k: &KafkaSettings) -> anyhow::Result<infra_kafka::KafkaConfig> {
+    let mut c = infra_kafka::KafkaConfig::new(k.brokers.clone());
+    c.topic = k.topic.clone();
+    c.client_id = k.client_id.clone();
+    c.message_timeout = Duration::from_millis(k.message_timeout_ms);
+    if let Some(comp) = infra_kafka::Compression::parse(&k.compression) {
+        c.compression = comp;
+    }
+    c.security_protocol = k.security_protocol.clone();
+    c.sasl_mechanism = k.sasl_mechanism.clone();
+    c.sasl_username = k.sasl_username.clone();
+    c.sasl_password = k
+        .sasl_password
+        .as_ref()
+        .map(|p| infra_kafka::SecretString::new(p.expose()));
+    c.ssl_ca_location = k.ssl_ca_location.clone();
+    c.validate()
+        .map_err(|errs| anyhow::anyhow!("invalid Kafka settings: {}", errs.join("; ")))?;
+    Ok(c)
+}
+
+fn llm(settings: &Settings, notes: &mut Vec<String>) -> anyhow::Result<Arc<dyn LlmClient>> {
+    Ok(match &settings.llm.base_url {
         None => {
             notes.push(
                 "LLM: the embedded echo model (set LLM_BASE_URL for a real provider)".to_owned(),
@@ -21,12 +73,36 @@ pub async fn adapters(settings: &Settings) -> anyhow::Result<(Adapters, Vec<Stri
                 "LLM_BASE_URL={url} is set, but this build has no OpenAI-compatible client yet"
             )
         }
+    })
+}
+
+/// The adapters for these settings.
+pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
+    let mut notes = Vec::new();
+    let llm = llm(settings, &mut notes)?;
+    let events: Arc<dyn EventPublisher> = match &settings.kafka {
+        Some(k) => {
+            notes.push(format!(
+                "events: to Kafka topic {} at {}",
+                k.topic, k.brokers
+            ));
+            Arc::new(infra_kafka::KafkaPublisher::new(&kafka_config(k)?)?)
+        }
+        None => {
+            notes.push("events: to the log (set KAFKA_BROKERS to publish to Kafka)".to_owned());
+            Arc::new(infra_memory::LogPublisher::default())
+        }
     };
-    let events: Arc<dyn EventPublisher> = Arc::new(infra_memory::LogPublisher::default());
-    notes.push("events: to the log (set KAFKA_BROKERS to publish to Kafka)".to_owned());
     if settings.database.is_some() {
         anyhow::bail!("database settings are given, but this build has no PostgreSQL adapter yet");
     }
-    notes.push("storage: IN MEMORY — throw-away, everything is lost on exit (set DATABASE_URL or DB_HOST for PostgreSQL)".to_owned());
-    Ok((Adapters::memory(events, llm), notes))
+    notes.push(
+        "storage: IN MEMORY — throw-away, everything is lost on exit (set DATABASE_URL or DB_HOST for PostgreSQL)"
+            .to_owned(),
+    );
+    Ok(Wired {
+        adapters: Adapters::memory(events, llm),
+        notes,
+        background: Background::default(),
+    })
 }

@@ -60,6 +60,8 @@ keys! {
     "kafka.brokers" ["KAFKA_BROKERS"] "bootstrap servers; events go to the log when unset";
     "kafka.topic" ["KAFKA_TOPIC"] "topic (default chat-events)";
     "kafka.client_id" ["KAFKA_CLIENT_ID"] "client id (default chat-service)";
+    "kafka.message_timeout_ms" ["KAFKA_MESSAGE_TIMEOUT_MS"] "how long the producer tries to deliver one batch (default 30000)";
+    "kafka.compression" ["KAFKA_COMPRESSION"] "none, gzip, snappy, lz4 or zstd (default zstd)";
     "kafka.security_protocol" ["KAFKA_SECURITY_PROTOCOL"] "plaintext, ssl, sasl_plaintext or sasl_ssl";
     "kafka.sasl_mechanism" ["KAFKA_SASL_MECHANISM"] "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512";
     "kafka.sasl_username" ["KAFKA_SASL_USERNAME"] "SASL user";
@@ -183,12 +185,31 @@ fn llm(r: &mut Reader) -> LlmSettings {
 
 fn kafka(r: &mut Reader) -> Option<KafkaSettings> {
     let brokers = r.raw("kafka.brokers")?;
+    let compression = r.raw("kafka.compression").unwrap_or_else(|| "zstd".into());
+    if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&compression.as_str()) {
+        r.problem(
+            "kafka.compression",
+            format!("{compression:?} is not none, gzip, snappy, lz4 or zstd"),
+        );
+    }
+    if let Some(p) = r.raw("kafka.security_protocol") {
+        if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
+            .contains(&p.to_ascii_lowercase().as_str())
+        {
+            r.problem(
+                "kafka.security_protocol",
+                format!("{p:?} is not plaintext, ssl, sasl_plaintext or sasl_ssl"),
+            );
+        }
+    }
     Some(KafkaSettings {
         brokers,
         topic: r.raw("kafka.topic").unwrap_or_else(|| "chat-events".into()),
         client_id: r
             .raw("kafka.client_id")
             .unwrap_or_else(|| "chat-service".into()),
+        message_timeout_ms: r.ranged("kafka.message_timeout_ms", 30_000, 1_000, 600_000),
+        compression,
         security_protocol: r.raw("kafka.security_protocol"),
         sasl_mechanism: r.raw("kafka.sasl_mechanism"),
         sasl_username: r.raw("kafka.sasl_username"),

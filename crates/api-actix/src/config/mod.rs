@@ -128,6 +128,10 @@ pub struct KafkaSettings {
     pub topic: String,
     /// Client id.
     pub client_id: String,
+    /// How long the producer tries to deliver one batch, in milliseconds.
+    pub message_timeout_ms: u64,
+    /// Compression codec.
+    pub compression: String,
     /// `security.protocol` (plaintext, ssl, sasl_plaintext, sasl_ssl).
     pub security_protocol: Option<String>,
     /// SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).

@@ -136,3 +136,31 @@ fn readme_and_example_document_every_key() {
         }
     }
 }
+
+#[test]
+fn kafka_settings_are_checked() {
+    let err = Settings::load(
+        None,
+        &env(&[
+            ("KAFKA_BROKERS", "b:9092"),
+            ("KAFKA_COMPRESSION", "brotli"),
+            ("KAFKA_SECURITY_PROTOCOL", "carrier-pigeon"),
+        ]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("KAFKA_COMPRESSION") && text.contains("KAFKA_SECURITY_PROTOCOL"),
+        "{text}"
+    );
+    let s = Settings::load(None, &env(&[("KAFKA_BROKERS", "b:9092")])).unwrap();
+    let k = s.kafka.unwrap();
+    assert_eq!(
+        (
+            k.topic.as_str(),
+            k.compression.as_str(),
+            k.message_timeout_ms
+        ),
+        ("chat-events", "zstd", 30_000)
+    );
+}
