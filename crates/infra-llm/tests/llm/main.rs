@@ -1,0 +1,12 @@
+//! Integration tests of the OpenAI-compatible client: wiremock with real
+//! `text/event-stream` bodies, a raw TCP server for byte-level splits and stalls,
+//! and the `fake-llm` server with each of its faults.
+// Helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod complete;
+mod fake;
+mod helpers;
+mod retries;
+mod streaming;
+mod timeouts;
