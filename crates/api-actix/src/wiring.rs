@@ -69,9 +69,22 @@ fn llm(settings: &Settings, notes: &mut Vec<String>) -> anyhow::Result<Arc<dyn L
             Arc::new(infra_llm::EchoModel::default())
         }
         Some(url) => {
-            anyhow::bail!(
-                "LLM_BASE_URL={url} is set, but this build has no OpenAI-compatible client yet"
-            )
+            let l = &settings.llm;
+            let mut cfg = infra_llm::OpenAiConfig::new(url.clone());
+            cfg.api_key = l
+                .api_key
+                .as_ref()
+                .and_then(|k| infra_llm::ApiKey::new(k.expose()));
+            cfg.connect_timeout = Duration::from_millis(l.connect_timeout_ms);
+            cfg.first_token_timeout = Duration::from_millis(l.first_token_timeout_ms);
+            cfg.idle_timeout = Duration::from_millis(l.idle_timeout_ms);
+            cfg.total_timeout = Duration::from_millis(l.total_timeout_ms);
+            cfg.retry.max_retries = l.max_retries;
+            notes.push(format!(
+                "LLM: OpenAI-compatible provider at {url}, default model {}",
+                l.model
+            ));
+            Arc::new(infra_llm::OpenAiClient::new(cfg)?)
         }
     })
 }

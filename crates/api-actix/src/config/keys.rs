@@ -53,6 +53,7 @@ keys! {
     "llm.connect_timeout_ms" ["LLM_CONNECT_TIMEOUT_MS"] "connect timeout (default 5000)";
     "llm.first_token_timeout_ms" ["LLM_FIRST_TOKEN_TIMEOUT_MS"] "longest wait for the first token (default 30000)";
     "llm.total_timeout_ms" ["LLM_TOTAL_TIMEOUT_MS"] "longest whole reply (default 300000)";
+    "llm.idle_timeout_ms" ["LLM_IDLE_TIMEOUT_MS"] "longest silence between two chunks of a reply (default 30000)";
     "llm.max_retries" ["LLM_MAX_RETRIES"] "retries on 429/5xx/connection errors before the first token (default 2)";
     "llm.history_budget_tokens" ["LLM_HISTORY_BUDGET_TOKENS"] "prompt token budget (default 8000)";
     "llm.model_budgets" ["LLM_MODEL_BUDGETS"] "per-model prompt budgets, model=tokens,... (default none)";
@@ -175,6 +176,7 @@ fn llm(r: &mut Reader) -> LlmSettings {
         connect_timeout_ms: r.ranged("llm.connect_timeout_ms", 5_000, 1, 600_000),
         first_token_timeout_ms: r.ranged("llm.first_token_timeout_ms", 30_000, 1, 3_600_000),
         total_timeout_ms: r.ranged("llm.total_timeout_ms", 300_000, 1, 86_400_000),
+        idle_timeout_ms: r.ranged("llm.idle_timeout_ms", 30_000, 1, 3_600_000),
         max_retries: r.ranged("llm.max_retries", 2, 0, 10),
         history_budget_tokens: r.ranged("llm.history_budget_tokens", 8_000, 16, 10_000_000),
         model_budgets: model_budgets(r),

@@ -109,6 +109,8 @@ pub struct LlmSettings {
     pub first_token_timeout_ms: u64,
     /// Longest whole reply, in milliseconds.
     pub total_timeout_ms: u64,
+    /// Longest silence between two chunks, in milliseconds.
+    pub idle_timeout_ms: u64,
     /// Retries on 429/5xx/connection errors before the first token.
     pub max_retries: u32,
     /// Prompt token budget for models not listed in `model_budgets`.

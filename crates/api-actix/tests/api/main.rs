@@ -9,4 +9,5 @@ mod errors;
 mod helpers;
 mod isolation;
 mod messages;
+mod provider;
 mod streaming;

@@ -1,0 +1,171 @@
+//! `MessageRepository` for `PgStore`: the turn, the conditional finish, edits and
+//! deletion, each in one transaction that first locks the chat row.
+
+use super::{as_i64, data_error};
+use crate::errors::PgError;
+use crate::repo;
+use crate::rows::{messages_into_domain, MessageRow, NewOutboxRow};
+use crate::store::PgStore;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use domain::model::{ChatId, Event, Message, MessageCursor, MessageId};
+use domain::ports::{MessageRepository, NewTurn, StoreError};
+
+/// A `u32` position as the `integer` column holds it (beyond the column: the largest).
+fn seq_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl MessageRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(message_id = %id))]
+    async fn find_message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        let id = id.as_uuid();
+        self.run(move |c| {
+            repo::messages::find(c, id)?
+                .map(MessageRow::into_domain)
+                .transpose()
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
+    async fn list_messages(
+        &self,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let chat_id = chat_id.as_uuid();
+        let after = seq_i32(after.map_or(0, |c| c.seq));
+        self.run(move |c| {
+            messages_into_domain(repo::messages::list(c, chat_id, after, as_i64(limit))?)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
+    async fn recent_messages(
+        &self,
+        chat_id: ChatId,
+        before_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let chat_id = chat_id.as_uuid();
+        self.run(move |c| {
+            let rows = repo::messages::recent(c, chat_id, as_i64(before_seq), as_i64(limit))?;
+            messages_into_domain(rows)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
+    async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError> {
+        let chat_id = chat_id.as_uuid();
+        self.run(move |c| messages_into_domain(repo::messages::streaming(c, chat_id)?))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(chat_id = %turn.chat_id))]
+    async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
+        let chat_id = turn.chat_id.as_uuid();
+        let expected = i32::try_from(turn.expected_count)
+            .map_err(|_| data_error("expected_count does not fit a column"))?;
+        let mut rows = Vec::with_capacity(2);
+        if let Some(m) = &turn.user_message {
+            rows.push(MessageRow::from_domain(m)?);
+        }
+        rows.push(MessageRow::from_domain(&turn.reply)?);
+        // The messages take the places right after the count this turn expects.
+        let mut next = i64::from(expected);
+        for r in &rows {
+            next += 1;
+            if i64::from(r.seq) != next || r.chat_id != chat_id {
+                return Err(data_error(format!(
+                    "turn message {} has seq {} in chat {}, expected seq {next} in chat {chat_id}",
+                    r.id, r.seq, r.chat_id
+                )));
+            }
+        }
+        let new_count = i32::try_from(next).map_err(|_| data_error("message_count overflow"))?;
+        let events = NewOutboxRow::all(&turn.events)?;
+        let (stale_before, now) = (turn.stale_before, turn.now);
+        self.run(move |c| {
+            c.transaction(|c| {
+                let count = repo::chats::lock(c, chat_id)?.ok_or(PgError::NotFound)?;
+                if repo::messages::is_busy(c, chat_id, stale_before)? {
+                    return Err(PgError::ChatBusy);
+                }
+                if count != expected {
+                    return Err(PgError::Conflict);
+                }
+                repo::messages::insert(c, &rows)?;
+                repo::chats::set_count(c, chat_id, new_count, now)?;
+                repo::outbox::append(c, &events)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(message_id = %reply.id))]
+    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError> {
+        let row = MessageRow::from_domain(reply)?;
+        let events = NewOutboxRow::all(std::slice::from_ref(event))?;
+        self.run(move |c| {
+            c.transaction(|c| {
+                if repo::chats::lock(c, row.chat_id)?.is_none() {
+                    return Ok(false); // the chat, and so the reply, is gone
+                }
+                if !repo::messages::finish(c, &row)? {
+                    return Ok(false);
+                }
+                repo::chats::touch(c, row.chat_id, row.updated_at)?;
+                repo::outbox::append(c, &events)?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(message_id = %message.id))]
+    async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError> {
+        let row = MessageRow::from_domain(message)?;
+        let events = NewOutboxRow::all(std::slice::from_ref(event))?;
+        self.run(move |c| {
+            c.transaction(|c| {
+                repo::chats::lock(c, row.chat_id)?.ok_or(PgError::NotFound)?;
+                repo::messages::update_content(c, &row)?;
+                repo::chats::touch(c, row.chat_id, row.updated_at)?;
+                repo::outbox::append(c, &events)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(message_id = %message.id))]
+    async fn delete_message(
+        &self,
+        message: &Message,
+        stale_before: DateTime<Utc>,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        let (chat_id, id) = (message.chat_id.as_uuid(), message.id.as_uuid());
+        let events = NewOutboxRow::all(std::slice::from_ref(event))?;
+        let at = event.time;
+        self.run(move |c| {
+            c.transaction(|c| {
+                let count = repo::chats::lock(c, chat_id)?.ok_or(PgError::NotFound)?;
+                // The stored position: the message may have moved since it was read.
+                let seq = repo::messages::seq_of(c, chat_id, id)?.ok_or(PgError::NotFound)?;
+                if repo::messages::is_busy(c, chat_id, stale_before)? {
+                    return Err(PgError::ChatBusy);
+                }
+                repo::messages::delete_and_renumber(c, chat_id, id, seq)?;
+                repo::chats::set_count(c, chat_id, count - 1, at)?;
+                repo::outbox::append(c, &events)
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,198 @@
+//! Settings of the PostgreSQL adapter: where the database is and how the pool behaves.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A connection URL (or libpq `key=value` string). It holds the password, so it never
+/// prints: `Debug` and `Display` show `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL such as `postgres://user:password@host:5432/db`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL itself, to hand to libpq. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl(<redacted>)")
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How to reach PostgreSQL and how the connection pool behaves.
+///
+/// Every field has a default ([`PgConfig::new`]); the defaults suit a small service
+/// beside its database: the database is the bottleneck, not the pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgConfig {
+    /// Where the database is.
+    pub url: DatabaseUrl,
+    /// Most connections of the request pool. Default 10.
+    pub max_connections: usize,
+    /// Most connections of the outbox relay's own pool ([`crate::PgStore::relay`]). Default 2.
+    pub relay_max_connections: usize,
+    /// How long a caller waits for a free connection before getting "unavailable". Default 2 s.
+    pub wait_timeout: Duration,
+    /// How long opening a connection may take (libpq `connect_timeout`, at least 2 s). Default 3 s.
+    pub connect_timeout: Duration,
+    /// `statement_timeout` of every connection: the longest any one statement (lock
+    /// waits included) may run. Default 5 s.
+    pub statement_timeout: Duration,
+    /// `application_name` of every connection, as `pg_stat_activity` shows it.
+    /// Default `chat-service` (the relay's pool appends `-relay`).
+    pub application_name: String,
+}
+
+impl PgConfig {
+    /// Default request pool size.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 10;
+    /// Default relay pool size.
+    pub const DEFAULT_RELAY_MAX_CONNECTIONS: usize = 2;
+    /// Default wait for a free connection.
+    pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
+    /// Default connect timeout.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+    /// Default statement timeout.
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default application name.
+    pub const DEFAULT_APPLICATION_NAME: &'static str = "chat-service";
+
+    /// The settings for `url`, everything else at its default.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: DatabaseUrl::new(url),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            relay_max_connections: Self::DEFAULT_RELAY_MAX_CONNECTIONS,
+            wait_timeout: Self::DEFAULT_WAIT_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
+            application_name: Self::DEFAULT_APPLICATION_NAME.to_owned(),
+        }
+    }
+
+    /// The settings for the original service's variables `DB_HOST`, `DB_PORT`,
+    /// `DB_USER`, `DB_PASSWORD` and `DB_NAME`; the parts are percent-encoded, so a
+    /// password may hold any character.
+    pub fn from_parts(host: &str, port: u16, user: &str, password: &str, dbname: &str) -> Self {
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]") // an IPv6 address
+        } else {
+            host.to_owned()
+        };
+        let credentials = if password.is_empty() {
+            encode(user)
+        } else {
+            format!("{}:{}", encode(user), encode(password))
+        };
+        Self::new(format!(
+            "postgres://{credentials}@{host}:{port}/{}",
+            encode(dbname)
+        ))
+    }
+
+    /// The URL handed to libpq: the configured one plus `connect_timeout` and TCP
+    /// keep-alive parameters (unless it sets them itself), so a dead server or a cut
+    /// network is noticed instead of waited on.
+    pub(crate) fn connection_url(&self) -> String {
+        let base = self.url.expose();
+        let is_url = base.starts_with("postgres://") || base.starts_with("postgresql://");
+        let mut params = Vec::new();
+        let secs = self.connect_timeout.as_secs().max(2);
+        let user_timeout_ms = (self.statement_timeout + self.connect_timeout).as_millis();
+        for (key, value) in [
+            ("connect_timeout", secs.to_string()),
+            ("keepalives", "1".to_owned()),
+            ("keepalives_idle", "30".to_owned()),
+            ("keepalives_interval", "10".to_owned()),
+            ("keepalives_count", "3".to_owned()),
+            ("tcp_user_timeout", user_timeout_ms.to_string()),
+        ] {
+            if !base.contains(&format!("{key}=")) {
+                params.push((key, value));
+            }
+        }
+        let mut url = base.to_owned();
+        for (i, (key, value)) in params.iter().enumerate() {
+            if is_url {
+                let sep = if i == 0 && !base.contains('?') {
+                    '?'
+                } else {
+                    '&'
+                };
+                url.push_str(&format!("{sep}{key}={value}"));
+            } else {
+                url.push_str(&format!(" {key}={value}"));
+            }
+        }
+        url
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_never_prints() {
+        let c = PgConfig::new("postgres://u:hunter2@db/chat");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.url.to_string(), "<redacted>");
+    }
+
+    #[test]
+    fn from_parts_encodes_every_part() {
+        let c = PgConfig::from_parts("db.local", 5433, "chat user", "p@ss:w/rd%", "chat");
+        assert_eq!(
+            c.url.expose(),
+            "postgres://chat%20user:p%40ss%3Aw%2Frd%25@db.local:5433/chat"
+        );
+        let v6 = PgConfig::from_parts("::1", 5432, "u", "", "d");
+        assert_eq!(v6.url.expose(), "postgres://u@[::1]:5432/d");
+    }
+
+    #[test]
+    fn connection_url_adds_timeouts_once() {
+        let c = PgConfig::new("postgres://u@h/d?sslmode=disable&connect_timeout=7");
+        let url = c.connection_url();
+        assert!(url.starts_with("postgres://u@h/d?sslmode=disable&connect_timeout=7&"));
+        assert_eq!(url.matches("connect_timeout=").count(), 1);
+        assert!(url.contains("tcp_user_timeout=8000"));
+        let kv = PgConfig::new("host=h dbname=d").connection_url();
+        assert!(kv.starts_with("host=h dbname=d connect_timeout=3 keepalives=1"));
+    }
+
+    #[test]
+    fn defaults() {
+        let c = PgConfig::new("postgres://h/d");
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.wait_timeout, Duration::from_secs(2));
+        assert_eq!(c.statement_timeout, Duration::from_secs(5));
+        assert_eq!(c.application_name, "chat-service");
+    }
+}

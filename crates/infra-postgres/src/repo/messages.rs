@@ -1,0 +1,171 @@
+//! Statements on `messages`: reads in `seq` order, the busy check, inserts, the
+//! conditional finish of a reply, edits, and deletion with renumbering.
+
+use crate::errors::PgError;
+use crate::rows::MessageRow;
+use crate::schema::messages;
+use chrono::{DateTime, Utc};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+const STREAMING: &str = "streaming";
+
+/// Reads a message.
+pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<MessageRow>, PgError> {
+    Ok(messages::table
+        .find(id)
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Up to `limit` messages with `seq > after`, in `seq` order.
+pub(crate) fn list(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    after: i32,
+    limit: i64,
+) -> Result<Vec<MessageRow>, PgError> {
+    Ok(messages::table
+        .filter(messages::chat_id.eq(chat_id))
+        .filter(messages::seq.gt(after))
+        .order(messages::seq.asc())
+        .select(MessageRow::as_select())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Up to `limit` messages with `seq < before`, newest first.
+pub(crate) fn recent(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<MessageRow>, PgError> {
+    let before = i32::try_from(before).unwrap_or(i32::MAX);
+    Ok(messages::table
+        .filter(messages::chat_id.eq(chat_id))
+        .filter(messages::seq.lt(before))
+        .order(messages::seq.desc())
+        .select(MessageRow::as_select())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// The chat's `streaming` messages, in `seq` order.
+pub(crate) fn streaming(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+) -> Result<Vec<MessageRow>, PgError> {
+    Ok(messages::table
+        .filter(messages::chat_id.eq(chat_id))
+        .filter(messages::status.eq(STREAMING))
+        .order(messages::seq.asc())
+        .select(MessageRow::as_select())
+        .load(conn)?)
+}
+
+/// Whether the chat has a `streaming` message updated at or after `stale_before`
+/// (a reply being generated, not one abandoned by a dead process).
+pub(crate) fn is_busy(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    stale_before: DateTime<Utc>,
+) -> Result<bool, PgError> {
+    Ok(diesel::select(exists(
+        messages::table
+            .filter(messages::chat_id.eq(chat_id))
+            .filter(messages::status.eq(STREAMING))
+            .filter(messages::updated_at.ge(stale_before)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Inserts messages; a taken `(chat_id, seq)` is a `Conflict`.
+pub(crate) fn insert(conn: &mut PgConnection, rows: &[MessageRow]) -> Result<(), PgError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    diesel::insert_into(messages::table)
+        .values(rows)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stores a reply's final state if it is still `streaming`; returns whether it was.
+pub(crate) fn finish(conn: &mut PgConnection, row: &MessageRow) -> Result<bool, PgError> {
+    let n = diesel::update(
+        messages::table
+            .find(row.id)
+            .filter(messages::status.eq(STREAMING)),
+    )
+    .set((
+        messages::content.eq(&row.content),
+        messages::status.eq(&row.status),
+        messages::model.eq(&row.model),
+        messages::prompt_tokens.eq(row.prompt_tokens),
+        messages::completion_tokens.eq(row.completion_tokens),
+        messages::error.eq(&row.error),
+        messages::updated_at.eq(row.updated_at),
+    ))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Replaces a message's content and `updated_at`; `NotFound` if it is gone.
+pub(crate) fn update_content(conn: &mut PgConnection, row: &MessageRow) -> Result<(), PgError> {
+    let n = diesel::update(
+        messages::table
+            .find(row.id)
+            .filter(messages::chat_id.eq(row.chat_id)),
+    )
+    .set((
+        messages::content.eq(&row.content),
+        messages::updated_at.eq(row.updated_at),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(PgError::NotFound);
+    }
+    Ok(())
+}
+
+/// The `seq` of a message of the chat, if it is still there.
+pub(crate) fn seq_of(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    id: Uuid,
+) -> Result<Option<i32>, PgError> {
+    Ok(messages::table
+        .find(id)
+        .filter(messages::chat_id.eq(chat_id))
+        .select(messages::seq)
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes the message at `seq` and moves every later one up one place.
+///
+/// `UNIQUE (chat_id, seq)` is checked row by row, so a plain `seq = seq - 1` could
+/// collide midway; the later messages are first moved to negative numbers (distinct,
+/// and free) and then to their new places, which the deletion freed.
+pub(crate) fn delete_and_renumber(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    id: Uuid,
+    seq: i32,
+) -> Result<(), PgError> {
+    let n = diesel::delete(messages::table.find(id)).execute(conn)?;
+    if n == 0 {
+        return Err(PgError::NotFound);
+    }
+    let in_chat = messages::table.filter(messages::chat_id.eq(chat_id));
+    diesel::update(in_chat.filter(messages::seq.gt(seq)))
+        .set(messages::seq.eq(messages::seq * -1))
+        .execute(conn)?;
+    diesel::update(in_chat.filter(messages::seq.lt(0)))
+        .set(messages::seq.eq(messages::seq * -1 - 1))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Repository functions: plain functions over `&mut PgConnection`, one statement or a
+//! few each, so the adapter can compose several of them in one `conn.transaction`.
+
+pub(crate) mod chats;
+pub(crate) mod messages;
+pub(crate) mod outbox;

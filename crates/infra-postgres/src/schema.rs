@@ -1,0 +1,48 @@
+//! Diesel table definitions, matching the SQL in the top-level `migrations/`.
+
+diesel::table! {
+    chats (id) {
+        id -> Uuid,
+        owner -> Text,
+        title -> Text,
+        settings -> Jsonb,
+        message_count -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        chat_id -> Uuid,
+        seq -> Int4,
+        role -> Text,
+        content -> Text,
+        status -> Text,
+        model -> Nullable<Text>,
+        prompt_tokens -> Nullable<Int8>,
+        completion_tokens -> Nullable<Int8>,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (position) {
+        position -> Int8,
+        event_id -> Uuid,
+        chat_id -> Uuid,
+        event_type -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        published_at -> Nullable<Timestamptz>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamptz>,
+        attempts -> Int4,
+    }
+}
+
+diesel::joinable!(messages -> chats (chat_id));
+diesel::allow_tables_to_appear_in_same_query!(chats, messages, outbox);

@@ -1,0 +1,178 @@
+//! `PgStore`: the connection pool, built once, and the one way every query reaches it
+//! (a small `interact()` closure, failures classified for the caller).
+
+use crate::config::PgConfig;
+use crate::errors::{map_pool, PgError};
+use crate::migrations::{self, MigrationStatus};
+use deadpool_diesel::postgres::{Hook, HookError, Manager, Object, Pool, Runtime};
+use deadpool_diesel::{ManagerConfig, RecyclingMethod};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use domain::ports::StoreError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// PostgreSQL storage: implements `ChatRepository`, `MessageRepository` and `Outbox`.
+///
+/// Cheap to clone (the pool is shared). Build one for requests ([`PgStore::new`]) and
+/// one for the outbox relay ([`PgStore::relay`]) so background work cannot starve requests.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    config: Arc<PgConfig>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgStore")
+            .field("application_name", &self.config.application_name)
+            .field("max_size", &status.max_size)
+            .field("size", &status.size)
+            .field("available", &status.available)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// The request store: a pool of up to `config.max_connections`. Connections are
+    /// opened on first use, so this does not touch the database.
+    pub fn new(config: &PgConfig) -> Result<Self, StoreError> {
+        Self::with_pool_size(config, config.max_connections, &config.application_name)
+    }
+
+    /// The outbox relay's store: its own pool of `config.relay_max_connections`, with
+    /// `application_name` suffixed `-relay`.
+    pub fn relay(config: &PgConfig) -> Result<Self, StoreError> {
+        let name = format!("{}-relay", config.application_name);
+        Self::with_pool_size(config, config.relay_max_connections, &name)
+    }
+
+    /// A store with a pool of `max_size` connections named `application_name`.
+    pub fn with_pool_size(
+        config: &PgConfig,
+        max_size: usize,
+        application_name: &str,
+    ) -> Result<Self, StoreError> {
+        let mut config = config.clone();
+        config.application_name = application_name.to_owned();
+        let manager = Manager::from_config(
+            config.connection_url(),
+            Runtime::Tokio1,
+            ManagerConfig {
+                // No test query per checkout (a round trip each); a connection found
+                // broken is dropped instead, with the idle ones (see `run`).
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let statement_ms = config.statement_timeout.as_millis().to_string();
+        let app = config.application_name.clone();
+        let pool = Pool::builder(manager)
+            .max_size(max_size.max(1))
+            .wait_timeout(Some(config.wait_timeout))
+            .create_timeout(Some(config.connect_timeout + Duration::from_secs(1)))
+            .recycle_timeout(Some(config.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .post_create(Hook::async_fn(move |conn, _| {
+                let statement_ms = statement_ms.clone();
+                let app = app.clone();
+                Box::pin(async move {
+                    conn.interact(move |c| set_session(c, &statement_ms, &app))
+                        .await
+                        .map_err(|e| HookError::message(format!("session setup: {e}")))?
+                        .map_err(|e| HookError::Backend(deadpool_diesel::Error::Ping(e)))
+                })
+            }))
+            .build()
+            .map_err(|e| StoreError::Unknown(anyhow::anyhow!("building the pool: {e}")))?;
+        Ok(Self {
+            pool,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The settings this store was built with.
+    pub fn config(&self) -> &PgConfig {
+        &self.config
+    }
+
+    /// Runs `f` on a pooled connection in a blocking thread. Pool timeout, refused
+    /// connection or lost connection → `Unavailable`; a panic in `f` → `Unknown`.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, PgError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.pool.get().await.map_err(map_pool)?;
+        match conn.interact(f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                if e.is_connection_lost() {
+                    // This connection is dead, and the idle ones most likely too (the
+                    // server restarted or the network was cut): drop them all so the
+                    // next callers get fresh connections instead of one failure each.
+                    drop(Object::take(conn));
+                    self.pool.retain(|_, _| false);
+                    tracing::warn!(error = ?e, "database connection lost; pool emptied");
+                }
+                Err(e.into())
+            }
+            Err(e) => Err(StoreError::Unknown(anyhow::anyhow!(
+                "a database task failed: {e}"
+            ))),
+        }
+    }
+
+    /// Checks the database answers (`SELECT 1`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|c| {
+            diesel::sql_query("SELECT 1").execute(c)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// For `/readyz`: the database answers and reports which embedded migrations it has
+    /// applied. Ready when this is `Ok` and [`MigrationStatus::is_current`].
+    pub async fn readiness(&self) -> Result<MigrationStatus, StoreError> {
+        self.run(|c| migrations::migration_status(c).map_err(migration_to_pg))
+            .await
+    }
+
+    /// Applies pending migrations on a dedicated connection (not the pool's), under the
+    /// advisory lock; returns the versions applied. Call once at start-up, before
+    /// serving (`chat-service migrate` calls only this).
+    pub async fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let url = self.config.connection_url();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = PgConnection::establish(&url).map_err(|e| {
+                StoreError::Unavailable(anyhow::Error::new(e).context("connecting to migrate"))
+            })?;
+            migrations::run_migrations(&mut conn).map_err(|e| match e {
+                migrations::MigrationError::Database(d) => PgError::Db(d).into(),
+                other => StoreError::Unknown(anyhow::Error::new(other)),
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Unknown(anyhow::anyhow!("migration task failed: {e}")))?
+    }
+}
+
+fn migration_to_pg(e: migrations::MigrationError) -> PgError {
+    match e {
+        migrations::MigrationError::Database(d) => PgError::Db(d),
+        other => PgError::Data(other.to_string()),
+    }
+}
+
+/// Per-connection settings, applied once when the pool opens a connection.
+fn set_session(conn: &mut PgConnection, statement_ms: &str, app: &str) -> QueryResult<()> {
+    diesel::sql_query(
+        "SELECT set_config('statement_timeout', $1, false), set_config('application_name', $2, false)",
+    )
+    .bind::<Text, _>(statement_ms)
+    .bind::<Text, _>(app)
+    .execute(conn)?;
+    Ok(())
+}

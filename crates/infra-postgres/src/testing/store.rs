@@ -1,0 +1,149 @@
+//! `TestStore`: a `PgStore` that owns its test database, so the database lives exactly
+//! as long as the last handle to the store (for suites that only keep trait objects).
+
+use super::TestDb;
+use crate::store::PgStore;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::model::{
+    Chat, ChatCursor, ChatId, Event, Message, MessageCursor, MessageId, SearchQuery, UserId,
+};
+use domain::ports::{ChatRepository, MessageRepository, NewTurn, Outbox, OutboxEntry, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A store on a database of its own; the database is dropped with the last clone.
+#[derive(Debug, Clone)]
+pub struct TestStore {
+    store: PgStore,
+    db: Arc<TestDb>,
+}
+
+impl TestStore {
+    /// A new test database and a store on it.
+    pub fn new() -> Self {
+        let db = Arc::new(TestDb::new());
+        Self {
+            store: db.store(),
+            db,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &PgStore {
+        &self.store
+    }
+
+    /// The database.
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+}
+
+impl Default for TestStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl ChatRepository for TestStore {
+    async fn insert_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        self.store.insert_chat(chat, event).await
+    }
+    async fn find_chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
+        self.store.find_chat(id).await
+    }
+    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        self.store.update_chat(chat, event).await
+    }
+    async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError> {
+        self.store.delete_chat(id, event).await
+    }
+    async fn list_chats(
+        &self,
+        owner: &UserId,
+        after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>, StoreError> {
+        self.store.list_chats(owner, after, limit).await
+    }
+    async fn search_chats(
+        &self,
+        owner: &UserId,
+        query: &SearchQuery,
+        after: Option<ChatCursor>,
+        limit: u32,
+    ) -> Result<Vec<Chat>, StoreError> {
+        self.store.search_chats(owner, query, after, limit).await
+    }
+}
+
+#[async_trait]
+impl MessageRepository for TestStore {
+    async fn find_message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        self.store.find_message(id).await
+    }
+    async fn list_messages(
+        &self,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.store.list_messages(chat_id, after, limit).await
+    }
+    async fn recent_messages(
+        &self,
+        chat_id: ChatId,
+        before_seq: u32,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.store.recent_messages(chat_id, before_seq, limit).await
+    }
+    async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError> {
+        self.store.streaming_messages(chat_id).await
+    }
+    async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
+        self.store.start_turn(turn).await
+    }
+    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError> {
+        self.store.finish_reply(reply, event).await
+    }
+    async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError> {
+        self.store.update_message(message, event).await
+    }
+    async fn delete_message(
+        &self,
+        message: &Message,
+        stale_before: DateTime<Utc>,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        self.store
+            .delete_message(message, stale_before, event)
+            .await
+    }
+}
+
+#[async_trait]
+impl Outbox for TestStore {
+    async fn claim(
+        &self,
+        relay: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.store.claim(relay, limit, lease).await
+    }
+    async fn mark_published(&self, relay: &str, positions: &[i64]) -> Result<(), StoreError> {
+        self.store.mark_published(relay, positions).await
+    }
+    async fn release(&self, relay: &str, positions: &[i64]) -> Result<(), StoreError> {
+        self.store.release(relay, positions).await
+    }
+    async fn backlog(&self) -> Result<u64, StoreError> {
+        self.store.backlog().await
+    }
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.store.prune(before).await
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests of the PostgreSQL adapter against a real server: each test on a
+//! database of its own (`infra_postgres::testing`).
+
+// Helpers outside `#[test]` functions panic on failure too: this whole binary is tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod chats;
+mod concurrency;
+mod contract;
+mod messages;
+mod migrations;
+mod outage;
+mod outbox;
+mod proxy;
+mod support;

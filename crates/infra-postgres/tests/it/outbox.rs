@@ -1,0 +1,168 @@
+//! The outbox: events stored with their change come back whole, leases keep relays
+//! apart, per-chat order holds with two relays claiming at once, and wake-ups arrive.
+
+use crate::support::*;
+use domain::model::{ChatId, ChatTitle, Event, EventKind};
+use domain::ports::{ChatRepository, Outbox};
+use futures::StreamExt;
+use infra_postgres::PgStore;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+/// `chats` chats with `updates` renames each, interleaved; returns every event in order.
+async fn seed(s: &PgStore, chats: usize, updates: usize) -> Vec<Event> {
+    let mut all = Vec::new();
+    let mut cs = Vec::new();
+    for i in 0..chats {
+        let c = chat(&format!("user{i}"), "Seed");
+        let e = created(&c);
+        s.insert_chat(&c, &e).await.unwrap();
+        all.push(e);
+        cs.push(c);
+    }
+    for u in 0..updates {
+        for c in cs.iter_mut() {
+            c.title = ChatTitle::parse(&format!("v{u}")).unwrap();
+            let e = event(c, EventKind::ChatUpdated(c.clone()));
+            s.update_chat(c, &e).await.unwrap();
+            all.push(e);
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn claim_mark_and_release() {
+    let (_db, s) = store();
+    let events = seed(&s, 2, 1).await;
+    assert_eq!(s.backlog().await.unwrap(), 4);
+
+    let got = s.claim("a", 10, LEASE).await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.event.clone()).collect::<Vec<_>>(),
+        events
+    );
+    assert!(got.windows(2).all(|w| w[0].position < w[1].position));
+    assert!(got.iter().all(|e| e.attempts == 0));
+    // Everything is leased: nothing for anybody else, nor again for "a".
+    assert!(s.claim("b", 10, LEASE).await.unwrap().is_empty());
+    assert!(s.claim("a", 10, LEASE).await.unwrap().is_empty());
+
+    // A relay cannot release another's lease.
+    let positions: Vec<i64> = got.iter().map(|e| e.position).collect();
+    s.release("b", &positions).await.unwrap();
+    assert!(s.claim("b", 10, LEASE).await.unwrap().is_empty());
+
+    s.mark_published("a", &positions[..1]).await.unwrap();
+    s.release("a", &positions[1..]).await.unwrap();
+    assert_eq!(s.backlog().await.unwrap(), 3);
+    let again = s.claim("b", 10, LEASE).await.unwrap();
+    assert_eq!(
+        again.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions[1..]
+    );
+    assert!(again.iter().all(|e| e.attempts == 1));
+    s.mark_published("b", &positions[1..]).await.unwrap();
+    assert_eq!(s.backlog().await.unwrap(), 0);
+
+    assert_eq!(
+        s.prune(now() - chrono::Duration::hours(1)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        s.prune(now() + chrono::Duration::seconds(1)).await.unwrap(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn expired_leases_are_claimed_again_and_block_later_entries_until_then() {
+    let (_db, s) = store();
+    let c = chat("alice", "Lease");
+    s.insert_chat(&c, &created(&c)).await.unwrap();
+    let first = s.claim("a", 1, Duration::from_millis(300)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    // A later entry of the same chat waits while the earlier one is leased.
+    let mut c2 = c.clone();
+    c2.title = ChatTitle::parse("Later").unwrap();
+    s.update_chat(&c2, &event(&c2, EventKind::ChatUpdated(c2.clone())))
+        .await
+        .unwrap();
+    assert!(s.claim("b", 10, LEASE).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let both = s.claim("b", 10, LEASE).await.unwrap();
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0].position, first[0].position);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_relays_keep_per_chat_order() {
+    let (db, s) = store();
+    let events = seed(&s, 6, 12).await;
+    let published: Arc<Mutex<Vec<(ChatId, i64)>>> = Arc::default();
+    let relay = |name: &'static str, fail_every: usize| {
+        let s = db.store(); // each relay its own pool
+        let published = published.clone();
+        tokio::spawn(async move {
+            let mut batch = 0;
+            let mut idle = 0;
+            while idle < 20 {
+                let got = s.claim(name, 5, LEASE).await.unwrap();
+                if got.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle = 0;
+                batch += 1;
+                let positions: Vec<i64> = got.iter().map(|e| e.position).collect();
+                tokio::time::sleep(Duration::from_millis(3)).await; // "publishing"
+                if batch % fail_every == 0 {
+                    s.release(name, &positions).await.unwrap();
+                    continue;
+                }
+                published
+                    .lock()
+                    .unwrap()
+                    .extend(got.iter().map(|e| (e.event.chat_id, e.position)));
+                s.mark_published(name, &positions).await.unwrap();
+            }
+        })
+    };
+    let (a, b) = (relay("a", 4), relay("b", 3));
+    a.await.unwrap();
+    b.await.unwrap();
+    let published = published.lock().unwrap().clone();
+    assert_eq!(published.len(), events.len(), "each event published once");
+    let mut last: HashMap<ChatId, i64> = HashMap::new();
+    for (chat_id, position) in published {
+        let prev = last.insert(chat_id, position);
+        assert!(
+            prev.is_none_or(|p| p < position),
+            "out of order in {chat_id}"
+        );
+    }
+    assert_eq!(s.backlog().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wakeups_follow_commits() {
+    let (_db, s) = store();
+    let mut wakeups = s.outbox_wakeups();
+    // One at start: events may have been committed before anyone listened.
+    tokio::time::timeout(Duration::from_secs(10), wakeups.next())
+        .await
+        .expect("initial wake-up")
+        .expect("stream open");
+    for i in 0..3 {
+        let c = chat("alice", &format!("Wake {i}"));
+        s.insert_chat(&c, &created(&c)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), wakeups.next())
+            .await
+            .expect("a wake-up after a commit")
+            .expect("stream open");
+    }
+}
