@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Apply the database migrations, then exit (needs DATABASE_URL or DB_HOST).
+    Migrate,
     /// Print a token for a user, signed with the configured JWT_SECRET.
     Token {
         /// The user (token subject).
@@ -96,6 +98,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     served
 }
 
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let db = settings
+        .database
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no database configured: set DATABASE_URL or DB_HOST"))?;
+    let store = infra_postgres::PgStore::new(&api_actix::wiring::pg_config(db))?;
+    let applied = store.run_migrations().await?;
+    if applied.is_empty() {
+        eprintln!("migrations: the database is up to date");
+    } else {
+        eprintln!("migrations applied: {}", applied.join(", "));
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -108,6 +125,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(&settings).await,
         Command::Token { sub, ttl } => match &settings.auth.jwt_secret {
             None => Err(anyhow::anyhow!("JWT_SECRET is not set: tokens are signed with it (without it, `serve` prints a dev token)")),
             Some(secret) => api_actix::auth::mint(secret, &sub, ttl, settings.auth.issuer.clone(), settings.auth.audience.clone())

@@ -2,7 +2,7 @@
 //! model or an OpenAI-compatible provider, events to the log or to Kafka; and the
 //! background work they need (the outbox relay).
 
-use crate::config::{KafkaSettings, Settings};
+use crate::config::{DatabaseSettings, KafkaSettings, Settings};
 use crate::startup::Adapters;
 use domain::ports::{EventPublisher, LlmClient};
 use std::sync::Arc;
@@ -106,8 +106,8 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
             Arc::new(infra_memory::LogPublisher::default())
         }
     };
-    if settings.database.is_some() {
-        anyhow::bail!("database settings are given, but this build has no PostgreSQL adapter yet");
+    if let Some(db) = &settings.database {
+        return postgres(db, llm, events, settings.kafka.is_some(), notes).await;
     }
     notes.push(
         "storage: IN MEMORY — throw-away, everything is lost on exit (set DATABASE_URL or DB_HOST for PostgreSQL)"
@@ -117,5 +117,81 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
         adapters: Adapters::memory(events, llm),
         notes,
         background: Background::default(),
+    })
+}
+
+/// The PostgreSQL settings as the adapter's config.
+pub fn pg_config(db: &DatabaseSettings) -> infra_postgres::PgConfig {
+    let mut cfg = infra_postgres::PgConfig::new(db.url.expose());
+    cfg.max_connections = db.pool_size;
+    cfg.relay_max_connections = db.relay_pool_size;
+    cfg.wait_timeout = Duration::from_millis(db.wait_timeout_ms);
+    cfg.connect_timeout = Duration::from_millis(db.connect_timeout_ms);
+    cfg.statement_timeout = Duration::from_millis(db.statement_timeout_ms);
+    cfg.application_name = db.application_name.clone();
+    cfg
+}
+
+/// PostgreSQL storage: migrations applied first (under an advisory lock, so replicas
+/// starting together do not race), then the outbox relay on its own small pool.
+async fn postgres(
+    db: &DatabaseSettings,
+    llm: Arc<dyn LlmClient>,
+    events: Arc<dyn EventPublisher>,
+    kafka: bool,
+    mut notes: Vec<String>,
+) -> anyhow::Result<Wired> {
+    use anyhow::Context;
+    let cfg = pg_config(db);
+    let store = infra_postgres::PgStore::new(&cfg).context("PostgreSQL pool")?;
+    let applied = store
+        .run_migrations()
+        .await
+        .context("applying migrations")?;
+    notes.push(format!(
+        "storage: PostgreSQL (pool of {}, {} migration(s) applied now)",
+        db.pool_size,
+        applied.len()
+    ));
+    let relay_store = infra_postgres::PgStore::relay(&cfg).context("PostgreSQL relay pool")?;
+    let wakeups = relay_store.outbox_wakeups();
+    let relay_id = format!(
+        "{}-{}-{}",
+        db.application_name,
+        std::process::id(),
+        uuid::Uuid::now_v7()
+    );
+    let relay = infra_kafka::OutboxRelay::new(
+        Arc::new(relay_store),
+        events,
+        infra_kafka::RelayConfig {
+            relay_id,
+            ..Default::default()
+        },
+    );
+    let stats = relay.stats();
+    let background = Background::default();
+    let task = relay.spawn(wakeups, background.stop.clone());
+    notes.push("events: stored in the outbox with each change, published by the relay".to_owned());
+    let store = Arc::new(store);
+    let probe = crate::probes::PgProbe {
+        store: (*store).clone(),
+        relay: stats,
+        kafka,
+    };
+    let adapters = Adapters {
+        chats: store.clone(),
+        messages: store,
+        llm,
+        clock: Arc::new(domain::ports::SystemClock),
+        probe: Arc::new(probe),
+    };
+    Ok(Wired {
+        adapters,
+        notes,
+        background: Background {
+            tasks: vec![task],
+            ..background
+        },
     })
 }

@@ -15,8 +15,17 @@ static TRACING: Once = Once::new();
 /// Builds a `TestApp`.
 pub struct TestAppBuilder {
     env: HashMap<String, String>,
-    llm: Arc<dyn LlmClient>,
+    llm: Option<Arc<dyn LlmClient>>,
     events: Arc<dyn EventPublisher>,
+    db: Option<Db>,
+}
+
+/// Which database a Postgres-backed app uses.
+enum Db {
+    /// A fresh database of its own.
+    Fresh,
+    /// This URL (shared with another app, or behind a proxy).
+    Url(String),
 }
 
 impl TestAppBuilder {
@@ -26,7 +35,19 @@ impl TestAppBuilder {
     }
 
     pub fn llm(mut self, llm: impl LlmClient + 'static) -> Self {
-        self.llm = Arc::new(llm);
+        self.llm = Some(Arc::new(llm));
+        self
+    }
+
+    /// PostgreSQL storage on a fresh test database (dropped with the app).
+    pub fn postgres(mut self) -> Self {
+        self.db = Some(Db::Fresh);
+        self
+    }
+
+    /// PostgreSQL storage at `url`.
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.db = Some(Db::Url(url.to_owned()));
         self
     }
 
@@ -43,13 +64,40 @@ impl TestAppBuilder {
                 api_actix::telemetry::init(&s.log, std::io::stdout);
             }
         });
-        let settings = Settings::load(None, &self.env).unwrap();
-        let app = Application::build(&settings, Adapters::memory(self.events, self.llm)).unwrap();
+        let mut env = self.env;
+        let mut test_db = None;
+        match self.db {
+            None => {}
+            Some(Db::Fresh) => {
+                let db = infra_postgres::testing::TestDb::new();
+                env.insert("DATABASE_URL".into(), db.url().to_owned());
+                test_db = Some(db);
+            }
+            Some(Db::Url(url)) => {
+                env.insert("DATABASE_URL".into(), url);
+            }
+        }
+        let settings = Settings::load(None, &env).unwrap();
+        let (adapters, background) = if settings.database.is_some() || settings.kafka.is_some() {
+            let mut wired = api_actix::wiring::wire(&settings).await.unwrap();
+            if let Some(llm) = self.llm {
+                wired.adapters.llm = llm;
+            }
+            (wired.adapters, Some(wired.background))
+        } else {
+            let llm = self
+                .llm
+                .unwrap_or_else(|| Arc::new(infra_llm::EchoModel::default()));
+            (Adapters::memory(self.events, llm), None)
+        };
+        let app = Application::build(&settings, adapters).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
             client: reqwest::Client::new(),
+            _db: test_db,
+            _background: background,
         }
     }
 }
@@ -58,6 +106,10 @@ impl TestAppBuilder {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The app's own test database, if any (dropped with it).
+    pub _db: Option<infra_postgres::testing::TestDb>,
+    /// The outbox relay, when storage is PostgreSQL.
+    pub _background: Option<api_actix::wiring::Background>,
 }
 
 impl TestApp {
@@ -71,8 +123,9 @@ impl TestApp {
         ]);
         TestAppBuilder {
             env,
-            llm: Arc::new(infra_llm::EchoModel::default()),
+            llm: None,
             events: Arc::new(infra_memory::LogPublisher::default()),
+            db: None,
         }
     }
 

@@ -8,6 +8,8 @@ mod chats;
 mod errors;
 mod helpers;
 mod isolation;
+mod kafka;
 mod messages;
+mod postgres;
 mod provider;
 mod streaming;

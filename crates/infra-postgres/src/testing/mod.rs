@@ -8,6 +8,7 @@
 //! answers, [`TestDb::new`] panics at once saying how to start one: tests are never skipped.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod proxy;
 mod store;
 
 pub use store::TestStore;

@@ -11,5 +11,4 @@ mod messages;
 mod migrations;
 mod outage;
 mod outbox;
-mod proxy;
 mod support;

@@ -1,10 +1,10 @@
 //! Outages: a cut connection, a timed-out statement and an exhausted pool are all
 //! "unavailable" (HTTP 503) within bounded time, and the store recovers by itself.
 
-use crate::proxy::{url_target, via, Proxy};
 use crate::support::*;
 use diesel::prelude::*;
 use domain::ports::{ChatRepository, MessageRepository, StoreError};
+use infra_postgres::testing::proxy::{url_target, via, Proxy};
 use infra_postgres::testing::TestDb;
 use infra_postgres::PgStore;
 use std::time::{Duration, Instant};
@@ -140,7 +140,7 @@ async fn connections_carry_their_settings() {
 #[tokio::test]
 async fn config_from_parts_connects() {
     let db = TestDb::new();
-    let server = crate::proxy::url_target(db.url());
+    let server = infra_postgres::testing::proxy::url_target(db.url());
     // The credentials of the test server URL, decoded (from_parts encodes them again).
     let authority = db
         .url()

@@ -6,6 +6,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 /// Forwards connections from `addr` to `target` until killed.
+#[derive(Debug)]
 pub struct Proxy {
     addr: SocketAddr,
     target: SocketAddr,

@@ -1,0 +1,265 @@
+//! A metering decorator for the `LlmClient` port: time to first token, tokens per
+//! second, tokens used per model, provider errors by kind and open provider streams,
+//! measured around any adapter so the domain stays free of metrics.
+
+use super::{counter_vec, histogram_vec, LabelCap};
+use async_trait::async_trait;
+use domain::ports::{
+    LlmChunk, LlmClient, LlmError, LlmReply, LlmRequest, LlmStream, TimeoutKind,
+};
+use futures::{Stream, StreamExt};
+use prometheus::{HistogramVec, IntCounterVec, IntGauge, Registry};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+const TTFT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
+];
+const TPS_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0,
+];
+
+/// The LLM families.
+#[derive(Debug, Clone)]
+pub(crate) struct LlmMetrics {
+    requests: IntCounterVec,
+    ttft: HistogramVec,
+    tps: HistogramVec,
+    tokens: IntCounterVec,
+    errors: IntCounterVec,
+    streams_active: IntGauge,
+    models: Arc<LabelCap>,
+}
+
+impl LlmMetrics {
+    pub(crate) fn new(r: &Registry) -> prometheus::Result<Self> {
+        let streams_active = IntGauge::new(
+            "llm_streams_active",
+            "Provider reply streams open right now.",
+        )?;
+        r.register(Box::new(streams_active.clone()))?;
+        Ok(Self {
+            requests: counter_vec(
+                r,
+                "llm_requests_total",
+                "Provider calls by outcome (ok, error, abandoned).",
+                &["model", "outcome"],
+            )?,
+            ttft: histogram_vec(
+                r,
+                "llm_time_to_first_token_seconds",
+                "Time from the provider call to the first token, in seconds.",
+                &["model"],
+                TTFT_BUCKETS,
+            )?,
+            tps: histogram_vec(
+                r,
+                "llm_tokens_per_second",
+                "Completion tokens per second after the first token.",
+                &["model"],
+                TPS_BUCKETS,
+            )?,
+            tokens: counter_vec(
+                r,
+                "llm_tokens_total",
+                "Tokens used, by model and kind (prompt, completion).",
+                &["model", "kind"],
+            )?,
+            errors: counter_vec(
+                r,
+                "llm_errors_total",
+                "Provider errors by kind.",
+                &["kind"],
+            )?,
+            streams_active,
+            models: Arc::new(LabelCap::default()),
+        })
+    }
+
+    fn model(&self, name: &str) -> String {
+        self.models.label(name)
+    }
+
+    fn error(&self, model: &str, e: &LlmError) {
+        self.errors.with_label_values(&[error_kind(e)]).inc();
+        self.requests
+            .with_label_values(&[&self.model(model), "error"])
+            .inc();
+    }
+
+    fn usage(&self, model: &str, usage: &domain::Usage) {
+        let model = self.model(model);
+        self.tokens
+            .with_label_values(&[&model, "prompt"])
+            .inc_by(u64::from(usage.prompt_tokens));
+        self.tokens
+            .with_label_values(&[&model, "completion"])
+            .inc_by(u64::from(usage.completion_tokens));
+    }
+}
+
+/// The bounded `kind` label of a provider error.
+pub fn error_kind(e: &LlmError) -> &'static str {
+    match e {
+        LlmError::RateLimited { .. } => "rate_limited",
+        LlmError::Unauthorized => "unauthorized",
+        LlmError::BadRequest(_) => "bad_request",
+        LlmError::Upstream { .. } => "upstream",
+        LlmError::Timeout(TimeoutKind::Connect) => "timeout_connect",
+        LlmError::Timeout(TimeoutKind::FirstToken) => "timeout_first_token",
+        LlmError::Timeout(TimeoutKind::Total) => "timeout_total",
+        LlmError::Stream(_) => "stream",
+    }
+}
+
+/// An `LlmClient` that measures the one it wraps.
+pub struct MeteredLlm {
+    inner: Arc<dyn LlmClient>,
+    metrics: LlmMetrics,
+}
+
+impl std::fmt::Debug for MeteredLlm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredLlm").finish_non_exhaustive()
+    }
+}
+
+impl MeteredLlm {
+    pub(crate) fn new(inner: Arc<dyn LlmClient>, metrics: LlmMetrics) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+#[async_trait]
+impl LlmClient for MeteredLlm {
+    async fn complete(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
+        let requested = request.model.clone();
+        let started = Instant::now();
+        match self.inner.complete(request).await {
+            Ok(reply) => {
+                let m = &self.metrics;
+                let model = m.model(&reply.model);
+                m.ttft
+                    .with_label_values(&[&model])
+                    .observe(started.elapsed().as_secs_f64());
+                if let Some(u) = &reply.usage {
+                    m.usage(&reply.model, u);
+                }
+                m.requests.with_label_values(&[&model, "ok"]).inc();
+                Ok(reply)
+            }
+            Err(e) => {
+                self.metrics.error(&requested, &e);
+                Err(e)
+            }
+        }
+    }
+
+    async fn stream(&self, request: LlmRequest) -> Result<LlmStream, LlmError> {
+        let model = request.model.clone();
+        let started = Instant::now();
+        match self.inner.stream(request).await {
+            Ok(inner) => Ok(MeteredStream::new(inner, self.metrics.clone(), model, started).boxed()),
+            Err(e) => {
+                self.metrics.error(&model, &e);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A provider stream being measured; counted in `llm_streams_active` while it lives.
+struct MeteredStream {
+    inner: LlmStream,
+    metrics: LlmMetrics,
+    model: String,
+    started: Instant,
+    first_token: Option<Instant>,
+    usage: Option<domain::Usage>,
+    finished: bool,
+}
+
+impl MeteredStream {
+    fn new(inner: LlmStream, metrics: LlmMetrics, model: String, started: Instant) -> Self {
+        metrics.streams_active.inc();
+        Self {
+            inner,
+            metrics,
+            model,
+            started,
+            first_token: None,
+            usage: None,
+            finished: false,
+        }
+    }
+
+    fn on_chunk(&mut self, chunk: &LlmChunk) {
+        match chunk {
+            LlmChunk::Delta(_) if self.first_token.is_none() => {
+                let now = Instant::now();
+                self.first_token = Some(now);
+                let model = self.metrics.model(&self.model);
+                self.metrics
+                    .ttft
+                    .with_label_values(&[&model])
+                    .observe((now - self.started).as_secs_f64());
+            }
+            LlmChunk::Model(m) => self.model.clone_from(m),
+            LlmChunk::Usage(u) => self.usage = Some(*u),
+            LlmChunk::Delta(_) | LlmChunk::Finish(_) => {}
+        }
+    }
+
+    fn on_end(&mut self) {
+        self.finished = true;
+        let m = &self.metrics;
+        let model = m.model(&self.model);
+        m.requests.with_label_values(&[&model, "ok"]).inc();
+        let Some(usage) = self.usage else { return };
+        m.usage(&self.model, &usage);
+        if let Some(first) = self.first_token {
+            let secs = first.elapsed().as_secs_f64();
+            if secs > 0.0 && usage.completion_tokens > 0 {
+                m.tps
+                    .with_label_values(&[&model])
+                    .observe(f64::from(usage.completion_tokens) / secs);
+            }
+        }
+    }
+}
+
+impl Stream for MeteredStream {
+    type Item = Result<LlmChunk, LlmError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        let item = std::task::ready!(this.inner.poll_next_unpin(cx));
+        match &item {
+            Some(Ok(chunk)) => this.on_chunk(chunk),
+            Some(Err(e)) => {
+                this.finished = true;
+                this.metrics.error(&this.model, e);
+            }
+            None => this.on_end(),
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl Drop for MeteredStream {
+    fn drop(&mut self) {
+        self.metrics.streams_active.dec();
+        if !self.finished {
+            let model = self.metrics.model(&self.model);
+            self.metrics
+                .requests
+                .with_label_values(&[&model, "abandoned"])
+                .inc();
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Prometheus metrics: one registry per service instance holding the HTTP, LLM and
+//! runtime families, the `GET /metrics` handler, and the [`Gauges`] hook through which
+//! the wiring reports database pool and outbox figures.
+
+pub mod http;
+pub mod llm;
+
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Most distinct values a user-influenced label (the model name) may take; later ones
+/// are reported as `other`, so a client cannot blow up the number of series.
+pub const MAX_MODEL_LABELS: usize = 64;
+
+/// How long a scrape waits for the [`Gauges`] source before reporting without it.
+const GAUGES_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// One connection pool's state, as reported by the wiring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSample {
+    /// The pool's name (`requests`, `relay`).
+    pub pool: String,
+    /// Largest number of connections.
+    pub max_size: u64,
+    /// Connections checked out.
+    pub in_use: u64,
+    /// Callers waiting for a connection.
+    pub waiting: u64,
+}
+
+/// Figures read from the adapters at each scrape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GaugeSample {
+    /// Database pools.
+    pub pools: Vec<PoolSample>,
+    /// Events stored in the outbox and not yet published, when there is an outbox.
+    pub outbox_backlog: Option<u64>,
+}
+
+/// A source of gauges that only the adapters know (database pools, outbox backlog).
+/// Read at each scrape of `/metrics`, at most [`GAUGES_TIMEOUT`] long.
+#[async_trait::async_trait]
+pub trait Gauges: Send + Sync + std::fmt::Debug {
+    /// The current figures.
+    async fn sample(&self) -> GaugeSample;
+}
+
+/// A bounded set of label values: the first [`MAX_MODEL_LABELS`] distinct values pass,
+/// later ones become `other`.
+#[derive(Debug, Default)]
+pub(crate) struct LabelCap(Mutex<HashSet<String>>);
+
+impl LabelCap {
+    pub(crate) fn label(&self, value: &str) -> String {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(value) {
+            return value.to_owned();
+        }
+        if seen.len() < MAX_MODEL_LABELS {
+            seen.insert(value.to_owned());
+            value.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+}
+
+/// Every metric family of the service, registered in its own registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub(crate) http: http::HttpMetrics,
+    pub(crate) llm: llm::LlmMetrics,
+    generations_active: IntGauge,
+    tasks_running: IntGauge,
+    db_pool_max: IntGaugeVec,
+    db_pool_in_use: IntGaugeVec,
+    db_pool_waiting: IntGaugeVec,
+    outbox_backlog: IntGauge,
+    gauges: Option<Arc<dyn Gauges>>,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn gauge_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+pub(crate) fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+pub(crate) fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> prometheus::Result<HistogramVec> {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )?;
+    registry.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+impl Metrics {
+    /// A fresh registry with every family; `gauges` reports pool and outbox figures.
+    pub fn new(gauges: Option<Arc<dyn Gauges>>) -> anyhow::Result<Self> {
+        let r = Registry::new();
+        Ok(Self {
+            http: http::HttpMetrics::new(&r)?,
+            llm: llm::LlmMetrics::new(&r)?,
+            generations_active: gauge(
+                &r,
+                "chat_generations_active",
+                "Replies being generated right now.",
+            )?,
+            tasks_running: gauge(
+                &r,
+                "chat_background_tasks",
+                "Detached reply tasks still running (shutdown waits for them).",
+            )?,
+            db_pool_max: gauge_vec(
+                &r,
+                "db_pool_max_connections",
+                "Largest size of each database pool.",
+                &["pool"],
+            )?,
+            db_pool_in_use: gauge_vec(
+                &r,
+                "db_pool_connections_in_use",
+                "Database connections checked out, per pool.",
+                &["pool"],
+            )?,
+            db_pool_waiting: gauge_vec(
+                &r,
+                "db_pool_waiting",
+                "Callers waiting for a database connection, per pool.",
+                &["pool"],
+            )?,
+            outbox_backlog: gauge(
+                &r,
+                "outbox_backlog",
+                "Events stored in the outbox and not yet published.",
+            )?,
+            gauges,
+            registry: r,
+        })
+    }
+
+    /// Wraps an LLM client so its calls are measured in these metrics.
+    pub fn metered(&self, inner: Arc<dyn domain::ports::LlmClient>) -> Arc<dyn domain::ports::LlmClient> {
+        Arc::new(llm::MeteredLlm::new(inner, self.llm.clone()))
+    }
+
+    /// Reads the scrape-time gauges, then renders the text exposition format.
+    pub async fn render(&self, state: &AppState) -> String {
+        self.generations_active
+            .set(i64::try_from(state.messages.active_generations()).unwrap_or(i64::MAX));
+        self.tasks_running
+            .set(i64::try_from(state.spawner.running()).unwrap_or(i64::MAX));
+        if let Some(source) = &self.gauges {
+            match tokio::time::timeout(GAUGES_TIMEOUT, source.sample()).await {
+                Ok(sample) => self.apply(&sample),
+                Err(_) => tracing::warn!("metrics: the adapters' gauges did not answer in time"),
+            }
+        }
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "metrics: cannot encode");
+                String::new()
+            })
+    }
+
+    fn apply(&self, s: &GaugeSample) {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for p in &s.pools {
+            self.db_pool_max.with_label_values(&[&p.pool]).set(n(p.max_size));
+            self.db_pool_in_use.with_label_values(&[&p.pool]).set(n(p.in_use));
+            self.db_pool_waiting.with_label_values(&[&p.pool]).set(n(p.waiting));
+        }
+        if let Some(b) = s.outbox_backlog {
+            self.outbox_backlog.set(n(b));
+        }
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain; version=0.0.4", body = String,
+        description = "Prometheus text exposition format")))]
+pub async fn handler(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render(&state).await)
+}
