@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 struct VecStore {
     chats: Mutex<Vec<Chat>>,
     messages: Mutex<Vec<Message>>,
+    idempotent: Mutex<Vec<IdempotentSend>>,
 }
 
 fn emit(events: &[&Event]) {
@@ -139,6 +140,18 @@ impl MessageRepository for VecStore {
             .cloned()
             .collect())
     }
+    async fn find_idempotent(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<IdempotentSend>, StoreError> {
+        let recs = self.idempotent.lock().map_err(|_| StoreError::Conflict)?;
+        Ok(recs
+            .iter()
+            .find(|r| &r.user == user && &r.key == key && r.created_at >= since)
+            .cloned())
+    }
     async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError> {
         let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         Ok(ms
@@ -164,6 +177,18 @@ impl MessageRepository for VecStore {
                 && m.updated_at >= turn.stale_before
         }) {
             return Err(StoreError::ChatBusy);
+        }
+        if let Some(rec) = &turn.idempotency {
+            let mut recs = self.idempotent.lock().map_err(|_| StoreError::Conflict)?;
+            let live = turn.now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
+            if recs
+                .iter()
+                .any(|r| r.user == rec.user && r.key == rec.key && r.created_at >= live)
+            {
+                return Err(StoreError::Conflict);
+            }
+            recs.retain(|r| !(r.user == rec.user && r.key == rec.key));
+            recs.push(rec.clone());
         }
         ms.extend(turn.user_message.iter().cloned());
         ms.push(turn.reply.clone());

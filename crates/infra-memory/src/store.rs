@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::{ChatRepository, EventPublisher, MessageRepository, NewTurn, StoreError};
 use domain::{
-    Chat, ChatCursor, ChatId, Event, Message, MessageCursor, MessageId, MessageStatus, SearchQuery,
-    UserId,
+    Chat, ChatCursor, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor,
+    MessageId, MessageStatus, SearchQuery, UserId,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +19,8 @@ struct State {
     message_chat: HashMap<MessageId, ChatId>,
     /// Events of committed changes, in commit order, not yet published.
     pending: VecDeque<Event>,
+    /// Idempotent sends by (user, key).
+    idempotency: HashMap<(UserId, String), IdempotentSend>,
 }
 
 impl State {
@@ -167,6 +169,7 @@ impl ChatRepository for MemoryStore {
             for m in st.messages.remove(&id).unwrap_or_default() {
                 st.message_chat.remove(&m.id);
             }
+            st.idempotency.retain(|_, r| r.chat_id != id);
             Ok(())
         })
         .await
@@ -246,6 +249,20 @@ impl MessageRepository for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn find_idempotent(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<IdempotentSend>, StoreError> {
+        let mut st = self.lock();
+        st.idempotency.retain(|_, r| r.created_at >= since);
+        Ok(st
+            .idempotency
+            .get(&(user.clone(), key.as_str().to_owned()))
+            .cloned())
+    }
+
     async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError> {
         let st = self.lock();
         Ok(st
@@ -268,6 +285,18 @@ impl MessageRepository for MemoryStore {
             }
             if st.busy(turn.chat_id, turn.stale_before) {
                 return Err(StoreError::ChatBusy);
+            }
+            if let Some(rec) = &turn.idempotency {
+                let live_since = turn.now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
+                let k = (rec.user.clone(), rec.key.as_str().to_owned());
+                if st
+                    .idempotency
+                    .get(&k)
+                    .is_some_and(|old| old.created_at >= live_since)
+                {
+                    return Err(StoreError::Conflict);
+                }
+                st.idempotency.insert(k, rec.clone());
             }
             let new: Vec<Message> = turn
                 .user_message

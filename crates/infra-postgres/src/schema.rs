@@ -44,5 +44,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        chat_id -> Uuid,
+        message_id -> Uuid,
+        reply_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(messages -> chats (chat_id));
-diesel::allow_tables_to_appear_in_same_query!(chats, messages, outbox);
+diesel::joinable!(idempotency_keys -> chats (chat_id));
+diesel::allow_tables_to_appear_in_same_query!(chats, messages, outbox, idempotency_keys);

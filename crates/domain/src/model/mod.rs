@@ -2,12 +2,14 @@
 
 mod chat;
 mod event;
+mod idempotency;
 mod ids;
 mod message;
 mod page;
 
 pub use chat::*;
 pub use event::*;
+pub use idempotency::*;
 pub use ids::*;
 pub use message::*;
 pub use page::*;

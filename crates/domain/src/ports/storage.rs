@@ -3,7 +3,8 @@
 //! outbox publishes the events right after the change.
 
 use crate::model::{
-    Chat, ChatCursor, ChatId, Event, Message, MessageCursor, MessageId, SearchQuery, UserId,
+    Chat, ChatCursor, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor,
+    MessageId, SearchQuery, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -48,6 +49,10 @@ pub struct NewTurn {
     pub now: DateTime<Utc>,
     /// The events of the change, stored with it.
     pub events: Vec<Event>,
+    /// For a send with an `Idempotency-Key`: the record to store with the turn. A live
+    /// record (created at or after `now` minus 24 h) with the same user and key makes
+    /// the turn fail with `Conflict`; an expired one is replaced.
+    pub idempotency: Option<IdempotentSend>,
 }
 
 /// Chat storage.
@@ -94,6 +99,8 @@ pub trait ChatRepository: Send + Sync {
 ///   the events, all or nothing. So `seq` stays 1, 2, 3… with any number of writers.
 /// - `finish_reply` changes a reply only while it is `streaming`, and says whether it did.
 /// - `delete_message` moves every later message of the chat up one `seq`.
+/// - `start_turn` stores `NewTurn::idempotency` in the same transaction, and fails with
+///   `Conflict` if a live record with the same user and key exists.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync {
@@ -113,6 +120,14 @@ pub trait MessageRepository: Send + Sync {
         before_seq: u32,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
+    /// The record of an idempotent send by `user` with `key`, if one was created at or
+    /// after `since` (older records are expired and ignored).
+    async fn find_idempotent(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<IdempotentSend>, StoreError>;
     /// The chat's `streaming` messages, if any.
     async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError>;
     /// Starts a turn; see the trait's contract.

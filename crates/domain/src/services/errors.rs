@@ -51,6 +51,9 @@ pub enum SendError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// The idempotency key was used before with a different request.
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyMismatch,
     /// Regenerate was asked of a message that is not an assistant reply to a user message.
     #[error("only an assistant reply that answers a user message can be regenerated")]
     NotAReply,

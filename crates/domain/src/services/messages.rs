@@ -8,6 +8,7 @@ use crate::model::{
     Chat, ChatId, Event, EventKind, Message, MessageContent, MessageCursor, MessageId,
     MessageStatus, Page, PageRequest, Role,
 };
+use crate::model::{IdempotencyKey, IdempotentSend};
 use crate::ports::{
     ChatRepository, Clock, LlmClient, LlmRequest, MessageRepository, NewTurn, StoreError,
 };
@@ -23,6 +24,21 @@ pub struct SendMessage {
     pub chat_id: ChatId,
     /// What the user wrote.
     pub content: MessageContent,
+}
+
+/// What an idempotent send did. (Returned once per request: its size does not matter.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum SendOutcome {
+    /// A new turn: run its generation.
+    Started(Turn),
+    /// A retry of an earlier send: the turn as stored now.
+    Replay {
+        /// The user's message.
+        message: Message,
+        /// The reply (possibly still `streaming`).
+        reply: Message,
+    },
 }
 
 /// Settings of the message service.
@@ -203,8 +219,77 @@ impl MessageService {
     /// the reply. Nothing is stored when the chat is busy.
     #[tracing::instrument(skip_all, fields(chat_id = %cmd.chat_id))]
     pub async fn send(&self, actor: &Actor, cmd: SendMessage) -> Result<Turn, SendError> {
+        match self.send_inner(actor, cmd, None).await? {
+            SendOutcome::Started(turn) => Ok(turn),
+            SendOutcome::Replay { .. } => {
+                Err(SendError::Unknown(anyhow::anyhow!("replay without a key")))
+            }
+        }
+    }
+
+    /// Like [`MessageService::send`], with an idempotency key: the first send with the key
+    /// starts a turn and records it (in the same transaction); a later send with the same
+    /// key and request, within 24 hours, starts nothing and gets that turn back as it is
+    /// stored now (the reply may still be generating). The same key with another
+    /// request is [`SendError::IdempotencyMismatch`].
+    #[tracing::instrument(skip_all, fields(chat_id = %cmd.chat_id))]
+    pub async fn send_idempotent(
+        &self,
+        actor: &Actor,
+        cmd: SendMessage,
+        key: IdempotencyKey,
+    ) -> Result<SendOutcome, SendError> {
+        self.send_inner(actor, cmd, Some(key)).await
+    }
+
+    async fn replay(
+        &self,
+        actor: &Actor,
+        cmd: &SendMessage,
+        key: &IdempotencyKey,
+    ) -> Result<Option<SendOutcome>, SendError> {
+        let since = self.inner.clock.now() - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
+        let Some(record) = self
+            .inner
+            .messages
+            .find_idempotent(&actor.user, key, since)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if record.chat_id != cmd.chat_id
+            || record.fingerprint != IdempotentSend::fingerprint(cmd.chat_id, cmd.content.as_str())
+        {
+            return Err(SendError::IdempotencyMismatch);
+        }
+        let message = self
+            .inner
+            .messages
+            .find_message(record.message_id)
+            .await?
+            .ok_or(SendError::NotFound)?;
+        let reply = self
+            .inner
+            .messages
+            .find_message(record.reply_id)
+            .await?
+            .ok_or(SendError::NotFound)?;
+        Ok(Some(SendOutcome::Replay { message, reply }))
+    }
+
+    async fn send_inner(
+        &self,
+        actor: &Actor,
+        cmd: SendMessage,
+        key: Option<IdempotencyKey>,
+    ) -> Result<SendOutcome, SendError> {
         let mut attempt = 0;
         let (chat, user_message, reply) = loop {
+            if let Some(key) = &key {
+                if let Some(replay) = self.replay(actor, &cmd, key).await? {
+                    return Ok(replay);
+                }
+            }
             let chat = self.owned_chat(actor, cmd.chat_id).await?;
             self.reap_stale(actor, chat.id).await?;
             let now = self.inner.clock.now();
@@ -222,6 +307,15 @@ impl MessageService {
                 updated_at: now,
             };
             let reply = self.new_reply(&chat, chat.message_count + 2);
+            let idempotency = key.as_ref().map(|k| IdempotentSend {
+                user: actor.user.clone(),
+                key: k.clone(),
+                fingerprint: IdempotentSend::fingerprint(chat.id, cmd.content.as_str()),
+                chat_id: chat.id,
+                message_id: user_message.id,
+                reply_id: reply.id,
+                created_at: now,
+            });
             let turn = NewTurn {
                 chat_id: chat.id,
                 expected_count: chat.message_count,
@@ -237,6 +331,7 @@ impl MessageService {
                     ),
                     self.event(actor, chat.id, EventKind::MessageCreated(reply.clone())),
                 ],
+                idempotency,
             };
             match self.inner.messages.start_turn(&turn).await {
                 Ok(()) => break (chat, user_message, reply),
@@ -253,7 +348,13 @@ impl MessageService {
                 self.inner.config.history_fetch_limit,
             )
             .await?;
-        Ok(self.turn(actor, &chat, user_message, reply, &history))
+        Ok(SendOutcome::Started(self.turn(
+            actor,
+            &chat,
+            user_message,
+            reply,
+            &history,
+        )))
     }
 
     fn turn(
@@ -341,6 +442,7 @@ impl MessageService {
                 stale_before: self.stale_before(),
                 now: self.inner.clock.now(),
                 events: vec![self.event(actor, chat.id, EventKind::MessageCreated(reply.clone()))],
+                idempotency: None,
             };
             match self.inner.messages.start_turn(&turn).await {
                 Ok(()) => return Ok(self.turn(actor, &chat, question, reply, history)),

@@ -86,5 +86,6 @@ pub fn turn(chat: &Chat, count: u32, text: &str) -> crate::ports::NewTurn {
         reply,
         stale_before: now() - Duration::minutes(10),
         now: now(),
+        idempotency: None,
     }
 }

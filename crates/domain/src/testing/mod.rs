@@ -50,7 +50,8 @@ macro_rules! storage_contract_tests {
             recent_messages_newest_first_before_seq, update_message_changes_content,
             delete_message_renumbers_later_ones, delete_message_refused_while_busy,
             streaming_messages_lists_only_streaming, concurrent_turns_leave_a_gapless_sequence,
-            times_round_trip_exactly
+            times_round_trip_exactly, idempotency_record_is_stored_with_the_turn,
+            expired_idempotency_records_are_replaced
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -9,8 +9,22 @@ use crate::store::PgStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::Connection;
-use domain::model::{ChatId, Event, Message, MessageCursor, MessageId};
+use domain::model::{
+    ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId, UserId,
+};
 use domain::ports::{MessageRepository, NewTurn, StoreError};
+
+fn idem_row(r: &IdempotentSend) -> repo::idempotency::IdemRow {
+    repo::idempotency::IdemRow {
+        user_id: r.user.as_str().to_owned(),
+        key: r.key.as_str().to_owned(),
+        fingerprint: r.fingerprint.clone(),
+        chat_id: r.chat_id.as_uuid(),
+        message_id: r.message_id.as_uuid(),
+        reply_id: r.reply_id.as_uuid(),
+        created_at: r.created_at,
+    }
+}
 
 /// A `u32` position as the `integer` column holds it (beyond the column: the largest).
 fn seq_i32(n: u32) -> i32 {
@@ -60,6 +74,34 @@ impl MessageRepository for PgStore {
         .await
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn find_idempotent(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<IdempotentSend>, StoreError> {
+        let (user, key) = (user.as_str().to_owned(), key.as_str().to_owned());
+        self.run(move |c| {
+            repo::idempotency::find(c, &user, &key, since)?
+                .map(|r| {
+                    Ok(IdempotentSend {
+                        user: UserId::parse(&r.user_id)
+                            .map_err(|e| PgError::Data(e.to_string()))?,
+                        key: IdempotencyKey::parse(&r.key)
+                            .map_err(|e| PgError::Data(e.to_string()))?,
+                        fingerprint: r.fingerprint,
+                        chat_id: ChatId::from_uuid(r.chat_id),
+                        message_id: MessageId::from_uuid(r.message_id),
+                        reply_id: MessageId::from_uuid(r.reply_id),
+                        created_at: r.created_at,
+                    })
+                })
+                .transpose()
+        })
+        .await
+    }
+
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
     async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError> {
         let chat_id = chat_id.as_uuid();
@@ -91,6 +133,8 @@ impl MessageRepository for PgStore {
         let new_count = i32::try_from(next).map_err(|_| data_error("message_count overflow"))?;
         let events = NewOutboxRow::all(&turn.events)?;
         let (stale_before, now) = (turn.stale_before, turn.now);
+        let idem = turn.idempotency.as_ref().map(idem_row);
+        let live_since = now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
         self.run(move |c| {
             c.transaction(|c| {
                 let count = repo::chats::lock(c, chat_id)?.ok_or(PgError::NotFound)?;
@@ -99,6 +143,11 @@ impl MessageRepository for PgStore {
                 }
                 if count != expected {
                     return Err(PgError::Conflict);
+                }
+                if let Some(row) = &idem {
+                    if !repo::idempotency::claim(c, row, live_since)? {
+                        return Err(PgError::Conflict);
+                    }
                 }
                 repo::messages::insert(c, &rows)?;
                 repo::chats::set_count(c, chat_id, new_count, now)?;

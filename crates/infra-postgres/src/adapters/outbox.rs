@@ -72,7 +72,15 @@ impl Outbox for PgStore {
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let n = self.run(move |c| repo::outbox::prune(c, before)).await?;
+        // Expired idempotency keys are bookkeeping of the same kind: pruned here too.
+        let expired =
+            Utc::now() - chrono::Duration::hours(domain::model::IdempotentSend::TTL_HOURS);
+        let n = self
+            .run(move |c| {
+                repo::idempotency::prune(c, expired)?;
+                repo::outbox::prune(c, before)
+            })
+            .await?;
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 }

@@ -2,5 +2,6 @@
 //! few each, so the adapter can compose several of them in one `conn.transaction`.
 
 pub(crate) mod chats;
+pub(crate) mod idempotency;
 pub(crate) mod messages;
 pub(crate) mod outbox;

@@ -103,6 +103,14 @@ impl MessageRepository for TestStore {
     async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError> {
         self.store.streaming_messages(chat_id).await
     }
+    async fn find_idempotent(
+        &self,
+        user: &domain::model::UserId,
+        key: &domain::model::IdempotencyKey,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<domain::model::IdempotentSend>, StoreError> {
+        self.store.find_idempotent(user, key, since).await
+    }
     async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
         self.store.start_turn(turn).await
     }
