@@ -15,7 +15,9 @@ pub fn check_origin(origin: &str) -> Result<(), String> {
         return Ok(());
     }
     let Some((scheme, rest)) = origin.split_once("://") else {
-        return Err(format!("{origin:?} is not an origin such as https://app.example.com"));
+        return Err(format!(
+            "{origin:?} is not an origin such as https://app.example.com"
+        ));
     };
     if scheme != "http" && scheme != "https" {
         return Err(format!("{origin:?} must start with http:// or https://"));
@@ -32,7 +34,8 @@ pub fn check_origin(origin: &str) -> Result<(), String> {
 }
 
 /// The CORS middleware for these allowed origins (validated by [`check_origin`] when
-/// the configuration was loaded).
+/// the configuration was loaded). With no origin configured the service does not wrap
+/// it at all: cross-origin browser calls then get no CORS headers and fail.
 pub fn middleware(allowed_origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])

@@ -75,6 +75,16 @@ pub enum ApiError {
         /// The stored user message, and the stored failed reply.
         stored: Option<Box<(serde_json::Value, serde_json::Value)>>,
     },
+    /// An idempotent retry of a send whose reply failed: the stored failure, replayed.
+    #[error("{detail}")]
+    ReplayedFailure {
+        /// The stored reply's error.
+        detail: String,
+        /// Whether it was a timeout (504) rather than another failure (502).
+        timeout: bool,
+        /// The stored user message, and the stored failed reply.
+        stored: Box<(serde_json::Value, serde_json::Value)>,
+    },
     /// Storage cannot be reached.
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -128,6 +138,10 @@ impl ApiError {
                 ..
             } => ("llm-timeout", "LLM provider timed out"),
             ApiError::Llm { .. } => ("llm-failure", "LLM provider failed"),
+            ApiError::ReplayedFailure { timeout: true, .. } => {
+                ("llm-timeout", "LLM provider timed out")
+            }
+            ApiError::ReplayedFailure { .. } => ("llm-failure", "LLM provider failed"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal error"),
         }
@@ -176,7 +190,8 @@ impl ApiError {
         let (message, reply) = match self {
             ApiError::Llm {
                 stored: Some(s), ..
-            } => (Some(s.0.clone()), Some(s.1.clone())),
+            }
+            | ApiError::ReplayedFailure { stored: s, .. } => (Some(s.0.clone()), Some(s.1.clone())),
             _ => (None, None),
         };
         Problem {
@@ -212,6 +227,8 @@ impl ResponseError for ApiError {
                 ..
             } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Llm { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::ReplayedFailure { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ReplayedFailure { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -271,6 +288,10 @@ impl From<SendError> for ApiError {
                 detail: "a reply is being generated in this chat; nothing was stored, send again when it is done".into(),
                 retry_after: Some(retry_after),
             },
+            SendError::IdempotencyMismatch => ApiError::Validation(vec![FieldError::new(
+                "Idempotency-Key",
+                "was already used with a different request; use a new key for a new message",
+            )]),
             SendError::NotAReply => ApiError::Validation(vec![FieldError::new(
                 "id",
                 "only an assistant reply that answers a user message can be regenerated",

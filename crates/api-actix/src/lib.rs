@@ -3,12 +3,18 @@
 
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod openapi;
 pub mod probes;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
+pub mod shutdown;
+pub mod slow_client;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

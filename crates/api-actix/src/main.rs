@@ -1,4 +1,4 @@
-//! `chat-service`: serve the API (default), mint a token, or run migrations.
+//! `chat-service`: serve the API (default), mint a token, run migrations, or print the OpenAPI document.
 
 use api_actix::config::Settings;
 use api_actix::startup::Application;
@@ -22,6 +22,8 @@ enum Command {
     Serve,
     /// Apply the database migrations, then exit (needs DATABASE_URL or DB_HOST).
     Migrate,
+    /// Print the OpenAPI 3.1 document of the HTTP API, then exit (needs no configuration).
+    Openapi,
     /// Print a token for a user, signed with the configured JWT_SECRET.
     Token {
         /// The user (token subject).
@@ -116,6 +118,10 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", api_actix::openapi::json());
+        return ExitCode::SUCCESS;
+    }
     let settings = match load(&cli) {
         Ok(s) => s,
         Err(e) => {
@@ -126,6 +132,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(&settings).await,
+        Command::Openapi => Ok(()),
         Command::Token { sub, ttl } => match &settings.auth.jwt_secret {
             None => Err(anyhow::anyhow!("JWT_SECRET is not set: tokens are signed with it (without it, `serve` prints a dev token)")),
             Some(secret) => api_actix::auth::mint(secret, &sub, ttl, settings.auth.issuer.clone(), settings.auth.audience.clone())

@@ -4,10 +4,14 @@ use crate::auth::{generate_secret, JwtVerifier};
 use crate::config::{Secret, Settings};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
+use crate::metrics::{http::SseKeepAlive, Metrics};
+use crate::rate_limit::RateLimits;
 use crate::routes::{self, health::Probe};
+use crate::slow_client::BodyDeadline;
 use crate::state::{AppState, Spawner};
 use actix_web::dev::Server;
-use actix_web::{middleware::from_fn, web, App, HttpServer};
+use actix_web::middleware::{from_fn, Condition};
+use actix_web::{web, App, HttpServer};
 use domain::ports::{
     ChatRepository, Clock, EventPublisher, LlmClient, MessageRepository, SystemClock,
 };
@@ -63,6 +67,8 @@ pub struct Application {
     /// A ready-to-use token for `dev`, when the secret was generated.
     pub dev_token: Option<String>,
     drain: Duration,
+    delay: Duration,
+    draining: crate::shutdown::Draining,
 }
 
 impl std::fmt::Debug for Application {
@@ -101,11 +107,12 @@ impl Application {
             None
         };
 
+        let metrics = Metrics::new(Some(adapters.probe.clone()))?;
         let chats = ChatService::new(adapters.chats.clone(), adapters.clock.clone());
         let messages = MessageService::new(
             adapters.chats.clone(),
             adapters.messages.clone(),
-            adapters.llm.clone(),
+            metrics.metered(adapters.llm.clone()),
             adapters.clock.clone(),
             message_config(settings),
         );
@@ -113,6 +120,8 @@ impl Application {
             chats,
             messages,
             spawner: Spawner::current(),
+            replay_wait: Duration::from_millis(settings.llm.total_timeout_ms)
+                + Duration::from_secs(30),
         };
 
         let listener = TcpListener::bind(&settings.http.addr)
@@ -122,8 +131,27 @@ impl Application {
         let verifier = web::Data::new(verifier);
         let probe: web::Data<dyn Probe> = web::Data::from(adapters.probe.clone());
         let limit = settings.http.body_limit;
+        let metrics = web::Data::new(metrics);
+        let rate_limits = web::Data::new(RateLimits::new(&settings.rate_limit));
+        let spec = web::Data::new(crate::openapi::SpecJson(crate::openapi::json()));
+        let draining = crate::shutdown::Draining::default();
+        let draining_data = web::Data::new(draining.clone());
+        let origins = settings.http.cors_allowed_origins.clone();
+        let keep_alive = SseKeepAlive(
+            (settings.http.sse_keep_alive_secs > 0)
+                .then(|| Duration::from_secs(settings.http.sse_keep_alive_secs)),
+        );
+        let body_deadline = BodyDeadline(Duration::from_millis(
+            settings.http.client_request_timeout_ms,
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
+                .app_data(metrics.clone())
+                .app_data(rate_limits.clone())
+                .app_data(spec.clone())
+                .app_data(draining_data.clone())
+                .app_data(keep_alive)
+                .app_data(body_deadline)
                 .app_data(data.clone())
                 .app_data(verifier.clone())
                 .app_data(probe.clone())
@@ -135,6 +163,13 @@ impl Application {
                 .app_data(
                     web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()),
                 )
+                .wrap(from_fn(crate::slow_client::middleware))
+                .wrap(from_fn(crate::rate_limit::middleware))
+                .wrap(Condition::new(
+                    !origins.is_empty(),
+                    crate::cors::middleware(&origins),
+                ))
+                .wrap(from_fn(crate::metrics::http::middleware))
                 .wrap(from_fn(crate::request_id::middleware))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
@@ -155,6 +190,8 @@ impl Application {
             jwt_secret: secret,
             dev_token,
             drain: Duration::from_secs(settings.http.shutdown_drain_secs),
+            delay: Duration::from_secs(settings.http.shutdown_delay_secs),
+            draining,
         })
     }
 
@@ -168,9 +205,10 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `stop` resolves (e.g. SIGTERM), then stops accepting, lets in-flight
-    /// requests and streams finish within the drain time, and waits for detached
-    /// generations to be stored.
+    /// Serves until `stop` resolves (e.g. SIGTERM), then answers 503 on `/readyz` (for
+    /// the shutdown delay, still accepting, so load balancers stop routing here), stops
+    /// accepting, lets in-flight requests and streams finish within the drain time, and
+    /// waits for detached generations to be stored.
     pub async fn run_until<F: std::future::Future<Output = ()>>(
         self,
         stop: F,
@@ -184,11 +222,24 @@ impl Application {
             r = &mut server => return r.map_err(Into::into),
             () = stop => tracing::info!("shutting down: finishing in-flight requests and replies"),
         }
-        let (_, finished) = tokio::join!(handle.stop(true), spawner.drain(drain));
+        self.draining.start();
+        if !self.delay.is_zero() {
+            tracing::info!(
+                delay_secs = self.delay.as_secs(),
+                "readiness is now 503; still accepting until the delay ends"
+            );
+            tokio::select! {
+                r = &mut server => return r.map_err(Into::into),
+                () = tokio::time::sleep(self.delay) => {}
+            }
+        }
+        // The server future processes the stop command: it must be polled meanwhile.
+        let stopping = handle.stop(true);
+        let (served, finished, ()) = tokio::join!(&mut server, spawner.drain(drain), stopping);
         if !finished {
             tracing::warn!("some replies were still generating when the drain time ran out");
         }
-        server.await?;
+        served?;
         Ok(())
     }
 

@@ -55,4 +55,6 @@ pub struct AppState {
     pub messages: MessageService,
     /// Where generations run.
     pub spawner: Spawner,
+    /// How long an idempotent retry waits for the first send's reply to finish.
+    pub replay_wait: std::time::Duration,
 }

@@ -66,7 +66,9 @@ fn llm(settings: &Settings, notes: &mut Vec<String>) -> anyhow::Result<Arc<dyn L
             notes.push(
                 "LLM: the embedded echo model (set LLM_BASE_URL for a real provider)".to_owned(),
             );
-            Arc::new(infra_llm::EchoModel::default())
+            Arc::new(infra_llm::EchoModel::with_delay(Duration::from_millis(
+                settings.llm.echo_delay_ms,
+            )))
         }
         Some(url) => {
             let l = &settings.llm;

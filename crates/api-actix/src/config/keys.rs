@@ -27,6 +27,8 @@ keys! {
     "http.body_limit_bytes" ["HTTP_BODY_LIMIT_BYTES"] "largest request body (default 1048576)";
     "http.client_request_timeout_ms" ["HTTP_CLIENT_REQUEST_TIMEOUT_MS"] "time a client has to send its request (default 10000)";
     "http.shutdown_drain_secs" ["HTTP_SHUTDOWN_DRAIN_SECS"] "on SIGTERM, time to finish in-flight requests and streams (default 30)";
+    "http.shutdown_delay_secs" ["HTTP_SHUTDOWN_DELAY_SECS"] "on SIGTERM, time /readyz answers 503 while still accepting, before the drain (default 0)";
+    "http.sse_keep_alive_secs" ["HTTP_SSE_KEEP_ALIVE_SECS"] "idle time after which an event stream gets a `: keep-alive` comment, 0 = never (default 15)";
     "http.workers" ["HTTP_WORKERS"] "worker threads, 0 = one per core (default 0)";
     "cors.allowed_origins" ["CORS_ALLOWED_ORIGINS"] "comma-separated origins allowed by CORS (default none)";
     "auth.jwt_algorithm" ["JWT_ALGORITHM"] "HS256 (default), RS256 or ES256";
@@ -53,6 +55,7 @@ keys! {
     "llm.connect_timeout_ms" ["LLM_CONNECT_TIMEOUT_MS"] "connect timeout (default 5000)";
     "llm.first_token_timeout_ms" ["LLM_FIRST_TOKEN_TIMEOUT_MS"] "longest wait for the first token (default 30000)";
     "llm.total_timeout_ms" ["LLM_TOTAL_TIMEOUT_MS"] "longest whole reply (default 300000)";
+    "llm.echo_delay_ms" ["LLM_ECHO_DELAY_MS"] "pause between the echo model's chunks, to try streaming locally (default 0)";
     "llm.idle_timeout_ms" ["LLM_IDLE_TIMEOUT_MS"] "longest silence between two chunks of a reply (default 30000)";
     "llm.max_retries" ["LLM_MAX_RETRIES"] "retries on 429/5xx/connection errors before the first token (default 2)";
     "llm.history_budget_tokens" ["LLM_HISTORY_BUDGET_TOKENS"] "prompt token budget (default 8000)";
@@ -170,19 +173,30 @@ fn llm(r: &mut Reader) -> LlmSettings {
     if domain::ModelName::parse(&model).is_err() {
         r.problem("llm.model", "is not a valid model name");
     }
-    LlmSettings {
+    let settings = LlmSettings {
         api_key: r.raw("llm.api_key").map(Secret::new),
         model,
         connect_timeout_ms: r.ranged("llm.connect_timeout_ms", 5_000, 1, 600_000),
         first_token_timeout_ms: r.ranged("llm.first_token_timeout_ms", 30_000, 1, 3_600_000),
         total_timeout_ms: r.ranged("llm.total_timeout_ms", 300_000, 1, 86_400_000),
         idle_timeout_ms: r.ranged("llm.idle_timeout_ms", 30_000, 1, 3_600_000),
+        echo_delay_ms: r.ranged("llm.echo_delay_ms", 0, 0, 60_000),
         max_retries: r.ranged("llm.max_retries", 2, 0, 10),
         history_budget_tokens: r.ranged("llm.history_budget_tokens", 8_000, 16, 10_000_000),
         model_budgets: model_budgets(r),
         stale_reply_secs: r.ranged("llm.stale_reply_secs", 600, 5, 86_400),
         base_url,
+    };
+    if settings.stale_reply_secs.saturating_mul(1000) <= settings.total_timeout_ms {
+        r.problem(
+            "llm.stale_reply_secs",
+            format!(
+                "must be longer than llm.total_timeout_ms ({} ms): a reply still generating would be taken for abandoned",
+                settings.total_timeout_ms
+            ),
+        );
     }
+    settings
 }
 
 fn kafka(r: &mut Reader) -> Option<KafkaSettings> {
@@ -287,6 +301,8 @@ pub(super) fn build(r: &mut Reader, _env: &HashMap<String, String>) -> Settings 
         body_limit: r.ranged("http.body_limit_bytes", 1_048_576, 1_024, 64 * 1_048_576),
         client_request_timeout_ms: r.ranged("http.client_request_timeout_ms", 10_000, 100, 600_000),
         shutdown_drain_secs: r.ranged("http.shutdown_drain_secs", 30, 0, 3_600),
+        shutdown_delay_secs: r.ranged("http.shutdown_delay_secs", 0, 0, 600),
+        sse_keep_alive_secs: r.ranged("http.sse_keep_alive_secs", 15, 0, 3_600),
         workers: r.ranged("http.workers", 0, 0, 256),
         cors_allowed_origins: r
             .raw("cors.allowed_origins")
@@ -298,6 +314,11 @@ pub(super) fn build(r: &mut Reader, _env: &HashMap<String, String>) -> Settings 
             })
             .unwrap_or_default(),
     };
+    for origin in &http.cors_allowed_origins {
+        if let Err(why) = crate::cors::check_origin(origin) {
+            r.problem("cors.allowed_origins", why);
+        }
+    }
     let auth = auth(r, env);
     let database = database(r);
     let llm = llm(r);

@@ -52,6 +52,10 @@ pub struct HttpSettings {
     pub client_request_timeout_ms: u64,
     /// On SIGTERM, how long in-flight requests and streams may take to finish.
     pub shutdown_drain_secs: u64,
+    /// On SIGTERM, how long `/readyz` answers 503 while still accepting, before the drain.
+    pub shutdown_delay_secs: u64,
+    /// Idle seconds before an event stream gets a keep-alive comment (0 = never).
+    pub sse_keep_alive_secs: u64,
     /// Origins allowed by CORS (none by default).
     pub cors_allowed_origins: Vec<String>,
     /// Worker threads (0 = one per core).
@@ -111,6 +115,8 @@ pub struct LlmSettings {
     pub total_timeout_ms: u64,
     /// Longest silence between two chunks, in milliseconds.
     pub idle_timeout_ms: u64,
+    /// Pause between the echo model's chunks, in milliseconds.
+    pub echo_delay_ms: u64,
     /// Retries on 429/5xx/connection errors before the first token.
     pub max_retries: u32,
     /// Prompt token budget for models not listed in `model_budgets`.

@@ -164,3 +164,16 @@ fn kafka_settings_are_checked() {
         ("chat-events", "zstd", 30_000)
     );
 }
+
+#[test]
+fn a_reply_cannot_be_taken_for_abandoned_while_it_may_still_run() {
+    let err = Settings::load(
+        None,
+        &env(&[
+            ("LLM_TOTAL_TIMEOUT_MS", "900000"),
+            ("LLM_STALE_REPLY_SECS", "600"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("LLM_STALE_REPLY_SECS"), "{err}");
+}

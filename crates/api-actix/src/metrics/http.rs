@@ -111,7 +111,10 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, SseBody>>, actix_web::Error> {
     let Some(m) = req.app_data::<web::Data<Metrics>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     let method = method_label(req.method());
     let route = req
@@ -134,10 +137,7 @@ pub async fn middleware(
     if !is_event_stream(&res) {
         return Ok(res.map_into_left_body());
     }
-    let keep_alive = res
-        .request()
-        .app_data::<SseKeepAlive>()
-        .and_then(|k| k.0);
+    let keep_alive = res.request().app_data::<SseKeepAlive>().and_then(|k| k.0);
     let gauge = m.http.sse_active.clone();
     Ok(res.map_body(|_, body| EitherBody::right(SseBody::new(body.boxed(), gauge, keep_alive))))
 }
@@ -218,9 +218,7 @@ impl MessageBody for SseBody {
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
                 if timer.as_mut().poll(cx).is_ready() {
-                    timer
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + every);
+                    timer.as_mut().reset(tokio::time::Instant::now() + every);
                     return Poll::Ready(Some(Ok(Bytes::from_static(KEEP_ALIVE))));
                 }
                 Poll::Pending

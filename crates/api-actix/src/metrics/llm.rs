@@ -4,9 +4,7 @@
 
 use super::{counter_vec, histogram_vec, LabelCap};
 use async_trait::async_trait;
-use domain::ports::{
-    LlmChunk, LlmClient, LlmError, LlmReply, LlmRequest, LlmStream, TimeoutKind,
-};
+use domain::ports::{LlmChunk, LlmClient, LlmError, LlmReply, LlmRequest, LlmStream, TimeoutKind};
 use futures::{Stream, StreamExt};
 use prometheus::{HistogramVec, IntCounterVec, IntGauge, Registry};
 use std::pin::Pin;
@@ -67,12 +65,7 @@ impl LlmMetrics {
                 "Tokens used, by model and kind (prompt, completion).",
                 &["model", "kind"],
             )?,
-            errors: counter_vec(
-                r,
-                "llm_errors_total",
-                "Provider errors by kind.",
-                &["kind"],
-            )?,
+            errors: counter_vec(r, "llm_errors_total", "Provider errors by kind.", &["kind"])?,
             streams_active,
             models: Arc::new(LabelCap::default()),
         })
@@ -161,7 +154,9 @@ impl LlmClient for MeteredLlm {
         let model = request.model.clone();
         let started = Instant::now();
         match self.inner.stream(request).await {
-            Ok(inner) => Ok(MeteredStream::new(inner, self.metrics.clone(), model, started).boxed()),
+            Ok(inner) => {
+                Ok(MeteredStream::new(inner, self.metrics.clone(), model, started).boxed())
+            }
             Err(e) => {
                 self.metrics.error(&model, &e);
                 Err(e)
@@ -261,5 +256,61 @@ impl Drop for MeteredStream {
                 .with_label_values(&[&model, "abandoned"])
                 .inc();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::ports::PromptMessage;
+
+    fn request() -> LlmRequest {
+        LlmRequest {
+            model: "echo".into(),
+            messages: vec![PromptMessage {
+                role: domain::Role::User,
+                content: "one two three".into(),
+            }],
+            temperature: None,
+            max_tokens: None,
+            request_id: None,
+        }
+    }
+
+    fn counter(r: &Registry, name: &str, label: &str) -> f64 {
+        r.gather()
+            .iter()
+            .filter(|f| f.get_name() == name)
+            .flat_map(|f| f.get_metric().to_vec())
+            .find(|m| m.get_label().iter().any(|l| l.get_value() == label))
+            .map(|m| m.get_counter().get_value())
+            .unwrap_or(0.0)
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stream_is_abandoned_and_no_longer_active() {
+        let r = Registry::new();
+        let m = LlmMetrics::new(&r).unwrap();
+        let llm = MeteredLlm::new(Arc::new(infra_llm::EchoModel::default()), m.clone());
+        let mut s = llm.stream(request()).await.unwrap();
+        assert_eq!(m.streams_active.get(), 1);
+        let _ = s.next().await;
+        drop(s);
+        assert_eq!(m.streams_active.get(), 0);
+        assert_eq!(counter(&r, "llm_requests_total", "abandoned"), 1.0);
+    }
+
+    #[tokio::test]
+    async fn whole_replies_count_their_tokens() {
+        let r = Registry::new();
+        let m = LlmMetrics::new(&r).unwrap();
+        let llm = MeteredLlm::new(Arc::new(infra_llm::EchoModel::default()), m);
+        let reply = llm.complete(request()).await.unwrap();
+        let usage = reply.usage.unwrap();
+        assert_eq!(
+            counter(&r, "llm_tokens_total", "completion"),
+            f64::from(usage.completion_tokens)
+        );
+        assert_eq!(counter(&r, "llm_requests_total", "ok"), 1.0);
     }
 }

@@ -1,15 +1,15 @@
 //! Prometheus metrics: one registry per service instance holding the HTTP, LLM and
-//! runtime families, the `GET /metrics` handler, and the [`Gauges`] hook through which
-//! the wiring reports database pool and outbox figures.
+//! runtime families, and the `GET /metrics` handler. Database pool and outbox figures
+//! come from the adapters' [`Probe::gauges`](crate::routes::health::Probe::gauges).
 
 pub mod http;
 pub mod llm;
 
+use crate::routes::health::Probe;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use std::time::Duration;
 /// are reported as `other`, so a client cannot blow up the number of series.
 pub const MAX_MODEL_LABELS: usize = 64;
 
-/// How long a scrape waits for the [`Gauges`] source before reporting without it.
+/// How long a scrape waits for the probe's gauges before reporting without them.
 const GAUGES_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One connection pool's state, as reported by the wiring.
@@ -35,21 +35,13 @@ pub struct PoolSample {
     pub waiting: u64,
 }
 
-/// Figures read from the adapters at each scrape.
+/// Figures read from the adapters at each scrape (see `Probe::gauges`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GaugeSample {
     /// Database pools.
     pub pools: Vec<PoolSample>,
     /// Events stored in the outbox and not yet published, when there is an outbox.
     pub outbox_backlog: Option<u64>,
-}
-
-/// A source of gauges that only the adapters know (database pools, outbox backlog).
-/// Read at each scrape of `/metrics`, at most [`GAUGES_TIMEOUT`] long.
-#[async_trait::async_trait]
-pub trait Gauges: Send + Sync + std::fmt::Debug {
-    /// The current figures.
-    async fn sample(&self) -> GaugeSample;
 }
 
 /// A bounded set of label values: the first [`MAX_MODEL_LABELS`] distinct values pass,
@@ -84,7 +76,7 @@ pub struct Metrics {
     db_pool_in_use: IntGaugeVec,
     db_pool_waiting: IntGaugeVec,
     outbox_backlog: IntGauge,
-    gauges: Option<Arc<dyn Gauges>>,
+    probe: Option<Arc<dyn Probe>>,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
@@ -131,8 +123,8 @@ pub(crate) fn histogram_vec(
 }
 
 impl Metrics {
-    /// A fresh registry with every family; `gauges` reports pool and outbox figures.
-    pub fn new(gauges: Option<Arc<dyn Gauges>>) -> anyhow::Result<Self> {
+    /// A fresh registry with every family; `probe` reports pool and outbox figures.
+    pub fn new(probe: Option<Arc<dyn Probe>>) -> anyhow::Result<Self> {
         let r = Registry::new();
         Ok(Self {
             http: http::HttpMetrics::new(&r)?,
@@ -170,13 +162,16 @@ impl Metrics {
                 "outbox_backlog",
                 "Events stored in the outbox and not yet published.",
             )?,
-            gauges,
+            probe,
             registry: r,
         })
     }
 
     /// Wraps an LLM client so its calls are measured in these metrics.
-    pub fn metered(&self, inner: Arc<dyn domain::ports::LlmClient>) -> Arc<dyn domain::ports::LlmClient> {
+    pub fn metered(
+        &self,
+        inner: Arc<dyn domain::ports::LlmClient>,
+    ) -> Arc<dyn domain::ports::LlmClient> {
         Arc::new(llm::MeteredLlm::new(inner, self.llm.clone()))
     }
 
@@ -186,8 +181,8 @@ impl Metrics {
             .set(i64::try_from(state.messages.active_generations()).unwrap_or(i64::MAX));
         self.tasks_running
             .set(i64::try_from(state.spawner.running()).unwrap_or(i64::MAX));
-        if let Some(source) = &self.gauges {
-            match tokio::time::timeout(GAUGES_TIMEOUT, source.sample()).await {
+        if let Some(probe) = &self.probe {
+            match tokio::time::timeout(GAUGES_TIMEOUT, probe.gauges()).await {
                 Ok(sample) => self.apply(&sample),
                 Err(_) => tracing::warn!("metrics: the adapters' gauges did not answer in time"),
             }
@@ -203,9 +198,15 @@ impl Metrics {
     fn apply(&self, s: &GaugeSample) {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         for p in &s.pools {
-            self.db_pool_max.with_label_values(&[&p.pool]).set(n(p.max_size));
-            self.db_pool_in_use.with_label_values(&[&p.pool]).set(n(p.in_use));
-            self.db_pool_waiting.with_label_values(&[&p.pool]).set(n(p.waiting));
+            self.db_pool_max
+                .with_label_values(&[&p.pool])
+                .set(n(p.max_size));
+            self.db_pool_in_use
+                .with_label_values(&[&p.pool])
+                .set(n(p.in_use));
+            self.db_pool_waiting
+                .with_label_values(&[&p.pool])
+                .set(n(p.waiting));
         }
         if let Some(b) = s.outbox_backlog {
             self.outbox_backlog.set(n(b));
@@ -221,4 +222,43 @@ pub async fn handler(metrics: web::Data<Metrics>, state: web::Data<AppState>) ->
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render(&state).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_cap_bounds_the_values() {
+        let cap = LabelCap::default();
+        for i in 0..MAX_MODEL_LABELS {
+            assert_eq!(cap.label(&format!("m{i}")), format!("m{i}"));
+        }
+        assert_eq!(cap.label("one-too-many"), "other");
+        assert_eq!(cap.label("m3"), "m3", "known values keep their label");
+    }
+
+    #[test]
+    fn pool_and_outbox_gauges_render() {
+        let m = Metrics::new(None).unwrap();
+        m.apply(&GaugeSample {
+            pools: vec![PoolSample {
+                pool: "requests".into(),
+                max_size: 8,
+                in_use: 3,
+                waiting: 1,
+            }],
+            outbox_backlog: Some(42),
+        });
+        let text = TextEncoder::new()
+            .encode_to_string(&m.registry.gather())
+            .unwrap();
+        assert!(
+            text.contains("db_pool_connections_in_use{pool=\"requests\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("db_pool_waiting{pool=\"requests\"} 1"));
+        assert!(text.contains("db_pool_max_connections{pool=\"requests\"} 8"));
+        assert!(text.contains("outbox_backlog 42"));
+    }
 }

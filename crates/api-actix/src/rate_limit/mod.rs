@@ -75,11 +75,17 @@ pub async fn middleware(
         .filter(|l| !l.is_off() && req.path().starts_with("/api/"))
         .cloned();
     let Some(limits) = limited else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     let user = AuthUser::from_request(req.request(), &mut Payload::None).into_inner();
     let Ok(AuthUser(user)) = user else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     if let Err(wait) = limits.check(user.as_str(), is_send(&req), Instant::now()) {
         let err = ApiError::TooManyRequests {
@@ -87,7 +93,9 @@ pub async fn middleware(
         };
         return Ok(req.error_response(err).map_into_right_body());
     }
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 #[cfg(test)]
@@ -96,8 +104,14 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up() {
-        assert_eq!(retry_after(Duration::from_millis(10)), Duration::from_secs(1));
-        assert_eq!(retry_after(Duration::from_millis(1500)), Duration::from_secs(2));
+        assert_eq!(
+            retry_after(Duration::from_millis(10)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            retry_after(Duration::from_millis(1500)),
+            Duration::from_secs(2)
+        );
         assert_eq!(retry_after(Duration::from_secs(3)), Duration::from_secs(3));
     }
 

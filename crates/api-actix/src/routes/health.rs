@@ -23,6 +23,12 @@ pub struct Check {
 pub trait Probe: Send + Sync + std::fmt::Debug {
     /// Runs the checks, by name.
     async fn checks(&self) -> BTreeMap<String, Check>;
+
+    /// Figures for `/metrics` that only the adapters know (database pools, outbox
+    /// backlog), read at each scrape; none by default.
+    async fn gauges(&self) -> crate::metrics::GaugeSample {
+        crate::metrics::GaugeSample::default()
+    }
 }
 
 /// The readiness report.
@@ -40,11 +46,26 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "alive" }))
 }
 
-/// Readiness: 200 when storage is reachable and migrated, 503 otherwise.
+/// Readiness: 200 when storage is reachable and migrated, 503 otherwise, and 503
+/// while shutting down (so load balancers stop routing here).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
-pub async fn readyz(probe: web::Data<dyn Probe>, _state: web::Data<AppState>) -> HttpResponse {
-    let checks = probe.checks().await;
+pub async fn readyz(
+    probe: web::Data<dyn Probe>,
+    _state: web::Data<AppState>,
+    draining: Option<web::Data<crate::shutdown::Draining>>,
+) -> HttpResponse {
+    let mut checks = probe.checks().await;
+    if draining.is_some_and(|d| d.is_draining()) {
+        checks.insert(
+            "shutdown".to_owned(),
+            Check {
+                ok: false,
+                detail: "draining: finishing in-flight requests before exiting".into(),
+                required: true,
+            },
+        );
+    }
     let ready = checks.values().all(|c| c.ok || !c.required);
     let body = Readiness {
         status: if ready { "ready" } else { "unready" },

@@ -6,8 +6,22 @@ use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use domain::services::SendMessage;
+use domain::services::{SendMessage, SendOutcome};
 use domain::MessageId;
+
+/// The optional `Idempotency-Key` header, checked.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<domain::IdempotencyKey>, ApiError> {
+    let Some(v) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str().ok().map(domain::IdempotencyKey::parse) {
+        Some(Ok(k)) => Ok(Some(k)),
+        _ => Err(ApiError::Validation(vec![crate::error::FieldError::new(
+            "Idempotency-Key",
+            domain::IdempotencyKeyError,
+        )])),
+    }
+}
 
 fn message_id(raw: &str) -> Result<MessageId, ApiError> {
     MessageId::parse(raw).map_err(|_| ApiError::NotFound)
@@ -26,6 +40,10 @@ fn message_id(raw: &str) -> Result<MessageId, ApiError> {
         (status = 503, body = crate::error::Problem),
         (status = 504, body = crate::error::Problem, description = "The LLM provider timed out; the message is stored")),
     security(("bearer" = [])))]
+///
+/// With an `Idempotency-Key` header (1–255 visible ASCII characters), a retry with the same
+/// key within 24 hours gets the first send's response (waiting for its reply if it is still
+/// being generated) and never calls the provider again; the same key with another body is 422.
 pub async fn send(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -33,13 +51,22 @@ pub async fn send(
     query: web::Query<ListQuery>,
     JsonBody(body): JsonBody<MessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
     let chat_id = query.chat_id()?;
     let content = body.try_into_content()?;
-    let started = state
-        .messages
-        .send(&actor, SendMessage { chat_id, content })
-        .await?;
-    turn::respond(&req, &state, started).await
+    let cmd = SendMessage { chat_id, content };
+    match key {
+        None => {
+            let started = state.messages.send(&actor, cmd).await?;
+            turn::respond(&req, &state, started).await
+        }
+        Some(key) => match state.messages.send_idempotent(&actor, cmd, key).await? {
+            SendOutcome::Started(started) => turn::respond(&req, &state, started).await,
+            SendOutcome::Replay { message, reply } => {
+                turn::replay(&req, &state, &actor, message, reply).await
+            }
+        },
+    }
 }
 
 /// List a chat's messages in conversation order.

@@ -1,4 +1,5 @@
-//! The HTTP routes: `/api/v1/chats`, `/api/v1/messages`, health and the fallbacks.
+//! The HTTP routes: `/api/v1/chats`, `/api/v1/messages`, operations (health, metrics,
+//! API docs) and the fallbacks, all from one table.
 
 pub mod chats;
 pub mod health;
@@ -6,7 +7,8 @@ pub mod messages;
 mod turn;
 
 use crate::error::ApiError;
-use actix_web::{web, HttpResponse};
+use actix_web::http::Method;
+use actix_web::{web, HttpResponse, Route};
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
@@ -21,39 +23,79 @@ fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-/// Registers every API route.
+/// One route the router serves: method, path pattern, handler.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path pattern, as in the OpenAPI document.
+    pub path: &'static str,
+    handler: fn() -> Route,
+}
+
+const fn ep(method: Method, path: &'static str, handler: fn() -> Route) -> Endpoint {
+    Endpoint {
+        method,
+        path,
+        handler,
+    }
+}
+
+/// Every route the router serves, in matching order: the router is built from this
+/// table, and a test checks it against the OpenAPI document both ways. (The Swagger
+/// UI's files under `/docs/` are the one thing served outside it.)
+pub const ENDPOINTS: &[Endpoint] = &[
+    ep(Method::POST, "/api/v1/chats", || web::to(chats::create)),
+    ep(Method::GET, "/api/v1/chats", || web::to(chats::list)),
+    ep(Method::GET, "/api/v1/chats/search", || {
+        web::to(chats::search)
+    }),
+    ep(Method::GET, "/api/v1/chats/{id}", || web::to(chats::get)),
+    ep(Method::PUT, "/api/v1/chats/{id}", || web::to(chats::update)),
+    ep(Method::DELETE, "/api/v1/chats/{id}", || {
+        web::to(chats::delete)
+    }),
+    ep(Method::POST, "/api/v1/messages", || web::to(messages::send)),
+    ep(Method::GET, "/api/v1/messages", || web::to(messages::list)),
+    ep(Method::GET, "/api/v1/messages/{id}", || {
+        web::to(messages::get)
+    }),
+    ep(Method::PUT, "/api/v1/messages/{id}", || {
+        web::to(messages::edit)
+    }),
+    ep(Method::DELETE, "/api/v1/messages/{id}", || {
+        web::to(messages::delete)
+    }),
+    ep(Method::POST, "/api/v1/messages/{id}/regenerate", || {
+        web::to(messages::regenerate)
+    }),
+    ep(Method::POST, "/api/v1/messages/{id}/cancel", || {
+        web::to(messages::cancel)
+    }),
+    ep(Method::GET, "/healthz", || web::to(health::healthz)),
+    ep(Method::GET, "/readyz", || web::to(health::readyz)),
+    ep(Method::GET, "/metrics", || web::to(crate::metrics::handler)),
+    ep(Method::GET, crate::openapi::SPEC_PATH, || {
+        web::to(crate::openapi::spec)
+    }),
+];
+
+/// Registers every route of [`ENDPOINTS`] (one resource per path, answering 405 for
+/// other methods), and the Swagger UI.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .service(
-                resource("/chats")
-                    .route(web::post().to(chats::create))
-                    .route(web::get().to(chats::list)),
-            )
-            .service(resource("/chats/search").route(web::get().to(chats::search)))
-            .service(
-                resource("/chats/{id}")
-                    .route(web::get().to(chats::get))
-                    .route(web::put().to(chats::update))
-                    .route(web::delete().to(chats::delete)),
-            )
-            .service(
-                resource("/messages")
-                    .route(web::post().to(messages::send))
-                    .route(web::get().to(messages::list)),
-            )
-            .service(
-                resource("/messages/{id}")
-                    .route(web::get().to(messages::get))
-                    .route(web::put().to(messages::edit))
-                    .route(web::delete().to(messages::delete)),
-            )
-            .service(
-                resource("/messages/{id}/regenerate").route(web::post().to(messages::regenerate)),
-            )
-            .service(resource("/messages/{id}/cancel").route(web::post().to(messages::cancel)))
-            .default_service(web::to(not_found)),
-    )
-    .service(resource("/healthz").route(web::get().to(health::healthz)))
-    .service(resource("/readyz").route(web::get().to(health::readyz)));
+    let mut paths: Vec<&str> = Vec::new();
+    for e in ENDPOINTS {
+        if !paths.contains(&e.path) {
+            paths.push(e.path);
+        }
+    }
+    for path in paths {
+        let mut r = resource(path);
+        for e in ENDPOINTS.iter().filter(|e| e.path == path) {
+            r = r.route((e.handler)().method(e.method.clone()));
+        }
+        cfg.service(r);
+    }
+    cfg.service(resource("/docs").route(web::get().to(crate::openapi::docs_redirect)))
+        .service(crate::openapi::swagger_ui());
 }

@@ -117,3 +117,90 @@ pub async fn respond(
         json(state, turn).await
     }
 }
+
+/// Waits (bounded) until a replayed turn's reply is no longer being generated.
+async fn settled(
+    state: &AppState,
+    actor: &domain::services::Actor,
+    mut reply: domain::Message,
+) -> Result<domain::Message, ApiError> {
+    let deadline = tokio::time::Instant::now() + state.replay_wait;
+    while reply.status == domain::MessageStatus::Streaming && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        reply = state.messages.get(actor, reply.id).await?;
+    }
+    Ok(reply)
+}
+
+fn replayed_failure(message: &domain::Message, reply: &domain::Message) -> ApiError {
+    let detail = reply
+        .error
+        .clone()
+        .unwrap_or_else(|| "the reply failed".into());
+    ApiError::ReplayedFailure {
+        timeout: detail.contains("timed out"),
+        detail,
+        stored: Box::new((
+            serde_json::to_value(MessageDto::from(message)).unwrap_or_default(),
+            serde_json::to_value(MessageDto::from(reply)).unwrap_or_default(),
+        )),
+    }
+}
+
+/// Answers an idempotent retry with the first send's turn, as stored once its reply is
+/// done: the same 201 (or 502/504 if the reply failed), or the same event sequence with
+/// the reply's text in one `delta`.
+pub async fn replay(
+    req: &HttpRequest,
+    state: &AppState,
+    actor: &domain::services::Actor,
+    message: domain::Message,
+    reply: domain::Message,
+) -> Result<HttpResponse, ApiError> {
+    if !wants_stream(req) {
+        let reply = settled(state, actor, reply).await?;
+        if reply.status == domain::MessageStatus::Failed {
+            return Err(replayed_failure(&message, &reply));
+        }
+        return Ok(HttpResponse::Created().json(TurnDto {
+            message: MessageDto::from(&message),
+            reply: MessageDto::from(&reply),
+        }));
+    }
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    let _ = tx.send(sse("message", &MessageDto::from(&message)));
+    let (state, actor) = (state.clone(), actor.clone());
+    let request_id = crate::request_id::current();
+    tokio::spawn(async move {
+        let last = match settled(&state, &actor, reply).await {
+            Ok(reply) if reply.status == domain::MessageStatus::Failed => {
+                let mut p = replayed_failure(&message, &reply).problem();
+                p.request_id = request_id;
+                sse("error", &p)
+            }
+            Ok(reply) => {
+                if !reply.content.is_empty() {
+                    let _ = tx.send(sse(
+                        "delta",
+                        &Delta {
+                            content: &reply.content,
+                        },
+                    ));
+                }
+                sse("reply", &MessageDto::from(&reply))
+            }
+            Err(e) => {
+                let mut p = e.problem();
+                p.request_id = request_id;
+                sse("error", &p)
+            }
+        };
+        let _ = tx.send(last);
+    });
+    Ok(HttpResponse::Created()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(UnboundedReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>)))
+}
