@@ -2,6 +2,7 @@
 //! applied (required), and the outbox relay's view of the broker (reported only: a
 //! broker outage never takes the service out of rotation, events wait in the outbox).
 
+use crate::metrics::{GaugeSample, PoolSample};
 use crate::routes::health::{Check, Probe};
 use infra_kafka::RelayStats;
 use infra_postgres::PgStore;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 pub struct PgProbe {
     /// The request pool's store.
     pub store: PgStore,
+    /// The relay pool's store.
+    pub relay_store: PgStore,
     /// The relay's counters.
     pub relay: Arc<RelayStats>,
     /// Whether events go to Kafka (else to the log).
@@ -71,5 +74,21 @@ impl Probe for PgProbe {
             },
         );
         out
+    }
+
+    async fn gauges(&self) -> GaugeSample {
+        let sample = |pool: &str, s: infra_postgres::PoolStatus| PoolSample {
+            pool: pool.to_owned(),
+            max_size: s.max_size as u64,
+            in_use: s.in_use as u64,
+            waiting: s.waiting as u64,
+        };
+        GaugeSample {
+            pools: vec![
+                sample("requests", self.store.pool_status()),
+                sample("relay", self.relay_store.pool_status()),
+            ],
+            outbox_backlog: Some(self.relay.snapshot().backlog),
+        }
     }
 }

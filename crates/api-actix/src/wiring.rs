@@ -157,6 +157,7 @@ async fn postgres(
     ));
     let relay_store = infra_postgres::PgStore::relay(&cfg).context("PostgreSQL relay pool")?;
     let wakeups = relay_store.outbox_wakeups();
+    let relay_pool = relay_store.clone();
     let relay_id = format!(
         "{}-{}-{}",
         db.application_name,
@@ -178,6 +179,7 @@ async fn postgres(
     let store = Arc::new(store);
     let probe = crate::probes::PgProbe {
         store: (*store).clone(),
+        relay_store: relay_pool,
         relay: stats,
         kafka,
     };

@@ -31,4 +31,4 @@ pub use migrations::{
     migration_status, run_migrations, MigrationError, MigrationStatus, MIGRATIONS,
 };
 pub use notify::OUTBOX_CHANNEL;
-pub use store::PgStore;
+pub use store::{PgStore, PoolStatus};

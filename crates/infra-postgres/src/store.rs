@@ -35,7 +35,28 @@ impl fmt::Debug for PgStore {
     }
 }
 
+/// A pool's occupancy, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Largest number of connections.
+    pub max_size: usize,
+    /// Connections checked out now.
+    pub in_use: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 impl PgStore {
+    /// The pool's occupancy now.
+    pub fn pool_status(&self) -> PoolStatus {
+        let s = self.pool.status();
+        PoolStatus {
+            max_size: s.max_size,
+            in_use: s.size.saturating_sub(s.available),
+            waiting: s.waiting,
+        }
+    }
+
     /// The request store: a pool of up to `config.max_connections`. Connections are
     /// opened on first use, so this does not touch the database.
     pub fn new(config: &PgConfig) -> Result<Self, StoreError> {

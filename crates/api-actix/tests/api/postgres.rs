@@ -225,3 +225,27 @@ async fn a_database_outage_is_503_then_recovers_without_a_restart() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn metrics_report_the_pools_and_the_outbox_backlog() {
+    let app = TestApp::builder().postgres().spawn().await;
+    app.create_chat("alice", "metered").await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "db_pool_max_connections{pool=\"requests\"} 8",
+        "db_pool_max_connections{pool=\"relay\"} 2",
+        "db_pool_connections_in_use{pool=\"requests\"}",
+        "db_pool_waiting{pool=\"relay\"}",
+        "outbox_backlog ",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
