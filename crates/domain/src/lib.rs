@@ -19,6 +19,8 @@
 //! assert!(MessageContent::parse("").is_err());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod model;
 pub mod ports;
 pub mod services;
