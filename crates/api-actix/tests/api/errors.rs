@@ -252,3 +252,21 @@ async fn request_id_is_echoed_or_generated() {
     assert_ne!(id, "bad id with spaces");
     assert!(uuid::Uuid::parse_str(id).is_ok());
 }
+
+#[tokio::test]
+async fn a_traceparent_gives_the_request_its_trace_id() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .get("alice", "/api/v1/chats")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "4bf92f35-77b3-4da6-a3ce-929d0e0e4736"
+    );
+}
