@@ -7,6 +7,7 @@ mod auth;
 mod chats;
 mod errors;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod isolation;
 mod kafka;

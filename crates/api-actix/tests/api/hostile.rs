@@ -1,0 +1,118 @@
+//! Bad input on purpose: every route gets malformed, hostile and edge-case bodies,
+//! queries and ids, on PostgreSQL storage, and must answer a 4xx problem (or a success),
+//! never a 5xx, a hang or a dropped connection.
+
+use crate::helpers::TestApp;
+use reqwest::Method;
+use serde_json::json;
+
+fn bodies() -> Vec<Vec<u8>> {
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let mut v: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"{".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"\"str\"".to_vec(),
+        b"1e400".to_vec(),
+        deep.into_bytes(),
+        vec![0xff, 0xfe, 0x00, 0x80],
+        br#"{"title":"\ud800"}"#.to_vec(),
+        br#"{"content":"\u0000"}"#.to_vec(),
+        br#"{"title":"a\u0000b"}"#.to_vec(),
+        br#"{"content":"ok","extra":{"nested":[1,2,{"x":null}]}}"#.to_vec(),
+        br#"{"settings":{"temperature":1e308,"maxTokens":99999999999999999999}}"#.to_vec(),
+        br#"{"settings":{"model":"\u202e\u0000"}}"#.to_vec(),
+        br#"{"settings":null,"title":null}"#.to_vec(),
+        br#"{"content":12}"#.to_vec(),
+        br#"{"title":"'; DROP TABLE chats; --"}"#.to_vec(),
+    ];
+    v.push(
+        json!({ "title": "\u{1F600}".repeat(200) })
+            .to_string()
+            .into_bytes(),
+    );
+    v.push(
+        json!({ "content": "\u{1F600}".repeat(1000) })
+            .to_string()
+            .into_bytes(),
+    );
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_hostile_gets_a_5xx() {
+    let app = TestApp::builder().postgres().spawn().await;
+    let chat = app.create_chat("alice", "target").await;
+    let cid = chat["id"].as_str().unwrap().to_owned();
+    let t: serde_json::Value = app.send("alice", &cid, "hello").await.json().await.unwrap();
+    let mid = t["message"]["id"].as_str().unwrap().to_owned();
+    let rid = t["reply"]["id"].as_str().unwrap().to_owned();
+    let ids = [
+        cid.clone(),
+        mid.clone(),
+        rid.clone(),
+        "%00".into(),
+        "..%2F..".into(),
+        "x".repeat(2000),
+        "00000000-0000-7000-8000-000000000000".into(),
+    ];
+    let mut paths = vec![
+        "/api/v1/chats".to_owned(),
+        "/api/v1/chats?limit=-1&cursor=%00".to_owned(),
+        "/api/v1/chats?limit=99999999999999999999".to_owned(),
+        "/api/v1/chats/search?q=%00".to_owned(),
+        "/api/v1/chats/search?q=%25%5F%5C".to_owned(),
+        format!("/api/v1/chats/search?q={}", "a".repeat(5000)),
+        format!("/api/v1/messages?chatId={cid}&cursor=eyJzIjotMX0"),
+        format!("/api/v1/messages?chatId={cid}&cursor=eyJzIjo5OTk5OTk5OTk5OX0"),
+        format!("/api/v1/messages?chatId={cid}"),
+    ];
+    for id in &ids {
+        paths.push(format!("/api/v1/chats/{id}"));
+        paths.push(format!("/api/v1/messages/{id}"));
+        paths.push(format!("/api/v1/messages/{id}/regenerate"));
+        paths.push(format!("/api/v1/messages/{id}/cancel"));
+        paths.push(format!("/api/v1/messages?chatId={id}"));
+    }
+    let mut checked = 0;
+    for path in &paths {
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ] {
+            for body in bodies() {
+                for ct in ["application/json", "text/plain"] {
+                    let r = app
+                        .client
+                        .request(method.clone(), app.url(path))
+                        .bearer_auth(TestApp::token("alice"))
+                        .header("content-type", ct)
+                        .header("idempotency-key", "bad key")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+                    let status = r.status();
+                    assert!(
+                        !status.is_server_error(),
+                        "{method} {path} {ct} {:?} -> {status}",
+                        String::from_utf8_lossy(&body)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1000);
+    // The sweep's own DELETE removed the chat; the service still works.
+    let again = app.create_chat("alice", "after the storm").await;
+    let id = again["id"].as_str().unwrap();
+    assert_eq!(
+        app.send("alice", id, "still fine?").await.status(),
+        reqwest::StatusCode::CREATED
+    );
+}
