@@ -115,7 +115,8 @@ impl Application {
             metrics.metered(adapters.llm.clone()),
             adapters.clock.clone(),
             message_config(settings),
-        );
+        )
+        .with_sleeper(std::sync::Arc::new(crate::state::TokioSleeper));
         let state = AppState {
             chats,
             messages,

@@ -46,6 +46,17 @@ impl Spawner {
     }
 }
 
+/// The domain's `Sleeper` port on tokio's timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleeper;
+
+#[async_trait::async_trait]
+impl domain::ports::Sleeper for TokioSleeper {
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {

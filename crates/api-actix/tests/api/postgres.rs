@@ -249,3 +249,48 @@ async fn metrics_report_the_pools_and_the_outbox_backlog() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_finishing_while_the_database_is_down_is_stored_when_it_returns() {
+    let db = TestDb::new();
+    let mut proxy = Proxy::start(url_target(db.url())).await;
+    let app = TestApp::builder()
+        .database_url(&via(db.url(), proxy.addr()))
+        .env("DB_WAIT_TIMEOUT_MS", "300")
+        .env("DB_CONNECT_TIMEOUT_MS", "300")
+        .llm(infra_llm::EchoModel::with_delay(Duration::from_millis(200)))
+        .spawn()
+        .await;
+    let chat = app.create_chat("alice", "blip").await;
+    let id = chat["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            "alice",
+            &format!("/api/v1/messages?chatId={id}"),
+            json!({"content": "one two three four"}),
+        )
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("event: delta") {
+        seen.push_str(&String::from_utf8_lossy(
+            &futures::StreamExt::next(&mut body).await.unwrap().unwrap(),
+        ));
+    }
+    proxy.kill().await;
+    // The reply finishes (about 1 s) while the database is unreachable; its final write is retried.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.restore().await;
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    let events = sse_events(&seen);
+    assert_eq!(events.last().unwrap().0, "reply", "{seen}");
+    assert_eq!(events.last().unwrap().1["status"], "complete");
+    let stored = app.messages("alice", &id).await;
+    assert_eq!(stored[1]["status"], "complete");
+    assert_eq!(stored[1]["content"], "Echo: one two three four");
+}

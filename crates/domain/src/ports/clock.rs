@@ -18,3 +18,11 @@ impl Clock for SystemClock {
         Utc::now().trunc_subsecs(6)
     }
 }
+
+/// Waits: lets services back off and retry without depending on an async runtime.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait Sleeper: Send + Sync {
+    /// Resolves after `duration`.
+    async fn sleep(&self, duration: std::time::Duration);
+}

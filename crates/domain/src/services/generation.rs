@@ -72,6 +72,35 @@ async fn or_cancel<F: Future>(fut: F, cancel: &mut CancelRx) -> Step<F::Output> 
     }
 }
 
+/// Pauses between attempts to store a finished reply while storage is unavailable
+/// (about 20 s in all).
+const FINISH_RETRY_DELAYS_MS: [u64; 10] =
+    [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000, 5_000, 5_000];
+
+/// Stores a reply's final state, retrying while storage is unavailable (when the
+/// service has a sleeper), so a database blip at the end of a reply does not lose it.
+async fn store_final(
+    inner: &Inner,
+    reply: &crate::model::Message,
+    event: &Event,
+) -> Result<bool, crate::ports::StoreError> {
+    let mut delays = FINISH_RETRY_DELAYS_MS.iter();
+    loop {
+        match inner.messages.finish_reply(reply, event).await {
+            Err(crate::ports::StoreError::Unavailable(e)) => {
+                match (&inner.sleeper, delays.next()) {
+                    (Some(sleeper), Some(ms)) => {
+                        tracing::warn!(error = %e, message_id = %reply.id, "storage unavailable while storing a reply; retrying");
+                        sleeper.sleep(std::time::Duration::from_millis(*ms)).await;
+                    }
+                    _ => return Err(crate::ports::StoreError::Unavailable(e)),
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
 enum End {
     Done,
     Failed(LlmError),
@@ -152,7 +181,7 @@ impl Generation {
         };
         let event = Event::new(now, actor.user.clone(), reply.chat_id, kind)
             .with_request_id(actor.request_id.clone());
-        let stored = inner.messages.finish_reply(&reply, &event).await?;
+        let stored = store_final(&inner, &reply, &event).await?;
         if !stored {
             // Cancelled or deleted meanwhile (possibly by another replica): report what is stored.
             reply = inner

@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::model::{IdempotencyKey, IdempotentSend};
 use crate::ports::{
-    ChatRepository, Clock, LlmClient, LlmRequest, MessageRepository, NewTurn, StoreError,
+    ChatRepository, Clock, LlmClient, LlmRequest, MessageRepository, NewTurn, Sleeper, StoreError,
 };
 use futures::channel::oneshot;
 use std::collections::HashMap;
@@ -75,6 +75,7 @@ pub(crate) struct Inner {
     pub(crate) llm: Arc<dyn LlmClient>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: MessageServiceConfig,
+    pub(crate) sleeper: Option<Arc<dyn Sleeper>>,
     running: Mutex<HashMap<MessageId, oneshot::Sender<CancelAck>>>,
 }
 
@@ -124,8 +125,32 @@ impl MessageService {
                 llm,
                 clock,
                 config,
+                sleeper: None,
                 running: Mutex::new(HashMap::new()),
             }),
+        }
+    }
+
+    /// Lets the service wait between retries of the final write of a reply (storing
+    /// it when storage is briefly unavailable): without a sleeper it does not retry.
+    pub fn with_sleeper(self, sleeper: Arc<dyn Sleeper>) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.sleeper = Some(sleeper);
+                inner
+            }
+            Err(shared) => Inner {
+                chats: shared.chats.clone(),
+                messages: shared.messages.clone(),
+                llm: shared.llm.clone(),
+                clock: shared.clock.clone(),
+                config: shared.config.clone(),
+                sleeper: Some(sleeper),
+                running: Mutex::new(HashMap::new()),
+            },
+        };
+        Self {
+            inner: Arc::new(inner),
         }
     }
 

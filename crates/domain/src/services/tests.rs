@@ -505,3 +505,96 @@ fn cancel_without_a_local_generation_cancels_in_storage() {
     let m = block_on(svc.cancel(&actor("alice"), MessageId::new())).unwrap();
     assert_eq!(m.status, MessageStatus::Cancelled);
 }
+
+#[test]
+fn a_storage_blip_at_the_end_of_a_reply_is_retried_not_lost() {
+    let chat = stored_chat("alice", 0);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    messages.expect_start_turn().returning(|_| Ok(()));
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Ok(vec![]));
+    let mut attempts = 0;
+    messages
+        .expect_finish_reply()
+        .times(3)
+        .returning(move |m, _| {
+            attempts += 1;
+            assert_eq!(m.content, "kept");
+            if attempts < 3 {
+                Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "database restarting"
+                )))
+            } else {
+                Ok(true)
+            }
+        });
+    let mut llm = MockLlmClient::new();
+    llm.expect_stream().returning(|_| {
+        Ok(Box::pin(futures::stream::iter(vec![Ok(LlmChunk::Delta(
+            "kept".into(),
+        ))])))
+    });
+    let mut sleeper = MockSleeper::new();
+    sleeper.expect_sleep().times(2).returning(|_| ());
+    let svc = message_service(chats, messages, llm).with_sleeper(Arc::new(sleeper));
+    let turn = block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("q").unwrap(),
+        },
+    ))
+    .unwrap();
+    let reply = block_on(turn.generation.run(|_| {})).unwrap();
+    assert_eq!(reply.status, MessageStatus::Complete);
+}
+
+#[test]
+fn without_a_sleeper_a_storage_failure_at_the_end_is_reported() {
+    let chat = stored_chat("alice", 0);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    messages.expect_start_turn().returning(|_| Ok(()));
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Ok(vec![]));
+    messages
+        .expect_finish_reply()
+        .times(1)
+        .returning(|_, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+    let mut llm = MockLlmClient::new();
+    llm.expect_stream().returning(|_| {
+        Ok(Box::pin(futures::stream::iter(vec![Ok(LlmChunk::Delta(
+            "x".into(),
+        ))])))
+    });
+    let svc = message_service(chats, messages, llm);
+    let turn = block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("q").unwrap(),
+        },
+    ))
+    .unwrap();
+    assert!(matches!(
+        block_on(turn.generation.run(|_| {})),
+        Err(SendError::Unavailable(_))
+    ));
+}
