@@ -140,6 +140,25 @@ fn list_asks_for_one_more_row_to_know_if_there_is_a_next_page() {
     );
 }
 
+/// Mocks of an empty chat of alice's that accepts a turn; the test adds what it checks.
+fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
+    let chat = stored_chat("alice", 0);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    messages.expect_start_turn().returning(|_| Ok(()));
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Ok(vec![]));
+    (id, chats, messages)
+}
+
 fn message_service(
     chats: MockChatRepository,
     messages: MockMessageRepository,
@@ -317,20 +336,7 @@ fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
 
 #[test]
 fn generation_stores_the_completed_reply_with_usage() {
-    let chat = stored_chat("alice", 0);
-    let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
-    let mut messages = MockMessageRepository::new();
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages.expect_start_turn().returning(|_| Ok(()));
-    messages
-        .expect_recent_messages()
-        .returning(|_, _, _| Ok(vec![]));
+    let (id, chats, mut messages) = ready_to_send();
     messages
         .expect_finish_reply()
         .withf(|m, e| {
@@ -376,20 +382,7 @@ fn generation_stores_the_completed_reply_with_usage() {
 
 #[test]
 fn a_stream_that_breaks_stores_a_failed_reply_with_the_partial_text() {
-    let chat = stored_chat("alice", 0);
-    let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
-    let mut messages = MockMessageRepository::new();
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages.expect_start_turn().returning(|_| Ok(()));
-    messages
-        .expect_recent_messages()
-        .returning(|_, _, _| Ok(vec![]));
+    let (id, chats, mut messages) = ready_to_send();
     messages
         .expect_finish_reply()
         .withf(|m, e| {
@@ -508,20 +501,7 @@ fn cancel_without_a_local_generation_cancels_in_storage() {
 
 #[test]
 fn a_storage_blip_at_the_end_of_a_reply_is_retried_not_lost() {
-    let chat = stored_chat("alice", 0);
-    let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
-    let mut messages = MockMessageRepository::new();
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages.expect_start_turn().returning(|_| Ok(()));
-    messages
-        .expect_recent_messages()
-        .returning(|_, _, _| Ok(vec![]));
+    let (id, chats, mut messages) = ready_to_send();
     let mut attempts = 0;
     messages
         .expect_finish_reply()
@@ -560,20 +540,7 @@ fn a_storage_blip_at_the_end_of_a_reply_is_retried_not_lost() {
 
 #[test]
 fn without_a_sleeper_a_storage_failure_at_the_end_is_reported() {
-    let chat = stored_chat("alice", 0);
-    let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
-    let mut messages = MockMessageRepository::new();
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages.expect_start_turn().returning(|_| Ok(()));
-    messages
-        .expect_recent_messages()
-        .returning(|_, _, _| Ok(vec![]));
+    let (id, chats, mut messages) = ready_to_send();
     messages
         .expect_finish_reply()
         .times(1)
