@@ -191,3 +191,15 @@ fn the_openapi_subcommand_prints_the_document() {
         serde_json::from_str::<Value>(&api_actix::openapi::json()).unwrap()
     );
 }
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let committed: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../docs/openapi.json"))
+            .expect("docs/openapi.json is JSON");
+    let generated: serde_json::Value = serde_json::from_str(&api_actix::openapi::json()).unwrap();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is out of date: run `cargo run -p api-actix -- openapi > docs/openapi.json`"
+    );
+}
