@@ -175,6 +175,14 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
+        // Small writes (SSE events) go out at once: without TCP_NODELAY, Nagle's
+        // algorithm holds a `delta` behind the unacknowledged `message` event for the
+        // client's delayed-ACK time (~40 ms).
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .client_request_timeout(Duration::from_millis(
             settings.http.client_request_timeout_ms,
         ))
