@@ -1,0 +1,5 @@
+-- POST /api/v1/chats: insert_chat — the chat and its chat.created event in one transaction.
+BEGIN;
+INSERT INTO "chats" ("id", "owner", "title", "settings", "message_count", "created_at", "updated_at") VALUES (gen_random_uuid(), 'pgb-creator', 'bench chat', '{"model": null, "maxTokens": null, "temperature": null, "systemPrompt": null}', 0, now(), now());
+INSERT INTO "outbox" ("event_id", "chat_id", "event_type", "payload") VALUES (gen_random_uuid(), gen_random_uuid(), 'chat.created', '{"id": "01a20160-d5e2-7252-a1cb-f84377085f92", "data": {"id": "01a20160-d5e2-7252-a1cb-f8429e1698dd", "owner": "bench-w0", "title": "bench chat 1234567", "settings": {"model": null, "maxTokens": null, "temperature": null, "systemPrompt": null}, "createdAt": "2026-11-22T03:50:53.154150Z", "updatedAt": "2026-11-22T03:50:53.154150Z", "messageCount": 0}, "kind": "chatCreated", "time": "2026-11-22T03:50:53.154150Z", "user": "bench-w0", "chatId": "01a20160-d5e2-7252-a1cb-f8429e1698dd", "requestId": "01a20160-d5e2-7252-a1cb-f84377085f93"}');
+COMMIT;

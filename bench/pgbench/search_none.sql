@@ -1,0 +1,9 @@
+-- GET /api/v1/chats/search?q=nomatch&limit=20 as the heavy user: search_chats(limit + 1) in one
+-- read-only repeatable-read transaction: the window boundary, the window filtered in
+-- index order, then (when the window held fewer than 21 matches) the trigram index.
+-- Owner and pattern are bound (-D owner=heavy -D pnone=%…%), as the service binds them.
+BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+SELECT "chats"."updated_at" AS b_at, "chats"."id" AS b_id FROM "chats" WHERE ("chats"."owner" = :owner) ORDER BY "chats"."updated_at" DESC, "chats"."id" DESC LIMIT 1 OFFSET 999 \gset
+SELECT "chats"."id", "chats"."owner", "chats"."title", "chats"."settings", "chats"."message_count", "chats"."created_at", "chats"."updated_at" FROM "chats" WHERE ((("chats"."owner" = :owner) AND ("chats"."title" ILIKE :pnone)) AND ((updated_at, id) >= (:b_at::timestamptz, :b_id::uuid))) ORDER BY "chats"."updated_at" DESC, "chats"."id" DESC LIMIT 21;
+WITH m AS MATERIALIZED ( SELECT id, updated_at FROM chats WHERE owner = :owner AND title ILIKE :pnone AND (updated_at, id) < (:b_at::timestamptz, :b_id::uuid) ) SELECT c.id, c.owner, c.title, c.settings, c.message_count, c.created_at, c.updated_at FROM chats c JOIN (SELECT id FROM m ORDER BY updated_at DESC, id DESC LIMIT 21) t ON t.id = c.id ORDER BY c.updated_at DESC, c.id DESC;
+COMMIT;

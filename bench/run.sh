@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# The benchmark (`just bench`): release builds of chat-service, fake-llm and loadgen; a
+# fresh database on the local PostgreSQL seeded in bulk with SQL; every scenario at
+# several concurrencies through the service, and the same SQL through pgbench at the
+# same concurrency (the database ceiling); time to first token through the service
+# and straight from fake-llm; start-up time, idle memory, memory with 10,000 open
+# streams. Writes BENCHMARKS.md and bench/results.json (--quick: a short smoke run
+# written under target/bench/). Bounded in time; cleans up on any exit.
+#
+#   bash bench/run.sh [--quick] [--keep]      (--keep: keep logs and raw results)
+#   env: PGHOST/PGPORT/PGUSER (default 127.0.0.1:5432, postgres), DB_POOL_SIZE,
+#        BENCH_CONCURRENCY ("1 16 64"), BENCH_DURATION (seconds per run)
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MODE=full
+for a in "$@"; do
+  case $a in
+    --quick) MODE=quick ;;
+    --keep) KEEP_WORK=1 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) die "unknown argument: $a" ;;
+  esac
+done
+
+if [ "$MODE" = quick ]; then
+  CHATS=100000 DUR=${BENCH_DURATION:-2} WARM=0.5 STARTUP_RUNS=2 HOLD_TARGET=1000 HOLD_SECS=3 LIMIT=600
+  OUT_MD="$ROOT/target/bench/BENCHMARKS.md" OUT_JSON="$ROOT/target/bench/results.json"
+else
+  CHATS=1000000 DUR=${BENCH_DURATION:-8} WARM=1 STARTUP_RUNS=5 HOLD_TARGET=10000 HOLD_SECS=10 LIMIT=1500
+  OUT_MD="$ROOT/BENCHMARKS.md" OUT_JSON="$ROOT/bench/results.json"
+fi
+CONCS=${BENCH_CONCURRENCY:-"1 16 64"}
+SCENARIOS="list-chats search get-chat list-messages create-chat send stream"
+
+preflight
+build_release
+guard "$LIMIT"
+LG="$BIN/loadgen"
+RAW="$WORK/raw"
+mkdir -p "$RAW" "$WORK/pglog" "$(dirname "$OUT_MD")"
+T0=$(date +%s)
+
+log "database $BENCH_DB: migrate, seed $CHATS chats"
+create_db
+psql_db -v chats="$CHATS" -f "$ROOT/bench/seed.sql" >"$WORK/seed.log" || die "seeding failed"
+MCHATS=$((CHATS / 1000))
+
+LLM_PORT=$(free_port)
+start fake-llm "$BIN/fake-llm" --addr "127.0.0.1:$LLM_PORT" --ttft-ms 0 --tokens-per-sec 0
+wait_ready "http://127.0.0.1:$LLM_PORT/health" || die "fake-llm did not start"
+
+log "start-up: $STARTUP_RUNS starts, time to /readyz 200 and idle memory"
+SP=$(free_port)
+svc_env "$SP" "$LLM_PORT"
+env "${SVC_ENV[@]}" timeout 300 "$LG" startup --exec "$BIN/chat-service" \
+  --ready-url "http://127.0.0.1:$SP/readyz" --runs "$STARTUP_RUNS" --idle-secs 2 \
+  --log "$WORK/startup.log" --out "$RAW/startup.json" >/dev/null || die "start-up measurement failed"
+
+PORT=$(free_port)
+svc_env "$PORT" "$LLM_PORT"
+start chat-service env "${SVC_ENV[@]}" "$BIN/chat-service"
+SVC=$LAST_PID
+wait_ready "http://127.0.0.1:$PORT/readyz" || die "chat-service did not become ready (see $WORK/chat-service.log)"
+TARGET="http://127.0.0.1:$PORT"
+
+# Scenario-specific loadgen arguments and pgbench scripts.
+svc_args() {
+  case $1 in
+    create-chat) echo "--users creator:1000" ;;
+    list-chats) echo "--users heavy" ;;
+    search) echo "--users heavy --query lisbon --query zzqx --query nomatch" ;;
+    get-chat) echo "--users u:8999" ;;
+    list-messages) echo "--users m:20" ;;
+    send | stream) echo "--users sender --chats-per-worker 8" ;;
+  esac
+}
+pg_scripts() {
+  local d="$ROOT/bench/pgbench"
+  case $1 in
+    create-chat) echo "-f $d/create_chat.sql" ;;
+    list-chats) echo "-f $d/list_chats.sql" ;;
+    search) echo "-f $d/search_common.sql@1 -f $d/search_rare.sql@1 -f $d/search_none.sql@1" ;;
+    get-chat) echo "-f $d/get_chat.sql" ;;
+    list-messages) echo "-f $d/list_messages.sql" ;;
+    send) echo "-f $d/send.sql" ;;
+  esac
+}
+
+# pgbench's protocol per scenario, as the service sends those statements: diesel
+# caches (prepares) plain queries but sends boxed and raw-SQL ones unnamed, planned
+# with their values each time (list and search are boxed; inserts carry SQL
+# fragments). The send path mixes both; it runs prepared, the stricter ceiling.
+pg_mode() {
+  case $1 in
+    list-chats | search | create-chat) echo extended ;;
+    *) echo prepared ;;
+  esac
+}
+
+# pgbench at concurrency C for SCENARIO, capped by the free connection slots.
+run_pgbench() {
+  local sc=$1 c=$2 base=$3 free clients threads prefix
+  free=$(psql -X -At -d postgres -c "SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity")
+  clients=$((c < free - 5 ? c : free - 5))
+  [ "$clients" -ge 1 ] || { log "no free connections for pgbench"; return 0; }
+  threads=$((clients < 2 ? clients : 2))
+  prefix="$WORK/pglog/$sc-c$c"
+  # shellcheck disable=SC2046
+  (cd "$WORK/pglog" && timeout $((DUR + 60)) pgbench -n -M "$(pg_mode "$sc")" -c "$clients" -j "$threads" \
+    -T "$DUR" -D chats="$CHATS" -D mchats="$MCHATS" -D base="$base" -D st=streaming -D owner=heavy \
+    -D pcommon=%lisbon% -D prare=%zzqx% -D pnone=%nomatch% -l --log-prefix "$prefix" \
+    $(pg_scripts "$sc") "$BENCH_DB") >"$prefix.out" 2>&1 || log "pgbench $sc c=$c failed (see $prefix.out)"
+  "$LG" pglog --prefix "$prefix" --summary "$prefix.out" --concurrency "$c" --clients "$clients" \
+    --out "$RAW/db-$sc-c$c.json" >/dev/null || log "no pgbench result for $sc c=$c"
+  rm -f "$prefix".[0-9]*
+}
+
+for sc in $SCENARIOS; do
+  i=0
+  for c in $CONCS; do
+    log "$sc c=$c: service"
+    # shellcheck disable=SC2046
+    timeout $((DUR * 3 + 180)) "$LG" run --target "$TARGET" --scenario "$sc" --concurrency "$c" \
+      --duration-secs "$DUR" --warmup-secs "$WARM" --rss-pid "$SVC" --timeout-ms 30000 \
+      $(svc_args "$sc") --out "$RAW/svc-$sc-c$c.json" >/dev/null \
+      || log "loadgen $sc c=$c failed"
+    if [ "$sc" != stream ]; then
+      log "$sc c=$c: pgbench"
+      run_pgbench "$sc" "$c" $((i * 512))
+    fi
+    i=$((i + 1))
+  done
+done
+
+for c in 1 64; do
+  log "time to first token straight from fake-llm, c=$c"
+  timeout $((DUR * 3 + 60)) "$LG" run --target "http://127.0.0.1:$LLM_PORT" --scenario llm-direct \
+    --concurrency "$c" --duration-secs "$DUR" --warmup-secs "$WARM" --out "$RAW/direct-c$c.json" >/dev/null \
+    || log "llm-direct c=$c failed"
+  [ -f "$RAW/svc-stream-c$c.json" ] || timeout $((DUR * 3 + 180)) "$LG" run --target "$TARGET" \
+    --scenario stream --concurrency "$c" --duration-secs "$DUR" --warmup-secs "$WARM" \
+    --users sender --chats-per-worker 8 --out "$RAW/svc-stream-c$c.json" >/dev/null || true
+done
+
+sleep 3
+jq -n --argjson rss "$(awk '/VmRSS/ {print $2}' "/proc/$SVC/status")" \
+  --argjson hwm "$(awk '/VmHWM/ {print $2}' "/proc/$SVC/status")" \
+  '{rss_kib: $rss, hwm_kib: $hwm}' >"$RAW/idle.json"
+stop "$SVC" 20
+
+# Memory with many open streams: a provider that answers headers and then waits
+# minutes before the first token keeps every stream open and idle.
+NOFILE=$(ulimit -Hn)
+HOLD=$(((NOFILE - 400) / 2))
+[ "$HOLD" -gt "$HOLD_TARGET" ] && HOLD=$HOLD_TARGET
+log "holding $HOLD streams (target $HOLD_TARGET, fd limit $NOFILE)"
+SLOW_PORT=$(free_port)
+start fake-llm-slow "$BIN/fake-llm" --addr "127.0.0.1:$SLOW_PORT" --ttft-ms 600000
+SLOW=$LAST_PID
+wait_ready "http://127.0.0.1:$SLOW_PORT/health" || die "slow fake-llm did not start"
+HP=$(free_port)
+svc_env "$HP" "$SLOW_PORT"
+start chat-service-hold env "${SVC_ENV[@]}" LLM_FIRST_TOKEN_TIMEOUT_MS=900000 \
+  LLM_IDLE_TIMEOUT_MS=900000 LLM_TOTAL_TIMEOUT_MS=900000 LLM_STALE_REPLY_SECS=1000 "$BIN/chat-service"
+HSVC=$LAST_PID
+wait_ready "http://127.0.0.1:$HP/readyz" || die "chat-service (hold) did not become ready"
+sleep 1
+timeout 600 "$LG" hold --target "http://127.0.0.1:$HP" --streams "$HOLD" --hold-secs "$HOLD_SECS" \
+  --open-concurrency 64 --open-timeout-secs 300 --rss-pid "$HSVC" --out "$RAW/hold.json" >/dev/null \
+  || log "hold failed"
+jq --argjson t "$HOLD_TARGET" --argjson n "$NOFILE" '. + {target_streams: $t, fd_limit: $n}' \
+  "$RAW/hold.json" >"$RAW/hold.tmp" 2>/dev/null && mv "$RAW/hold.tmp" "$RAW/hold.json"
+stop "$SLOW" 2
+stop "$HSVC" 15
+
+jq -n --arg mode "$MODE" --argjson chats "$CHATS" --argjson dur "$DUR" --argjson warm "$WARM" \
+  --arg concs "$CONCS" --arg rev "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  --arg dirty "$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo yes || echo no)" \
+  --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \
+  --argjson cpus "$(nproc)" --argjson mem "$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)" \
+  --arg cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
+  --arg pg "$(psql -X -At -d postgres -c 'SHOW server_version')" \
+  --arg pgconf "$(psql -X -At -d postgres -c "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','synchronous_commit','fsync','max_connections','wal_sync_method')")" \
+  --arg pool "${DB_POOL_SIZE:-8 (default)}" --argjson nofile "$NOFILE" \
+  --arg ports "$(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' '-')" \
+  --argjson secs "$(($(date +%s) - T0))" \
+  '{mode: $mode, chats: $chats, duration_s: $dur, warmup_s: $warm,
+    concurrency: ($concs | split(" ") | map(select(. != "") | tonumber)), git: $rev, dirty: $dirty,
+    date: $date, kernel: $kernel, cpus: $cpus, mem_mib: $mem, cpu: $cpu, postgres: $pg,
+    postgres_settings: $pgconf, db_pool_size: $pool, fd_limit: $nofile,
+    ephemeral_ports: $ports, run_s: $secs}' >"$RAW/meta.json"
+
+"$LG" report --raw "$RAW" --analysis "$ROOT/bench/analysis.md" --json-out "$OUT_JSON" \
+  --md-out "$OUT_MD" >/dev/null || die "report failed"
+log "done in $(($(date +%s) - T0))s: $OUT_MD, $OUT_JSON"
