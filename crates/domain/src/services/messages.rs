@@ -309,7 +309,7 @@ impl MessageService {
         key: Option<IdempotencyKey>,
     ) -> Result<SendOutcome, SendError> {
         let mut attempt = 0;
-        let (chat, user_message, reply) = loop {
+        let (chat, user_message, reply, history) = loop {
             if let Some(key) = &key {
                 if let Some(replay) = self.replay(actor, &cmd, key).await? {
                     return Ok(replay);
@@ -332,6 +332,17 @@ impl MessageService {
                 updated_at: now,
             };
             let reply = self.new_reply(&chat, chat.message_count + 2);
+            // Read the history before storing the turn: once the turn is stored, its
+            // generation must start, so nothing that can fail may stand in between.
+            let history = self
+                .inner
+                .messages
+                .recent_messages(
+                    chat.id,
+                    user_message.seq,
+                    self.inner.config.history_fetch_limit,
+                )
+                .await?;
             let idempotency = key.as_ref().map(|k| IdempotentSend {
                 user: actor.user.clone(),
                 key: k.clone(),
@@ -359,20 +370,11 @@ impl MessageService {
                 idempotency,
             };
             match self.inner.messages.start_turn(&turn).await {
-                Ok(()) => break (chat, user_message, reply),
+                Ok(()) => break (chat, user_message, reply, history),
                 Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
                 Err(e) => return Err(e.into()),
             }
         };
-        let history = self
-            .inner
-            .messages
-            .recent_messages(
-                chat.id,
-                user_message.seq,
-                self.inner.config.history_fetch_limit,
-            )
-            .await?;
         Ok(SendOutcome::Started(self.turn(
             actor,
             &chat,

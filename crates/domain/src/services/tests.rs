@@ -279,6 +279,9 @@ fn a_busy_chat_is_reported_with_retry_after() {
     messages
         .expect_start_turn()
         .returning(|_| Err(StoreError::ChatBusy));
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Ok(vec![]));
     let svc = message_service(chats, messages, MockLlmClient::new());
     let r = block_on(svc.send(
         &actor("alice"),
@@ -564,4 +567,31 @@ fn without_a_sleeper_a_storage_failure_at_the_end_is_reported() {
         block_on(turn.generation.run(|_| {})),
         Err(SendError::Unavailable(_))
     ));
+}
+
+#[test]
+fn a_failed_history_read_stores_no_turn() {
+    let chat = stored_chat("alice", 2);
+    let id = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_streaming_messages()
+        .returning(|_| Ok(vec![]));
+    messages
+        .expect_recent_messages()
+        .returning(|_, _, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+    messages.expect_start_turn().never();
+    let svc = message_service(chats, messages, MockLlmClient::new());
+    let r = block_on(svc.send(
+        &actor("alice"),
+        SendMessage {
+            chat_id: id,
+            content: MessageContent::parse("x").unwrap(),
+        },
+    ));
+    assert!(matches!(r, Err(SendError::Unavailable(_))));
 }
