@@ -39,6 +39,9 @@ pub const SCENARIOS: [&str; 7] = [
 /// Memory budget for the open-streams level, in MiB.
 const STREAMS_MIB: f64 = 500.0;
 
+/// Open streams the memory level is about.
+const LEVEL_STREAMS: f64 = 10_000.0;
+
 fn read(dir: &Path, name: &str) -> Option<Value> {
     let text = std::fs::read_to_string(dir.join(name)).ok()?;
     serde_json::from_str(&text).ok()
@@ -175,7 +178,7 @@ fn levels(r: &Value) -> Vec<Value> {
     }
 
     let hold = &r["hold"];
-    let target = num(hold, "/target_streams").unwrap_or(10_000.0);
+    let target = LEVEL_STREAMS;
     let opened = num(hold, "/opened").unwrap_or(0.0);
     let max_mib = num(hold, "/rss/max_kib").map(|k| k / 1024.0);
     let base_mib = num(hold, "/rss/after_setup_kib").map(|k| k / 1024.0);
@@ -194,8 +197,8 @@ fn levels(r: &Value) -> Vec<Value> {
                 ),
                 Some(est < STREAMS_MIB),
                 format!(
-                    "{opened:.0} streams opened (fd limit {}): judged on the linear extrapolation",
-                    hold["fd_limit"]
+                    "{opened:.0} streams opened (run target {}, fd limit {}): judged on the linear extrapolation",
+                    hold["target_streams"], hold["fd_limit"]
                 ),
             )
         }

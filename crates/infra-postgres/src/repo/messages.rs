@@ -11,6 +11,14 @@ use uuid::Uuid;
 
 const STREAMING: &str = "streaming";
 
+/// `status = 'streaming'` written as a literal, not a bound parameter: with a parameter,
+/// PostgreSQL's cached generic plan cannot prove the partial index
+/// `messages_streaming_idx` (`WHERE status = 'streaming'`) applies, and falls back to
+/// scanning the chat's messages (or the whole table).
+fn is_streaming() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>("status = 'streaming'")
+}
+
 /// Reads a message.
 pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<MessageRow>, PgError> {
     Ok(messages::table
@@ -60,7 +68,7 @@ pub(crate) fn streaming(
 ) -> Result<Vec<MessageRow>, PgError> {
     Ok(messages::table
         .filter(messages::chat_id.eq(chat_id))
-        .filter(messages::status.eq(STREAMING))
+        .filter(is_streaming())
         .order(messages::seq.asc())
         .select(MessageRow::as_select())
         .load(conn)?)
@@ -76,7 +84,7 @@ pub(crate) fn is_busy(
     Ok(diesel::select(exists(
         messages::table
             .filter(messages::chat_id.eq(chat_id))
-            .filter(messages::status.eq(STREAMING))
+            .filter(is_streaming())
             .filter(messages::updated_at.ge(stale_before)),
     ))
     .get_result(conn)?)
