@@ -255,3 +255,21 @@ pub fn sse_events(body: &str) -> Vec<(String, Value)> {
         })
         .collect()
 }
+
+/// Reads a streamed body until `marker` has arrived; returns what was read.
+pub async fn read_until<S, B, E>(body: &mut S, marker: &str) -> String
+where
+    S: futures::Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: std::fmt::Debug,
+{
+    let mut seen = String::new();
+    while !seen.contains(marker) {
+        let chunk = futures::StreamExt::next(body)
+            .await
+            .expect("the stream ended early")
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+    }
+    seen
+}

@@ -274,12 +274,7 @@ async fn a_reply_finishing_while_the_database_is_down_is_stored_when_it_returns(
         .await
         .unwrap();
     let mut body = r.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains("event: delta") {
-        seen.push_str(&String::from_utf8_lossy(
-            &futures::StreamExt::next(&mut body).await.unwrap().unwrap(),
-        ));
-    }
+    let mut seen = crate::helpers::read_until(&mut body, "event: delta").await;
     proxy.kill().await;
     // The reply finishes (about 1 s) while the database is unreachable; its final write is retried.
     tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -243,12 +243,7 @@ async fn cancel_closes_the_upstream_request() {
         .await
         .unwrap();
     let mut body = r.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains("event: delta") {
-        seen.push_str(&String::from_utf8_lossy(
-            &body.next().await.unwrap().unwrap(),
-        ));
-    }
+    crate::helpers::read_until(&mut body, "event: delta").await;
     let rid = app.messages("alice", &id).await[1]["id"]
         .as_str()
         .unwrap()

@@ -135,12 +135,7 @@ async fn cancel_stops_the_reply_and_keeps_the_partial_text() {
         .await
         .unwrap();
     let mut body = r.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains("event: delta") {
-        seen.push_str(&String::from_utf8_lossy(
-            &body.next().await.unwrap().unwrap(),
-        ));
-    }
+    let seen = crate::helpers::read_until(&mut body, "event: delta").await;
     let reply_id = sse_events(seen.split("event: delta").next().unwrap())[0].1["id"]
         .as_str()
         .unwrap()

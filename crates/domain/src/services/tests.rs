@@ -159,6 +159,28 @@ fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
     (id, chats, messages)
 }
 
+/// Mocks of a chat of alice's with two messages, where every message looked up is
+/// one of hers with this position, role and status.
+fn chat_with_message(
+    seq: u32,
+    role: Role,
+    status: MessageStatus,
+) -> (MockChatRepository, MockMessageRepository) {
+    let chat = stored_chat("alice", 2);
+    let cid = chat.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(chat.clone())));
+    let mut messages = MockMessageRepository::new();
+    messages.expect_find_message().returning(move |_| {
+        Ok(Some(super::testing_support::message(
+            cid, seq, role, status,
+        )))
+    });
+    (chats, messages)
+}
+
 fn message_service(
     chats: MockChatRepository,
     messages: MockMessageRepository,
@@ -425,21 +447,7 @@ fn a_stream_that_breaks_stores_a_failed_reply_with_the_partial_text() {
 
 #[test]
 fn regenerate_refuses_user_messages() {
-    let chat = stored_chat("alice", 2);
-    let cid = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
-    let mut messages = MockMessageRepository::new();
-    messages.expect_find_message().returning(move |_| {
-        Ok(Some(super::testing_support::message(
-            cid,
-            1,
-            Role::User,
-            MessageStatus::Complete,
-        )))
-    });
+    let (chats, mut messages) = chat_with_message(1, Role::User, MessageStatus::Complete);
     messages.expect_start_turn().never();
     let svc = message_service(chats, messages, MockLlmClient::new());
     assert!(matches!(
@@ -450,21 +458,7 @@ fn regenerate_refuses_user_messages() {
 
 #[test]
 fn cancel_of_a_finished_reply_is_refused() {
-    let chat = stored_chat("alice", 2);
-    let cid = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
-    let mut messages = MockMessageRepository::new();
-    messages.expect_find_message().returning(move |_| {
-        Ok(Some(super::testing_support::message(
-            cid,
-            2,
-            Role::Assistant,
-            MessageStatus::Complete,
-        )))
-    });
+    let (chats, mut messages) = chat_with_message(2, Role::Assistant, MessageStatus::Complete);
     messages.expect_finish_reply().never();
     let svc = message_service(chats, messages, MockLlmClient::new());
     assert!(matches!(
@@ -475,21 +469,7 @@ fn cancel_of_a_finished_reply_is_refused() {
 
 #[test]
 fn cancel_without_a_local_generation_cancels_in_storage() {
-    let chat = stored_chat("alice", 2);
-    let cid = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
-    let mut messages = MockMessageRepository::new();
-    messages.expect_find_message().returning(move |_| {
-        Ok(Some(super::testing_support::message(
-            cid,
-            2,
-            Role::Assistant,
-            MessageStatus::Streaming,
-        )))
-    });
+    let (chats, mut messages) = chat_with_message(2, Role::Assistant, MessageStatus::Streaming);
     messages
         .expect_finish_reply()
         .withf(|m, e| {
