@@ -1,34 +1,94 @@
 //! The JSON shapes of the HTTP API (camelCase), and their conversion to and from the
 //! domain. Requests are converted with one `try_into_domain()` that reports every
-//! invalid field.
+//! invalid field. Request bodies refuse unknown fields; their rule-bearing fields take
+//! their schema from [`rules`] (the domain's constants); response fields that are always
+//! present are `required` (and nullable when they can be `null`).
 
 use crate::error::ApiError;
 use crate::extract::Fields;
 use chrono::{DateTime, Utc};
 use domain::services::{CreateChat, UpdateChat};
 use domain::{
-    Chat, ChatCursor, ChatId, ChatSettings, ChatTitle, MaxTokens, Message, MessageContent,
-    MessageCursor, ModelName, PageLimit, PageRequest, SearchQuery, SystemPrompt, Temperature,
+    Chat, ChatSettings, ChatTitle, MaxTokens, Message, MessageContent, ModelName, SystemPrompt,
+    Temperature,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A chat's generation settings; `null` or absent means the service default.
+mod events;
+mod query;
+pub mod rules;
+
+pub use events::{Delta, TurnEvent, TurnProblem};
+pub use query::{param, ChatListQuery, ChatSearchQuery, MessageListQuery, SendHeaders, SendQuery};
+
+/// A chat's generation settings; `null` means the service default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsDto {
-    /// Model name (1–100 of letters, digits and `._:/@+-`).
-    #[schema(example = "gpt-4o-mini")]
+    /// Model name; `null`: the service's default model.
+    #[schema(required = true, example = "gpt-4o-mini")]
     pub model: Option<String>,
-    /// System prompt (at most 20,000 characters).
+    /// System prompt; `null`: none.
+    #[schema(required = true)]
     pub system_prompt: Option<String>,
-    /// Sampling temperature, 0–2.
+    /// Sampling temperature; `null`: the provider's default.
+    #[schema(required = true)]
     pub temperature: Option<f64>,
-    /// Largest reply in tokens, 1–1,000,000.
-    pub max_tokens: Option<i64>,
+    /// Largest reply in tokens; `null`: the provider's default.
+    #[schema(required = true)]
+    pub max_tokens: Option<u32>,
 }
 
 impl SettingsDto {
+    fn from_domain(s: &ChatSettings) -> Self {
+        Self {
+            model: s.model.as_ref().map(|m| m.as_str().to_owned()),
+            system_prompt: s.system_prompt.as_ref().map(|p| p.as_str().to_owned()),
+            temperature: s.temperature.map(|t| t.value()),
+            max_tokens: s.max_tokens.map(|m| m.value()),
+        }
+    }
+}
+
+/// Generation settings in a request: each absent or `null` field means the service
+/// default.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsRequest {
+    /// Model name.
+    #[schema(schema_with = rules::model)]
+    pub model: Option<String>,
+    /// System prompt.
+    #[schema(schema_with = rules::system_prompt)]
+    pub system_prompt: Option<String>,
+    /// Sampling temperature.
+    #[schema(schema_with = rules::temperature)]
+    pub temperature: Option<f64>,
+    /// Largest reply in tokens (any JSON number with no fraction, as JSON Schema's
+    /// `integer`).
+    #[schema(schema_with = rules::max_tokens)]
+    pub max_tokens: Option<serde_json::Number>,
+}
+
+/// A JSON integer as `u32`: `10` and `10.0` alike; `None` when it has a fraction, and
+/// `Some(u32::MAX)` (out of every range) when it is too large or negative.
+fn whole_u32(n: &serde_json::Number) -> Option<u32> {
+    let v = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => u,
+        (None, Some(_), _) => return Some(u32::MAX),
+        (None, None, Some(f)) if f.fract() == 0.0 => {
+            if f < 0.0 || f > f64::from(u32::MAX) {
+                return Some(u32::MAX);
+            }
+            f as u64
+        }
+        _ => return None,
+    };
+    Some(u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+impl SettingsRequest {
     fn try_into_domain(self, f: &mut Fields) -> Option<ChatSettings> {
         let model = self
             .model
@@ -39,9 +99,12 @@ impl SettingsDto {
         let temperature = self
             .temperature
             .map(|t| f.check("settings.temperature", Temperature::new(t)));
-        let max_tokens = self.max_tokens.map(|n| {
-            let n = u32::try_from(n).unwrap_or(0);
-            f.check("settings.maxTokens", MaxTokens::new(n))
+        let max_tokens = self.max_tokens.map(|n| match whole_u32(&n) {
+            Some(n) => f.check("settings.maxTokens", MaxTokens::new(n)),
+            None => {
+                f.push("settings.maxTokens", "must be a whole number");
+                None
+            }
         });
         Some(ChatSettings {
             model: model.map(|m| m.ok_or(())).transpose().ok()?,
@@ -50,26 +113,18 @@ impl SettingsDto {
             max_tokens: max_tokens.map(|m| m.ok_or(())).transpose().ok()?,
         })
     }
-
-    fn from_domain(s: &ChatSettings) -> Self {
-        Self {
-            model: s.model.as_ref().map(|m| m.as_str().to_owned()),
-            system_prompt: s.system_prompt.as_ref().map(|p| p.as_str().to_owned()),
-            temperature: s.temperature.map(|t| t.value()),
-            max_tokens: s.max_tokens.map(|m| i64::from(m.value())),
-        }
-    }
 }
 
-/// Body of `POST /api/v1/chats` and `PUT /api/v1/chats/{id}`.
+/// Body of `POST /api/v1/chats` and `PUT /api/v1/chats/{id}`; no other field is accepted.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChatRequest {
-    /// Title, 1–200 characters after trimming; "New chat" when creating without one.
-    #[schema(example = "Trip to Lisbon")]
+    /// Title.
+    #[schema(schema_with = rules::title)]
     pub title: Option<String>,
-    /// Settings; on update, replaces the whole settings object.
-    pub settings: Option<SettingsDto>,
+    /// Settings; on update, replaces the whole settings object. Absent or `null`:
+    /// unchanged (the defaults when creating).
+    pub settings: Option<SettingsRequest>,
 }
 
 impl ChatRequest {
@@ -98,6 +153,7 @@ impl ChatRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ChatDto {
     /// UUIDv7.
+    #[schema(format = Uuid)]
     pub id: String,
     /// Title.
     pub title: String,
@@ -125,7 +181,7 @@ impl From<&Chat> for ChatDto {
 }
 
 /// Token usage of a reply.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageDto {
     /// Prompt tokens.
@@ -134,29 +190,82 @@ pub struct UsageDto {
     pub completion_tokens: u32,
 }
 
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Role)]
+pub enum RoleDto {
+    /// The human user.
+    User,
+    /// The model.
+    Assistant,
+    /// Instructions to the model.
+    System,
+}
+
+impl From<domain::Role> for RoleDto {
+    fn from(r: domain::Role) -> Self {
+        match r {
+            domain::Role::User => Self::User,
+            domain::Role::Assistant => Self::Assistant,
+            domain::Role::System => Self::System,
+        }
+    }
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = MessageStatus)]
+pub enum StatusDto {
+    /// Finished (user messages always are).
+    Complete,
+    /// A reply being generated.
+    Streaming,
+    /// A reply whose generation failed; `error` says why.
+    Failed,
+    /// A reply stopped on request; its content is the partial text.
+    Cancelled,
+}
+
+impl From<domain::MessageStatus> for StatusDto {
+    fn from(s: domain::MessageStatus) -> Self {
+        match s {
+            domain::MessageStatus::Complete => Self::Complete,
+            domain::MessageStatus::Streaming => Self::Streaming,
+            domain::MessageStatus::Failed => Self::Failed,
+            domain::MessageStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
 /// A message.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageDto {
     /// UUIDv7.
+    #[schema(format = Uuid)]
     pub id: String,
     /// The chat.
+    #[schema(format = Uuid)]
     pub chat_id: String,
     /// Position in the chat: 1, 2, 3…
+    #[schema(minimum = 1)]
     pub seq: u32,
-    /// `user`, `assistant` or `system`.
-    #[schema(example = "user")]
-    pub role: String,
+    /// Who wrote it.
+    pub role: RoleDto,
     /// Text.
     pub content: String,
-    /// `complete`, `streaming`, `failed` or `cancelled`.
-    #[schema(example = "complete")]
-    pub status: String,
-    /// Model that wrote it (replies).
+    /// Where it is in its life.
+    pub status: StatusDto,
+    /// Model that wrote it (replies; `null` for user messages).
+    #[schema(required = true)]
     pub model: Option<String>,
-    /// Tokens used (replies).
+    /// Tokens used (replies, once the provider reported them; else `null`).
+    #[schema(required = true)]
     pub usage: Option<UsageDto>,
-    /// Why it failed (failed replies).
+    /// Why it failed (failed replies; else `null`).
+    #[schema(required = true)]
     pub error: Option<String>,
     /// RFC 3339 UTC.
     pub created_at: DateTime<Utc>,
@@ -170,9 +279,9 @@ impl From<&Message> for MessageDto {
             id: m.id.to_string(),
             chat_id: m.chat_id.to_string(),
             seq: m.seq,
-            role: m.role.as_str().to_owned(),
+            role: m.role.into(),
             content: m.content.clone(),
-            status: m.status.as_str().to_owned(),
+            status: m.status.into(),
             model: m.model.clone(),
             usage: m.usage.map(|u| UsageDto {
                 prompt_tokens: u.prompt_tokens,
@@ -185,25 +294,21 @@ impl From<&Message> for MessageDto {
     }
 }
 
-/// Body of `POST /api/v1/messages` and `PUT /api/v1/messages/{id}`.
+/// Body of `POST /api/v1/messages` and `PUT /api/v1/messages/{id}`; no other field is
+/// accepted.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MessageRequest {
-    /// Text, 1–100,000 characters, not only white space.
-    #[schema(example = "What should I see in Lisbon?")]
-    pub content: Option<String>,
+    /// Text.
+    #[schema(schema_with = rules::content)]
+    pub content: String,
 }
 
 impl MessageRequest {
     /// The content, checked.
     pub fn try_into_content(self) -> Result<MessageContent, ApiError> {
         let mut f = Fields::default();
-        let content = match self.content {
-            Some(c) => f.check("content", MessageContent::parse(&c)),
-            None => {
-                f.push("content", "is required");
-                None
-            }
-        };
+        let content = f.check("content", MessageContent::parse(&self.content));
         f.finish(|| content)
     }
 }
@@ -224,6 +329,7 @@ pub struct ChatPage {
     /// The chats, newest activity first.
     pub items: Vec<ChatDto>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -234,104 +340,6 @@ pub struct MessagePage {
     /// The messages, in conversation order.
     pub items: Vec<MessageDto>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
-}
-
-/// Query of the list routes.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase")]
-pub struct ListQuery {
-    /// Page size, 1–100 (default 20).
-    pub limit: Option<String>,
-    /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Search text (search route only): case-insensitive substring of the title.
-    pub q: Option<String>,
-    /// The chat (message routes only).
-    pub chat_id: Option<String>,
-}
-
-impl ListQuery {
-    fn limit(&self, f: &mut Fields) -> PageLimit {
-        match &self.limit {
-            None => PageLimit::default(),
-            Some(l) => f
-                .check(
-                    "limit",
-                    l.trim()
-                        .parse::<u32>()
-                        .map_err(|_| "must be a whole number from 1 to 100")
-                        .and_then(|n| {
-                            PageLimit::new(n).map_err(|_| "must be a whole number from 1 to 100")
-                        }),
-                )
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The chat page request.
-    pub fn chat_page(&self) -> Result<PageRequest<ChatCursor>, ApiError> {
-        let mut f = Fields::default();
-        let limit = self.limit(&mut f);
-        let after = self
-            .cursor
-            .as_deref()
-            .and_then(|c| f.check("cursor", ChatCursor::decode(c)));
-        f.finish(|| Some(PageRequest { limit, after }))
-    }
-
-    /// The search query and page request.
-    pub fn search(&self) -> Result<(SearchQuery, PageRequest<ChatCursor>), ApiError> {
-        let mut f = Fields::default();
-        let limit = self.limit(&mut f);
-        let after = self
-            .cursor
-            .as_deref()
-            .and_then(|c| f.check("cursor", ChatCursor::decode(c)));
-        let q = match &self.q {
-            Some(q) => f.check("q", SearchQuery::parse(q)),
-            None => {
-                f.push("q", "is required");
-                None
-            }
-        };
-        f.finish(|| Some((q?, PageRequest { limit, after })))
-    }
-
-    /// The chat id of a message route.
-    pub fn chat_id(&self) -> Result<ChatId, ApiError> {
-        let mut f = Fields::default();
-        let id = match &self.chat_id {
-            Some(id) => f.check(
-                "chatId",
-                ChatId::parse(id.trim()).map_err(|_| "is not a chat id"),
-            ),
-            None => {
-                f.push("chatId", "is required");
-                None
-            }
-        };
-        f.finish(|| id)
-    }
-
-    /// The chat id and message page request.
-    pub fn message_page(&self) -> Result<(ChatId, PageRequest<MessageCursor>), ApiError> {
-        let mut f = Fields::default();
-        let limit = self.limit(&mut f);
-        let after = self
-            .cursor
-            .as_deref()
-            .and_then(|c| f.check("cursor", MessageCursor::decode(c)));
-        let chat = match self.chat_id() {
-            Ok(c) => Some(c),
-            Err(ApiError::Validation(errs)) => {
-                for e in errs {
-                    f.push(&e.field, e.message);
-                }
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        f.finish(|| Some((chat?, PageRequest { limit, after })))
-    }
 }

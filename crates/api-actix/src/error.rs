@@ -2,9 +2,10 @@
 //! `application/problem+json` response with a `requestId`. 4xx bodies say what the
 //! client did wrong; 5xx bodies are generic and the cause goes to the log.
 
+use crate::dto::MessageDto;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use domain::ports::{LlmError, TimeoutKind};
 use domain::services::{CancelError, ChatError, MessageError, SendError};
 use serde::Serialize;
@@ -35,9 +36,13 @@ pub enum ApiError {
     /// The request could not be read (malformed JSON, bad query string).
     #[error("{0}")]
     BadRequest(String),
-    /// The request was read but some fields are invalid.
+    /// The request was read but some fields break a documented constraint.
     #[error("the request has invalid fields")]
     Validation(Vec<FieldError>),
+    /// The request is valid but cannot be carried out, for a reason no schema can state
+    /// (a reused `Idempotency-Key`, regenerating a message that is not a reply).
+    #[error("the request cannot be carried out")]
+    Unprocessable(Vec<FieldError>),
     /// Missing or bad token.
     #[error("{0}")]
     Unauthorized(String),
@@ -73,7 +78,7 @@ pub enum ApiError {
         /// What the provider did.
         error: LlmError,
         /// The stored user message, and the stored failed reply.
-        stored: Option<Box<(serde_json::Value, serde_json::Value)>>,
+        stored: Option<Box<(MessageDto, MessageDto)>>,
     },
     /// An idempotent retry of a send whose reply failed: the stored failure, replayed.
     #[error("{detail}")]
@@ -83,7 +88,7 @@ pub enum ApiError {
         /// Whether it was a timeout (504) rather than another failure (502).
         timeout: bool,
         /// The stored user message, and the stored failed reply.
-        stored: Box<(serde_json::Value, serde_json::Value)>,
+        stored: Box<(MessageDto, MessageDto)>,
     },
     /// Storage cannot be reached.
     #[error("storage unavailable")]
@@ -106,19 +111,50 @@ pub struct Problem {
     pub status: u16,
     /// What happened, for this request.
     pub detail: String,
-    /// The request id, also in the `X-Request-Id` header.
+    /// The request id, also in the `X-Request-Id` header (`null` only outside a request).
+    #[schema(required = true)]
     pub request_id: Option<String>,
-    /// Invalid fields (422 only).
+    /// The fields at fault (422 only), every one of them.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub errors: Option<Vec<FieldError>>,
-    /// The stored user message (LLM failures only).
+    /// The stored user message (failed generations only: see `TurnProblem`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub message: Option<serde_json::Value>,
-    /// The stored failed reply (LLM failures only).
+    #[schema(ignore)]
+    pub message: Option<MessageDto>,
+    /// The stored failed reply (failed generations only: see `TurnProblem`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub reply: Option<serde_json::Value>,
+    #[schema(ignore)]
+    pub reply: Option<MessageDto>,
+}
+
+impl Problem {
+    /// A problem of kind `/problems/{slug}`, for the request being served.
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("/problems/{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            request_id: crate::request_id::current(),
+            errors: None,
+            message: None,
+            reply: None,
+        }
+    }
+}
+
+/// Starts an `application/problem+json` response with `status` and, when given,
+/// `Retry-After` (whole seconds, at least 1). Every problem the service answers, also
+/// outside [`ApiError`] (readiness, framework errors), is built with it; finish with
+/// `.json(problem)`. `X-Request-Id` is added by the request-id middleware.
+pub fn problem_response(status: StatusCode, retry_after: Option<Duration>) -> HttpResponseBuilder {
+    let mut res = HttpResponse::build(status);
+    res.content_type("application/problem+json");
+    if let Some(d) = retry_after {
+        res.insert_header((header::RETRY_AFTER, d.as_secs().max(1).to_string()));
+    }
+    res
 }
 
 impl ApiError {
@@ -126,6 +162,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => ("bad-request", "Malformed request"),
             ApiError::Validation(_) => ("validation", "Invalid request"),
+            ApiError::Unprocessable(_) => ("unprocessable", "Request cannot be carried out"),
             ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
             ApiError::NotFound => ("not-found", "Not found"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
@@ -195,17 +232,13 @@ impl ApiError {
             _ => (None, None),
         };
         Problem {
-            kind: format!("/problems/{slug}"),
-            title: title.into(),
-            status: self.status_code().as_u16(),
-            detail: self.detail(),
-            request_id: crate::request_id::current(),
             errors: match self {
-                ApiError::Validation(e) => Some(e.clone()),
+                ApiError::Validation(e) | ApiError::Unprocessable(e) => Some(e.clone()),
                 _ => None,
             },
             message,
             reply,
+            ..Problem::new(self.status_code(), slug, title, self.detail())
         }
     }
 }
@@ -214,7 +247,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::Unprocessable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -241,11 +276,7 @@ impl ResponseError for ApiError {
             ApiError::Llm { error, .. } => tracing::warn!(%error, "LLM provider failure"),
             _ => {}
         }
-        let mut res = HttpResponse::build(self.status_code());
-        res.content_type("application/problem+json");
-        if let Some(d) = self.retry_after() {
-            res.insert_header((header::RETRY_AFTER, d.as_secs().max(1).to_string()));
-        }
+        let mut res = problem_response(self.status_code(), self.retry_after());
         if let ApiError::Unauthorized(_) = self {
             res.insert_header((
                 header::WWW_AUTHENTICATE,
@@ -288,11 +319,11 @@ impl From<SendError> for ApiError {
                 detail: "a reply is being generated in this chat; nothing was stored, send again when it is done".into(),
                 retry_after: Some(retry_after),
             },
-            SendError::IdempotencyMismatch => ApiError::Validation(vec![FieldError::new(
+            SendError::IdempotencyMismatch => ApiError::Unprocessable(vec![FieldError::new(
                 "Idempotency-Key",
                 "was already used with a different request; use a new key for a new message",
             )]),
-            SendError::NotAReply => ApiError::Validation(vec![FieldError::new(
+            SendError::NotAReply => ApiError::Unprocessable(vec![FieldError::new(
                 "id",
                 "only an assistant reply that answers a user message can be regenerated",
             )]),

@@ -3,20 +3,17 @@
 //! `chat-service openapi`, and browsed with the Swagger UI vendored into the binary
 //! at `/docs/`.
 
+mod conventions;
+
 use crate::dto::{
-    ChatDto, ChatPage, ChatRequest, MessageDto, MessagePage, MessageRequest, SettingsDto, TurnDto,
-    UsageDto,
+    ChatDto, ChatPage, ChatRequest, MessageDto, MessagePage, MessageRequest, SettingsDto,
+    SettingsRequest, TurnDto, TurnEvent, TurnProblem, UsageDto,
 };
 use crate::error::{FieldError, Problem};
 use crate::routes::{self, health};
 use actix_web::{http::header, web, HttpResponse};
-use utoipa::openapi::header::Header;
-use utoipa::openapi::path::Operation;
-use utoipa::openapi::response::Response;
-use utoipa::openapi::schema::{Object, Ref, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, RefOr};
-use utoipa::{Modify, OpenApi};
+use std::sync::OnceLock;
+use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 /// Where the document is served.
@@ -41,10 +38,10 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         health::healthz, health::readyz, crate::metrics::handler, spec,
     ),
     components(schemas(
-        ChatDto, ChatPage, ChatRequest, SettingsDto, MessageDto, MessagePage, MessageRequest,
-        TurnDto, UsageDto, Problem, FieldError, health::Readiness, health::Check,
+        ChatDto, ChatPage, ChatRequest, SettingsDto, SettingsRequest, MessageDto, MessagePage,
+        MessageRequest, TurnDto, TurnEvent, TurnProblem, UsageDto, Problem, FieldError,
+        health::Health, health::Readiness, health::NotReady, health::Check,
     )),
-    modifiers(&Conventions),
     tags(
         (name = "chats", description = "The caller's chats"),
         (name = "messages", description = "Messages of a chat, sends and replies"),
@@ -53,10 +50,19 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
 )]
 pub struct ApiDoc;
 
+/// The document: what the annotations generate, with the [`conventions`] applied.
+pub fn document() -> &'static serde_json::Value {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        conventions::apply(&mut doc);
+        doc
+    })
+}
+
 /// The document as pretty-printed JSON.
 pub fn json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    serde_json::to_string_pretty(document())
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot render the OpenAPI document: {e}\"}}"))
 }
 
@@ -86,121 +92,6 @@ pub fn swagger_ui() -> SwaggerUi {
     SwaggerUi::new("/docs/{_:.*}").config(Config::from(SPEC_PATH))
 }
 
-/// What the annotations cannot say per handler: the bearer scheme, unique operation
-/// ids, `application/problem+json` error bodies with their headers, the 429 every
-/// authenticated route can answer, and the event-stream form of sends.
-#[derive(Debug)]
-struct Conventions;
-
-fn string_header(description: &str) -> Header {
-    let mut h = Header::new(Object::with_type(Type::String));
-    h.description = Some(description.to_owned());
-    h
-}
-
-fn problem_response(description: &str) -> Response {
-    let mut r = Response::new(description);
-    r.content.insert(
-        "application/problem+json".to_owned(),
-        Content::new(Some(Ref::from_schema_name("Problem"))),
-    );
-    r
-}
-
-fn adjust(op: &mut Operation) {
-    let tag = op
-        .tags
-        .as_ref()
-        .and_then(|t| t.first().cloned())
-        .unwrap_or_default();
-    if let Some(id) = &op.operation_id {
-        op.operation_id = Some(format!("{tag}_{id}"));
-    }
-    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
-    let responses = &mut op.responses.responses;
-    if secured {
-        responses.entry("429".to_owned()).or_insert_with(|| {
-            RefOr::T(problem_response(
-                "Rate limit reached for this user; see Retry-After",
-            ))
-        });
-    }
-    let streams = matches!(
-        op.operation_id.as_deref(),
-        Some("messages_send" | "messages_regenerate")
-    );
-    for (status, response) in responses.iter_mut() {
-        let RefOr::T(r) = response else { continue };
-        let code: u16 = status.parse().unwrap_or(0);
-        if code >= 400 {
-            if let Some(c) = r.content.shift_remove("application/json") {
-                r.content.insert("application/problem+json".to_owned(), c);
-            }
-            r.headers.insert(
-                "X-Request-Id".to_owned(),
-                string_header("The request id, also in the body's requestId"),
-            );
-        }
-        match code {
-            401 => {
-                r.headers.insert(
-                    "WWW-Authenticate".to_owned(),
-                    string_header("Bearer realm=\"chat-service\", error=\"invalid_token\""),
-                );
-            }
-            409 | 429 | 503 => {
-                r.headers.insert(
-                    "Retry-After".to_owned(),
-                    string_header("Seconds to wait before trying again"),
-                );
-            }
-            201 if streams => {
-                let mut c = Content::new(Some(Object::with_type(Type::String)));
-                c.example = Some(serde_json::json!(
-                    "event: message\ndata: {…}\n\nevent: delta\ndata: {\"content\":\"Hel\"}\n\nevent: reply\ndata: {…}\n\n"
-                ));
-                r.content.insert("text/event-stream".to_owned(), c);
-            }
-            201 => {
-                r.headers
-                    .insert("Location".to_owned(), string_header("The created resource"));
-            }
-            _ => {}
-        }
-    }
-}
-
-impl Modify for Conventions {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
-                        .build(),
-                ),
-            );
-        for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                adjust(op);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,14 +108,11 @@ mod tests {
 
     #[test]
     fn operation_ids_are_unique() {
-        let doc = ApiDoc::openapi();
+        let doc = document();
         let mut ids = Vec::new();
-        for item in doc.paths.paths.values() {
-            for op in [&item.get, &item.post, &item.put, &item.delete]
-                .into_iter()
-                .flatten()
-            {
-                ids.push(op.operation_id.clone().unwrap());
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                ids.push(op["operationId"].as_str().unwrap().to_owned());
             }
         }
         let n = ids.len();

@@ -1,6 +1,6 @@
 //! Chat routes: thin handlers that parse, call one service method and map the result.
 
-use crate::dto::{ChatDto, ChatPage, ChatRequest, ListQuery};
+use crate::dto::{ChatDto, ChatListQuery, ChatPage, ChatRequest, ChatSearchQuery};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
@@ -19,12 +19,10 @@ fn page(p: domain::Page<domain::Chat, domain::ChatCursor>) -> ChatPage {
     }
 }
 
-/// Create a chat.
-#[utoipa::path(post, path = "/api/v1/chats", tag = "chats", request_body = ChatRequest,
-    responses((status = 201, body = ChatDto, description = "Created; `Location` names it"),
-        (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
-        (status = 413, body = crate::error::Problem), (status = 415, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+/// Create a chat (the body may be left out: a chat with the default title and settings).
+#[utoipa::path(post, path = "/api/v1/chats", tag = "chats", request_body = Option<ChatRequest>,
+    responses((status = 201, body = ChatDto, description = "Created",
+        headers(("Location" = String, description = "The created chat's path")))),
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -38,28 +36,24 @@ pub async fn create(
 }
 
 /// List the caller's chats, newest activity first.
-#[utoipa::path(get, path = "/api/v1/chats", tag = "chats", params(ListQuery),
-    responses((status = 200, body = ChatPage), (status = 401, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/chats", tag = "chats", params(ChatListQuery),
+    responses((status = 200, body = ChatPage)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     Caller(actor): Caller,
-    query: web::Query<ListQuery>,
+    query: web::Query<ChatListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = state.chats.list(&actor, query.chat_page()?).await?;
+    let p = state.chats.list(&actor, query.page()?).await?;
     Ok(HttpResponse::Ok().json(page(p)))
 }
 
 /// Search the caller's chats by title (case-insensitive substring).
-#[utoipa::path(get, path = "/api/v1/chats/search", tag = "chats", params(ListQuery),
-    responses((status = 200, body = ChatPage), (status = 401, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/chats/search", tag = "chats", params(ChatSearchQuery),
+    responses((status = 200, body = ChatPage)), security(("bearer" = [])))]
 pub async fn search(
     state: web::Data<AppState>,
     Caller(actor): Caller,
-    query: web::Query<ListQuery>,
+    query: web::Query<ChatSearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (q, p) = query.search()?;
     let p = state.chats.search(&actor, &q, p).await?;
@@ -67,10 +61,8 @@ pub async fn search(
 }
 
 /// Read a chat.
-#[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path, description = "Chat id")),
-    responses((status = 200, body = ChatDto), (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = uuid::Uuid, Path, description = "Chat id")),
+    responses((status = 200, body = ChatDto)), security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     Caller(actor): Caller,
@@ -81,13 +73,9 @@ pub async fn get(
 }
 
 /// Change a chat's title and/or settings (absent fields are kept; `settings` replaces the whole object).
-#[utoipa::path(put, path = "/api/v1/chats/{id}", tag = "chats", request_body = ChatRequest,
-    params(("id" = String, Path, description = "Chat id")),
-    responses((status = 200, body = ChatDto), (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
-        (status = 413, body = crate::error::Problem), (status = 415, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/chats/{id}", tag = "chats", request_body = Option<ChatRequest>,
+    params(("id" = uuid::Uuid, Path, description = "Chat id")),
+    responses((status = 200, body = ChatDto)), security(("bearer" = [])))]
 pub async fn update(
     state: web::Data<AppState>,
     Caller(actor): Caller,
@@ -103,10 +91,8 @@ pub async fn update(
 }
 
 /// Delete a chat and all its messages.
-#[utoipa::path(delete, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path, description = "Chat id")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = uuid::Uuid, Path, description = "Chat id")),
+    responses((status = 204, description = "Deleted")), security(("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
     Caller(actor): Caller,

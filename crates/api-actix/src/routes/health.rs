@@ -1,10 +1,15 @@
 //! Health routes: `/healthz` (the process is alive) and `/readyz` (storage reachable,
 //! migrations applied, broker state reported). Neither needs a token.
 
+use crate::error::{problem_response, Problem};
 use crate::state::AppState;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// What an unready answer's `Retry-After` says.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One readiness check's outcome.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -31,25 +36,46 @@ pub trait Probe: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The readiness report.
+/// The readiness report (200).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// `ready` or `unready`.
+    /// Always `ready` (an unready service answers 503 with a [`NotReady`] problem).
+    #[schema(value_type = String, pattern = "^ready$")]
     pub status: &'static str,
     /// Each check.
     pub checks: BTreeMap<String, Check>,
 }
 
+/// The readiness problem (503): type `/problems/unavailable`, with each check.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NotReady {
+    /// The problem; `detail` names the failing required checks.
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// Each check.
+    pub checks: BTreeMap<String, Check>,
+}
+
+/// The liveness answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `alive`.
+    #[schema(value_type = String, pattern = "^alive$")]
+    pub status: &'static str,
+}
+
 /// Liveness: answers 200 while the process runs.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health, description = "Alive")))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "alive" }))
+    HttpResponse::Ok().json(Health { status: "alive" })
 }
 
 /// Readiness: 200 when storage is reachable and migrated, 503 otherwise, and 503
 /// while shutting down (so load balancers stop routing here).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+    responses((status = 200, body = Readiness, description = "Ready"),
+        (status = 503, body = NotReady, description = "Not ready (or shutting down); see `Retry-After`")))]
 pub async fn readyz(
     probe: web::Data<dyn Probe>,
     _state: web::Data<AppState>,
@@ -66,16 +92,21 @@ pub async fn readyz(
             },
         );
     }
-    let ready = checks.values().all(|c| c.ok || !c.required);
-    let body = Readiness {
-        status: if ready { "ready" } else { "unready" },
-        checks,
-    };
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
+    let failing: Vec<&str> = checks
+        .iter()
+        .filter(|(_, c)| c.required && !c.ok)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if failing.is_empty() {
+        return HttpResponse::Ok().json(Readiness {
+            status: "ready",
+            checks,
+        });
     }
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    let detail = format!("not ready: {}", failing.join(", "));
+    let problem = Problem::new(status, "unavailable", "Service unavailable", detail);
+    problem_response(status, Some(RETRY_AFTER)).json(NotReady { problem, checks })
 }
 
 /// The probe of in-memory storage: always ready.

@@ -1,7 +1,10 @@
 //! Message routes: send (JSON or SSE), list, read, edit, delete, regenerate, cancel.
 
 use super::turn;
-use crate::dto::{ListQuery, MessageDto, MessagePage, MessageRequest, TurnDto};
+use crate::dto::{
+    MessageDto, MessageListQuery, MessagePage, MessageRequest, SendHeaders, SendQuery, TurnDto,
+    TurnEvent, TurnProblem,
+};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
@@ -28,27 +31,23 @@ fn message_id(raw: &str) -> Result<MessageId, ApiError> {
 }
 
 /// Send a message to a chat and get the assistant's reply (JSON, or SSE with `Accept: text/event-stream`).
-#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", params(ListQuery), request_body = MessageRequest,
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", params(SendQuery, SendHeaders),
+    request_body = MessageRequest,
     responses(
-        (status = 201, body = TurnDto, description = "The stored message and reply; with `Accept: text/event-stream`, an SSE stream of `message`, `delta`…, then `reply` or `error`"),
-        (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; see Retry-After"),
-        (status = 413, body = crate::error::Problem), (status = 415, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem),
-        (status = 502, body = crate::error::Problem, description = "The LLM provider failed; the message is stored"),
-        (status = 503, body = crate::error::Problem),
-        (status = 504, body = crate::error::Problem, description = "The LLM provider timed out; the message is stored")),
+        (status = 201, description = "The stored message and reply as JSON; with `Accept: text/event-stream`, Server-Sent Events: `message`, `delta`…, then `reply` or `error`",
+            content((TurnDto = "application/json"), (TurnEvent = "text/event-stream"))),
+        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; nothing was stored; see Retry-After"),
+        (status = 502, body = TurnProblem, description = "The LLM provider failed; the message is stored, the reply is stored failed"),
+        (status = 504, body = TurnProblem, description = "The LLM provider timed out; the message is stored, the reply is stored failed")),
     security(("bearer" = [])))]
 ///
-/// With an `Idempotency-Key` header (1–255 visible ASCII characters), a retry with the same
-/// key within 24 hours gets the first send's response (waiting for its reply if it is still
-/// being generated) and never calls the provider again; the same key with another body is 422.
+/// With an `Idempotency-Key` header, a retry with the same key gets the first send's
+/// response and never calls the provider again.
 pub async fn send(
     req: HttpRequest,
     state: web::Data<AppState>,
     Caller(actor): Caller,
-    query: web::Query<ListQuery>,
+    query: web::Query<SendQuery>,
     JsonBody(body): JsonBody<MessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
@@ -70,17 +69,14 @@ pub async fn send(
 }
 
 /// List a chat's messages in conversation order.
-#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(ListQuery),
-    responses((status = 200, body = MessagePage), (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
-        (status = 503, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(MessageListQuery),
+    responses((status = 200, body = MessagePage)), security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     Caller(actor): Caller,
-    query: web::Query<ListQuery>,
+    query: web::Query<MessageListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (chat_id, page) = query.message_page()?;
+    let (chat_id, page) = query.page()?;
     let p = state.messages.list(&actor, chat_id, page).await?;
     Ok(HttpResponse::Ok().json(MessagePage {
         items: p.items.iter().map(MessageDto::from).collect(),
@@ -89,10 +85,8 @@ pub async fn list(
 }
 
 /// Read a message.
-#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", params(("id" = String, Path, description = "Message id")),
-    responses((status = 200, body = MessageDto), (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
-    security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", params(("id" = uuid::Uuid, Path, description = "Message id")),
+    responses((status = 200, body = MessageDto)), security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     Caller(actor): Caller,
@@ -104,12 +98,9 @@ pub async fn get(
 
 /// Replace a message's content (not while it is being generated).
 #[utoipa::path(put, path = "/api/v1/messages/{id}", tag = "messages", request_body = MessageRequest,
-    params(("id" = String, Path, description = "Message id")),
-    responses((status = 200, body = MessageDto), (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem),
-        (status = 415, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
-        (status = 503, body = crate::error::Problem)),
+    params(("id" = uuid::Uuid, Path, description = "Message id")),
+    responses((status = 200, body = MessageDto),
+        (status = 409, body = crate::error::Problem, description = "The message is a reply being generated")),
     security(("bearer" = [])))]
 pub async fn edit(
     state: web::Data<AppState>,
@@ -126,10 +117,9 @@ pub async fn edit(
 }
 
 /// Delete a message; later messages move up one `seq`.
-#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", params(("id" = String, Path, description = "Message id")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
-        (status = 503, body = crate::error::Problem)),
+#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", params(("id" = uuid::Uuid, Path, description = "Message id")),
+    responses((status = 204, description = "Deleted"),
+        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; see Retry-After")),
     security(("bearer" = [])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -141,12 +131,14 @@ pub async fn delete(
 }
 
 /// Generate a new reply to the user message that this reply answered (appended to the chat).
-#[utoipa::path(post, path = "/api/v1/messages/{id}/regenerate", tag = "messages", params(("id" = String, Path, description = "Id of an assistant reply")),
-    responses((status = 201, body = TurnDto, description = "The answered user message and the new reply (SSE with `Accept: text/event-stream`)"),
-        (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
-        (status = 502, body = crate::error::Problem), (status = 503, body = crate::error::Problem),
-        (status = 504, body = crate::error::Problem)),
+#[utoipa::path(post, path = "/api/v1/messages/{id}/regenerate", tag = "messages", params(("id" = uuid::Uuid, Path, description = "Id of an assistant reply")),
+    responses(
+        (status = 201, description = "The answered user message and the new reply as JSON; with `Accept: text/event-stream`, Server-Sent Events as for a send",
+            content((TurnDto = "application/json"), (TurnEvent = "text/event-stream"))),
+        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; see Retry-After"),
+        (status = 422, body = crate::error::Problem, description = "The message is not an assistant reply that answers a user message (type `/problems/unprocessable`)"),
+        (status = 502, body = TurnProblem, description = "The LLM provider failed; the new reply is stored failed"),
+        (status = 504, body = TurnProblem, description = "The LLM provider timed out; the new reply is stored failed")),
     security(("bearer" = [])))]
 pub async fn regenerate(
     req: HttpRequest,
@@ -159,11 +151,9 @@ pub async fn regenerate(
 }
 
 /// Stop a reply being generated; its partial text is kept with status `cancelled`.
-#[utoipa::path(post, path = "/api/v1/messages/{id}/cancel", tag = "messages", params(("id" = String, Path, description = "Id of a reply being generated")),
-    responses((status = 200, body = MessageDto), (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem, description = "The message is not being generated"),
-        (status = 503, body = crate::error::Problem)),
+#[utoipa::path(post, path = "/api/v1/messages/{id}/cancel", tag = "messages", params(("id" = uuid::Uuid, Path, description = "Id of a reply being generated")),
+    responses((status = 200, body = MessageDto),
+        (status = 409, body = crate::error::Problem, description = "The message is not a reply being generated")),
     security(("bearer" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,

@@ -3,7 +3,7 @@
 //! way the generation runs detached from the request, so it finishes and is stored
 //! even if the client goes away.
 
-use crate::dto::{MessageDto, TurnDto};
+use crate::dto::{Delta, MessageDto, TurnDto};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::http::header;
@@ -31,19 +31,14 @@ fn sse<T: Serialize>(event: &str, data: &T) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
 }
 
-#[derive(Serialize)]
-struct Delta<'a> {
-    content: &'a str,
-}
-
 /// The problem for a failed generation, with what was stored.
 fn failure(turn_message: &domain::Message, e: SendError) -> ApiError {
     match e {
         SendError::Llm { error, reply } => ApiError::Llm {
             error,
             stored: Some(Box::new((
-                serde_json::to_value(MessageDto::from(turn_message)).unwrap_or_default(),
-                serde_json::to_value(MessageDto::from(reply.as_ref())).unwrap_or_default(),
+                MessageDto::from(turn_message),
+                MessageDto::from(reply.as_ref()),
             ))),
         },
         other => other.into(),
@@ -141,10 +136,7 @@ fn replayed_failure(message: &domain::Message, reply: &domain::Message) -> ApiEr
     ApiError::ReplayedFailure {
         timeout: detail.contains("timed out"),
         detail,
-        stored: Box::new((
-            serde_json::to_value(MessageDto::from(message)).unwrap_or_default(),
-            serde_json::to_value(MessageDto::from(reply)).unwrap_or_default(),
-        )),
+        stored: Box::new((MessageDto::from(message), MessageDto::from(reply))),
     }
 }
 

@@ -114,6 +114,169 @@ async fn malformed_json_is_400() {
 }
 
 #[tokio::test]
+async fn trailing_data_after_the_json_value_is_400() {
+    let app = TestApp::spawn().await;
+    let chat = app.create_chat("alice", "c").await;
+    let id = chat["id"].as_str().unwrap();
+    for (path, raw) in [
+        ("/api/v1/chats".to_owned(), r#"{"title":"a"}{"title":"b"}"#),
+        ("/api/v1/chats".to_owned(), r#"{"title":"a"} garbage"#),
+        ("/api/v1/chats".to_owned(), r#"{"title":"a"}]"#),
+        (
+            format!("/api/v1/messages?chatId={id}"),
+            r#"{"content":"x"} garbage"#,
+        ),
+        (
+            format!("/api/v1/messages?chatId={id}"),
+            r#"{"content":"x"}{"content":"y"}"#,
+        ),
+    ] {
+        let r = app
+            .client
+            .post(app.url(&path))
+            .bearer_auth(TestApp::token("alice"))
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let p = problem(r, StatusCode::BAD_REQUEST).await;
+        assert!(
+            p["detail"].as_str().unwrap().contains("trailing"),
+            "{raw}: {p}"
+        );
+    }
+    assert!(
+        app.messages("alice", id).await.is_empty(),
+        "nothing was sent"
+    );
+    // Trailing white space is not data.
+    let r = app
+        .client
+        .post(app.url("/api/v1/chats"))
+        .bearer_auth(TestApp::token("alice"))
+        .header("content-type", "application/json")
+        .body("{\"title\":\"a\"} \n\t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn validation_messages_name_fields_and_rules_never_rust_types() {
+    let app = TestApp::spawn().await;
+    let chat = app.create_chat("alice", "c").await;
+    let id = chat["id"].as_str().unwrap();
+    let chats = "/api/v1/chats".to_owned();
+    let send = format!("/api/v1/messages?chatId={id}");
+    let cases = [
+        (
+            &chats,
+            json!({"title": 5}),
+            "title",
+            "must be a string or null",
+        ),
+        (&chats, json!([]), "body", "must be an object"),
+        (&chats, json!("x"), "body", "must be an object"),
+        (
+            &chats,
+            json!({"settings": 3}),
+            "settings",
+            "must be null or an object",
+        ),
+        (
+            &chats,
+            json!({"settings": {"temperature": "hot"}}),
+            "settings.temperature",
+            "must be a number or null",
+        ),
+        (
+            &chats,
+            json!({"settings": {"maxTokens": 1.5}}),
+            "settings.maxTokens",
+            "must be a whole number or null",
+        ),
+        (
+            &chats,
+            json!({"settings": {"maxTokens": "10"}}),
+            "settings.maxTokens",
+            "must be a whole number or null",
+        ),
+        (
+            &chats,
+            json!({"settings": {"model": ["gpt"]}}),
+            "settings.model",
+            "must be a string or null",
+        ),
+        (
+            &chats,
+            json!({"titel": "typo"}),
+            "titel",
+            "is not a known field",
+        ),
+        (
+            &chats,
+            json!({"settings": {"temprature": 1}}),
+            "settings.temprature",
+            "is not a known field",
+        ),
+        (&send, json!({}), "content", "is required"),
+        (&send, json!({"content": 5}), "content", "must be a string"),
+        (
+            &send,
+            json!({"content": null}),
+            "content",
+            "must be a string",
+        ),
+        (
+            &send,
+            json!({"content": "x", "parentid": null}),
+            "parentid",
+            "is not a known field",
+        ),
+    ];
+    for (path, body, field, message) in cases {
+        let r = app.post("alice", path, body.clone()).send().await.unwrap();
+        let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(p["type"], "/problems/validation");
+        let errors = p["errors"].as_array().unwrap();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["field"] == field && e["message"] == message),
+            "{body}: {p}"
+        );
+        let text = p.to_string();
+        for rust in [
+            "expected",
+            "invalid type",
+            "struct",
+            "f64",
+            "u32",
+            "i64",
+            "Option",
+            "String",
+        ] {
+            assert!(!text.contains(rust), "{body}: {text}");
+        }
+    }
+    // Every shape error is listed at once.
+    let r = app
+        .post(
+            "alice",
+            &chats,
+            json!({"title": 1, "settings": {"temperature": "x", "extra": 1}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(p["errors"].as_array().unwrap().len(), 3, "{p}");
+    assert!(app.messages("alice", id).await.is_empty());
+}
+
+#[tokio::test]
 async fn non_json_content_type_is_415() {
     let app = TestApp::spawn().await;
     let r = app

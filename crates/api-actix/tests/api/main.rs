@@ -5,6 +5,7 @@
 
 mod auth;
 mod chats;
+mod conformance;
 mod errors;
 mod helpers;
 mod hostile;

@@ -313,7 +313,11 @@ async fn readiness_turns_503_while_draining_then_the_server_stops() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let r = reqwest::Client::new().get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: serde_json::Value = r.json().await.unwrap();
+    // A problem, as the document states: with Retry-After and each check.
+    assert!(r.headers().contains_key("retry-after"));
+    let body = crate::helpers::problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["type"], "/problems/unavailable");
+    assert_eq!(body["detail"], "not ready: shutdown");
     assert_eq!(body["checks"]["shutdown"]["ok"], false);
     tokio::time::timeout(Duration::from_secs(10), running)
         .await

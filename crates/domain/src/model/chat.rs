@@ -100,13 +100,15 @@ pub struct ModelName(String);
 impl ModelName {
     /// Longest model name, in bytes.
     pub const MAX_LEN: usize = 100;
+    /// The characters allowed besides ASCII letters and digits.
+    pub const PUNCTUATION: &'static str = "._:/@+-";
 
     /// Checks a model name.
     pub fn parse(s: &str) -> Result<Self, SettingsError> {
         let ok = !s.is_empty()
             && s.len() <= Self::MAX_LEN
             && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._:/@+-".contains(c));
+                .all(|c| c.is_ascii_alphanumeric() || Self::PUNCTUATION.contains(c));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -175,9 +177,14 @@ impl From<SystemPrompt> for String {
 pub struct Temperature(f64);
 
 impl Temperature {
+    /// Lowest accepted value.
+    pub const MIN: f64 = 0.0;
+    /// Highest accepted value.
+    pub const MAX: f64 = 2.0;
+
     /// Checks a temperature.
     pub fn new(t: f64) -> Result<Self, SettingsError> {
-        if t.is_finite() && (0.0..=2.0).contains(&t) {
+        if t.is_finite() && (Self::MIN..=Self::MAX).contains(&t) {
             Ok(Self(t))
         } else {
             Err(SettingsError::TemperatureOutOfRange)

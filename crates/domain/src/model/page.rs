@@ -56,8 +56,11 @@ fn encode<T: Serialize>(v: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default())
 }
 
+/// Longest cursor text accepted (cursors are URL-safe base64 without padding).
+pub const MAX_CURSOR_LEN: usize = 512;
+
 fn decode<T: DeserializeOwned>(s: &str) -> Result<T, PageError> {
-    if s.len() > 512 {
+    if s.len() > MAX_CURSOR_LEN {
         return Err(PageError::BadCursor);
     }
     let bytes = URL_SAFE_NO_PAD
