@@ -52,6 +52,10 @@ openapi:
     cargo run -q -p api-actix -- openapi > docs/openapi.json.tmp
     mv docs/openapi.json.tmp docs/openapi.json
 
+# Generate a TypeScript client from docs/openapi.json and type-check a flow using it.
+ts-check:
+    cd clients/ts-check && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run check
+
 # Build the images and start the compose stack (Postgres, Kafka, fake-llm, service).
 up:
     docker compose up -d --build
