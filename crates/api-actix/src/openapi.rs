@@ -27,7 +27,11 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         description = "LLM chat sessions over HTTP: chats, their messages, replies from an \
             OpenAI-compatible provider (JSON or Server-Sent Events). Every route under \
             `/api/v1` needs `Authorization: Bearer <JWT>`. Errors are \
-            `application/problem+json` (RFC 9457); every response carries `X-Request-Id`."
+            `application/problem+json` (RFC 9457); every response carries `X-Request-Id` \
+            (the client's `X-Request-Id` when it sends a sane one, else the trace id of its \
+            W3C `traceparent`; neither header is ever refused). Request bodies are one JSON \
+            value with exactly the documented fields. Values of a string `format` this \
+            document does not define (`cursor`) are opaque: use the ones the service returned."
     ),
     paths(
         routes::chats::create, routes::chats::list, routes::chats::search,
