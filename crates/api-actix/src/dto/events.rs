@@ -41,5 +41,5 @@ pub enum TurnEvent {
     /// `event: reply`: the stored, complete reply.
     Reply(MessageDto),
     /// `event: error`: the generation failed.
-    Error(TurnProblem),
+    Error(Box<TurnProblem>),
 }

@@ -537,8 +537,12 @@ async fn the_disagreements_once_found_stay_fixed() {
     }
     // No body is a chat with the defaults; `maxTokens` 10.0 is the integer 10.
     let r = app
-        .client
-        .post(app.url("/api/v1/chats"))
+        .post_raw("alice", "/api/v1/chats", "application/json", "")
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status(), 201);
+    let no_body = app.client.post(app.url("/api/v1/chats"));
+    let r = no_body
         .bearer_auth(TestApp::token("alice"))
         .send()
         .await

@@ -132,11 +132,7 @@ async fn trailing_data_after_the_json_value_is_400() {
         ),
     ] {
         let r = app
-            .client
-            .post(app.url(&path))
-            .bearer_auth(TestApp::token("alice"))
-            .header("content-type", "application/json")
-            .body(raw)
+            .post_raw("alice", &path, "application/json", raw)
             .send()
             .await
             .unwrap();
@@ -152,11 +148,12 @@ async fn trailing_data_after_the_json_value_is_400() {
     );
     // Trailing white space is not data.
     let r = app
-        .client
-        .post(app.url("/api/v1/chats"))
-        .bearer_auth(TestApp::token("alice"))
-        .header("content-type", "application/json")
-        .body("{\"title\":\"a\"} \n\t")
+        .post_raw(
+            "alice",
+            "/api/v1/chats",
+            "application/json",
+            "{\"title\":\"a\"} \n\t",
+        )
         .send()
         .await
         .unwrap();

@@ -161,6 +161,21 @@ impl TestApp {
             .json(&body)
     }
 
+    /// A POST whose body is sent as is, with this content type.
+    pub fn post_raw(
+        &self,
+        user: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(Self::token(user))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+    }
+
     pub fn put(&self, user: &str, path: &str, body: Value) -> reqwest::RequestBuilder {
         self.client
             .put(self.url(path))
