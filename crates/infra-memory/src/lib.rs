@@ -3,6 +3,7 @@
 //! every change happens under one lock, so per-chat `seq` order holds with any
 //! number of tasks writing at once.
 
+mod data;
 mod log_publisher;
 mod store;
 

@@ -11,16 +11,18 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Default)]
-struct State {
-    chats: HashMap<ChatId, Chat>,
-    by_owner: HashMap<UserId, HashSet<ChatId>>,
+pub(crate) struct State {
+    pub(crate) chats: HashMap<ChatId, Chat>,
+    pub(crate) by_owner: HashMap<UserId, HashSet<ChatId>>,
     /// Each chat's messages in `seq` order (index = seq - 1).
-    messages: HashMap<ChatId, Vec<Message>>,
-    message_chat: HashMap<MessageId, ChatId>,
+    pub(crate) messages: HashMap<ChatId, Vec<Message>>,
+    pub(crate) message_chat: HashMap<MessageId, ChatId>,
     /// Events of committed changes, in commit order, not yet published.
-    pending: VecDeque<Event>,
+    pub(crate) pending: VecDeque<Event>,
     /// Idempotent sends by (user, key).
-    idempotency: HashMap<(UserId, String), IdempotentSend>,
+    pub(crate) idempotency: HashMap<(UserId, String), IdempotentSend>,
+    /// Pending erasures (see `crate::data`).
+    pub(crate) erasures: crate::data::Erasures,
 }
 
 impl State {
@@ -73,12 +75,12 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Applies a change under the lock, queues its events, then publishes them.
-    async fn commit<T>(
+    pub(crate) async fn commit<T>(
         &self,
         events: &[Event],
         change: impl FnOnce(&mut State) -> Result<T, StoreError>,

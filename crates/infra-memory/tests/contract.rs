@@ -13,3 +13,19 @@ async fn storage() -> Storage {
 }
 
 domain::storage_contract_tests!(storage());
+
+async fn data_storage() -> domain::testing::DataStorage {
+    let store = Arc::new(MemoryStore::new(Arc::new(LogPublisher::default())));
+    domain::testing::DataStorage {
+        chats: store.clone(),
+        messages: store.clone(),
+        search: store.clone(),
+        export: store.clone(),
+        erasure: store.clone(),
+        retention: store,
+    }
+}
+
+mod data {
+    domain::data_contract_tests!(super::data_storage());
+}

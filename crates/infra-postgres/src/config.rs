@@ -54,6 +54,9 @@ pub struct PgConfig {
     /// `application_name` of every connection, as `pg_stat_activity` shows it.
     /// Default `chat-service` (the relay's pool appends `-relay`).
     pub application_name: String,
+    /// Text-search configuration of message search (`simple`, `english`, …). Default
+    /// `simple`; see [`crate::PgStore::apply_text_search_config`].
+    pub text_search_config: String,
 }
 
 impl PgConfig {
@@ -69,6 +72,8 @@ impl PgConfig {
     pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
     /// Default application name.
     pub const DEFAULT_APPLICATION_NAME: &'static str = "chat-service";
+    /// Default text-search configuration.
+    pub const DEFAULT_TEXT_SEARCH_CONFIG: &'static str = "simple";
 
     /// The settings for `url`, everything else at its default.
     pub fn new(url: impl Into<String>) -> Self {
@@ -80,6 +85,7 @@ impl PgConfig {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
             application_name: Self::DEFAULT_APPLICATION_NAME.to_owned(),
+            text_search_config: Self::DEFAULT_TEXT_SEARCH_CONFIG.to_owned(),
         }
     }
 

@@ -21,6 +21,7 @@ mod notify;
 mod repo;
 mod rows;
 mod schema;
+mod search_config;
 mod store;
 
 #[cfg(feature = "testing")]
@@ -31,4 +32,5 @@ pub use migrations::{
     migration_status, run_migrations, MigrationError, MigrationStatus, MIGRATIONS,
 };
 pub use notify::OUTBOX_CHANNEL;
+pub use search_config::is_config_name;
 pub use store::{PgStore, PoolStatus};

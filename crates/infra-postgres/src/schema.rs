@@ -26,6 +26,9 @@ diesel::table! {
         error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        // Set by a trigger from the chat. (`content_tsv`, the generated tsvector of
+        // message search, is read only by raw SQL: diesel has no type for it.)
+        owner -> Text,
     }
 }
 
@@ -56,6 +59,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    erasure_requests (user_id) {
+        user_id -> Text,
+        requested_at -> Timestamptz,
+        renewed_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(messages -> chats (chat_id));
 diesel::joinable!(idempotency_keys -> chats (chat_id));
-diesel::allow_tables_to_appear_in_same_query!(chats, messages, outbox, idempotency_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    chats,
+    messages,
+    outbox,
+    idempotency_keys,
+    erasure_requests
+);

@@ -41,6 +41,9 @@ pub enum EventKind {
     MessageFailed(Message),
     /// A reply was cancelled; carries the stored partial reply.
     MessageCancelled(Message),
+    /// Everything the user had stored was erased (chats, messages, records); carries
+    /// no content. Its `chat_id` is [`Event::user_key`] of the user.
+    UserErased,
 }
 
 impl EventKind {
@@ -56,6 +59,7 @@ impl EventKind {
             EventKind::MessageCompleted { .. } => "message.completed",
             EventKind::MessageFailed(_) => "message.failed",
             EventKind::MessageCancelled(_) => "message.cancelled",
+            EventKind::UserErased => "user.erased",
         }
     }
 
@@ -74,7 +78,7 @@ impl EventKind {
 }
 
 /// Every event type name, for documentation and checks.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "chat.created",
     "chat.updated",
     "chat.deleted",
@@ -84,6 +88,7 @@ pub const EVENT_TYPES: [&str; 9] = [
     "message.completed",
     "message.failed",
     "message.cancelled",
+    "user.erased",
 ];
 
 /// One state change, as emitted by a domain service and stored with the change.
@@ -118,6 +123,23 @@ impl Event {
         }
     }
 
+    /// The `user.erased` event of `user`.
+    pub fn user_erased(time: DateTime<Utc>, user_id: UserId) -> Self {
+        let key = Self::user_key(&user_id);
+        Self::new(time, user_id, key, EventKind::UserErased)
+    }
+
+    /// The subject and record key of a user's own events (`user.erased`), which concern
+    /// no chat: a UUID (version 8) made of the first 16 bytes of SHA-256 of
+    /// `"user:" + user id`, so one user's erasures always share a partition.
+    pub fn user_key(user: &UserId) -> ChatId {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("user:{user}").as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        ChatId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
     /// The same event, tagged with the request that caused it.
     pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
         self.request_id = request_id;
@@ -138,6 +160,7 @@ impl Event {
             | EventKind::MessageUpdated(m)
             | EventKind::MessageFailed(m)
             | EventKind::MessageCancelled(m) => message_data(m),
+            EventKind::UserErased => serde_json::json!({ "userId": self.user_id }),
             EventKind::MessageDeleted { message_id, seq } => {
                 serde_json::json!({ "id": message_id, "chatId": self.chat_id, "seq": seq })
             }
@@ -274,6 +297,20 @@ mod tests {
         );
         let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(back, e);
-        assert_eq!(EVENT_TYPES.len(), 9);
+        assert_eq!(EVENT_TYPES.len(), 10);
+    }
+
+    #[test]
+    fn user_erased_carries_no_content_and_a_stable_key() {
+        let u = UserId::parse("alice").unwrap();
+        let e = Event::user_erased(Utc::now(), u.clone());
+        assert_eq!(e.chat_id, Event::user_key(&u));
+        assert_ne!(e.chat_id, Event::user_key(&UserId::parse("bob").unwrap()));
+        assert_eq!(e.chat_id.as_uuid().get_version_num(), 8);
+        let ce = e.to_cloudevent("/x");
+        assert_eq!(ce["type"], "user.erased");
+        assert_eq!(ce["data"], serde_json::json!({ "userId": "alice" }));
+        let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
     }
 }

@@ -6,6 +6,8 @@ mod idempotency;
 mod ids;
 mod message;
 mod page;
+mod search;
+pub mod text;
 
 pub use chat::*;
 pub use event::*;
@@ -13,3 +15,4 @@ pub use idempotency::*;
 pub use ids::*;
 pub use message::*;
 pub use page::*;
+pub use search::*;

@@ -51,7 +51,7 @@ impl Default for PageLimit {
     }
 }
 
-fn encode<T: Serialize>(v: &T) -> String {
+pub(super) fn encode<T: Serialize>(v: &T) -> String {
     // Serializing these plain structs cannot fail; an empty cursor would be refused on decode.
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default())
 }
@@ -59,7 +59,7 @@ fn encode<T: Serialize>(v: &T) -> String {
 /// Longest cursor text accepted (cursors are URL-safe base64 without padding).
 pub const MAX_CURSOR_LEN: usize = 512;
 
-fn decode<T: DeserializeOwned>(s: &str) -> Result<T, PageError> {
+pub(super) fn decode<T: DeserializeOwned>(s: &str) -> Result<T, PageError> {
     if s.len() > MAX_CURSOR_LEN {
         return Err(PageError::BadCursor);
     }

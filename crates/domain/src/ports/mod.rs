@@ -3,11 +3,13 @@
 //! a `mockall` mock named `Mock<Trait>`.
 
 mod clock;
+mod data;
 mod events;
 mod llm;
 mod storage;
 
 pub use clock::*;
+pub use data::*;
 pub use events::*;
 pub use llm::*;
 pub use storage::*;

@@ -1,15 +1,25 @@
 //! Domain services: the business rules, over the ports.
 
 mod chats;
+mod data_errors;
+mod erasure;
 mod errors;
+mod export;
 mod generation;
 pub mod history;
 mod messages;
+mod retention;
+mod search;
 
 pub use chats::*;
+pub use data_errors::*;
+pub use erasure::*;
 pub use errors::*;
+pub use export::*;
 pub use generation::*;
 pub use messages::*;
+pub use retention::*;
+pub use search::*;
 
 use crate::model::UserId;
 

@@ -8,10 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod chats;
+mod data;
 mod fixtures;
 mod messages;
 
 pub use chats::*;
+pub use data::*;
 pub use fixtures::*;
 pub use messages::*;
 

@@ -2,6 +2,7 @@
 //! inputs, then runs one small closure (one transaction when it changes anything).
 
 mod chats;
+mod data;
 mod messages;
 mod outbox;
 

@@ -2,6 +2,8 @@
 //! few each, so the adapter can compose several of them in one `conn.transaction`.
 
 pub(crate) mod chats;
+pub(crate) mod data;
 pub(crate) mod idempotency;
 pub(crate) mod messages;
 pub(crate) mod outbox;
+pub(crate) mod search;

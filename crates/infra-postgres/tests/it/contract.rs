@@ -18,3 +18,23 @@ async fn storage() -> (Storage, TestDb) {
 }
 
 domain::storage_contract_tests!(storage());
+
+async fn data_storage() -> (domain::testing::DataStorage, TestDb) {
+    let db = TestDb::new();
+    let store = Arc::new(db.store());
+    (
+        domain::testing::DataStorage {
+            chats: store.clone(),
+            messages: store.clone(),
+            search: store.clone(),
+            export: store.clone(),
+            erasure: store.clone(),
+            retention: store,
+        },
+        db,
+    )
+}
+
+mod data {
+    domain::data_contract_tests!(super::data_storage());
+}

@@ -1,0 +1,10 @@
+DROP INDEX outbox_user_idx;
+DROP TABLE erasure_requests;
+DROP INDEX chats_updated_idx;
+DROP INDEX chats_owner_id_idx;
+DROP INDEX messages_owner_created_idx;
+DROP INDEX messages_search_idx;
+ALTER TABLE messages DROP COLUMN content_tsv;
+DROP TRIGGER messages_set_owner ON messages;
+DROP FUNCTION messages_set_owner();
+ALTER TABLE messages DROP COLUMN owner;
