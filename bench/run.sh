@@ -32,7 +32,7 @@ else
   OUT_MD="$ROOT/BENCHMARKS.md" OUT_JSON="$ROOT/bench/results.json"
 fi
 CONCS=${BENCH_CONCURRENCY:-"1 16 64"}
-SCENARIOS="list-chats search get-chat list-messages create-chat send stream"
+SCENARIOS="list-chats search message-search get-chat list-messages create-chat send stream"
 
 preflight
 build_release
@@ -46,6 +46,11 @@ log "database $BENCH_DB: migrate, seed $CHATS chats"
 create_db
 psql_db -v chats="$CHATS" -f "$ROOT/bench/seed.sql" >"$WORK/seed.log" || die "seeding failed"
 MCHATS=$((CHATS / 1000))
+log "seed $((CHATS * 2)) messages for message search (heavy user: 10%)"
+psql_db -v chats="$CHATS" -f "$ROOT/bench/seed_messages.sql" >>"$WORK/seed.log" || die "seeding messages failed"
+MESSAGES=$(psql_db -At -c "SELECT count(*) FROM messages")
+SEARCH_INDEX=$(psql_db -At -c "SELECT pg_size_pretty(pg_relation_size('messages_search_idx'))")
+log "messages: $MESSAGES, search index (messages_search_idx): $SEARCH_INDEX"
 
 LLM_PORT=$(free_port)
 start fake-llm "$BIN/fake-llm" --addr "127.0.0.1:$LLM_PORT" --ttft-ms 0 --tokens-per-sec 0
@@ -71,6 +76,7 @@ svc_args() {
     create-chat) echo "--users creator:1000" ;;
     list-chats) echo "--users heavy" ;;
     search) echo "--users heavy --query lisbon --query zzqx --query nomatch" ;;
+    message-search) echo "--users heavy --query python --query term7 --query zzqx --query nomatch" ;;
     get-chat) echo "--users u:8999" ;;
     list-messages) echo "--users m:20" ;;
     send | stream) echo "--users sender --chats-per-worker 8" ;;
@@ -126,7 +132,9 @@ for sc in $SCENARIOS; do
       --duration-secs "$DUR" --warmup-secs "$WARM" --rss-pid "$SVC" --timeout-ms 30000 \
       $(svc_args "$sc") --out "$RAW/svc-$sc-c$c.json" >/dev/null \
       || log "loadgen $sc c=$c failed"
-    if [ "$sc" != stream ]; then
+    # No pgbench ceiling for stream (provider-bound) and message-search (several
+    # statements chosen by the first one's result: no single SQL script to compare with).
+    if [ "$sc" != stream ] && [ "$sc" != message-search ]; then
       log "$sc c=$c: pgbench"
       run_pgbench "$sc" "$c" $((i * 512))
     fi
@@ -176,6 +184,7 @@ stop "$SLOW" 2
 stop "$HSVC" 15
 
 jq -n --arg mode "$MODE" --argjson chats "$CHATS" --argjson dur "$DUR" --argjson warm "$WARM" \
+  --argjson messages "${MESSAGES:-0}" --arg search_index "${SEARCH_INDEX:-n/a}" \
   --arg concs "$CONCS" --arg rev "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   --arg dirty "$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo yes || echo no)" \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \
@@ -186,7 +195,8 @@ jq -n --arg mode "$MODE" --argjson chats "$CHATS" --argjson dur "$DUR" --argjson
   --arg pool "${DB_POOL_SIZE:-8 (default)}" --argjson nofile "$NOFILE" \
   --arg ports "$(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' '-')" \
   --argjson secs "$(($(date +%s) - T0))" \
-  '{mode: $mode, chats: $chats, duration_s: $dur, warmup_s: $warm,
+  '{mode: $mode, chats: $chats, messages: $messages, search_index: $search_index,
+    duration_s: $dur, warmup_s: $warm,
     concurrency: ($concs | split(" ") | map(select(. != "") | tonumber)), git: $rev, dirty: $dirty,
     date: $date, kernel: $kernel, cpus: $cpus, mem_mib: $mem, cpu: $cpu, postgres: $pg,
     postgres_settings: $pgconf, db_pool_size: $pool, fd_limit: $nofile,

@@ -1,4 +1,4 @@
-//! `chat-service`: serve the API (default), mint a token, run migrations, or print the OpenAPI document.
+//! `chat-service`: serve the API (default), mint a token, run migrations, erase a user, or print the OpenAPI document.
 
 use api_actix::config::Settings;
 use api_actix::startup::Application;
@@ -24,6 +24,12 @@ enum Command {
     Migrate,
     /// Print the OpenAPI 3.1 document of the HTTP API, then exit (needs no configuration).
     Openapi,
+    /// Erase everything a user stored (as `DELETE /api/v1/me` does), then exit (needs DATABASE_URL or DB_HOST).
+    EraseUser {
+        /// The user (token subject).
+        #[arg(long)]
+        sub: String,
+    },
     /// Print a token for a user, signed with the configured JWT_SECRET.
     Token {
         /// The user (token subject).
@@ -105,13 +111,41 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         .database
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("no database configured: set DATABASE_URL or DB_HOST"))?;
-    let store = infra_postgres::PgStore::new(&api_actix::wiring::pg_config(db))?;
+    let mut cfg = api_actix::wiring::pg_config(db);
+    cfg.text_search_config = settings.data.text_search_config.clone();
+    let store = infra_postgres::PgStore::new(&cfg)?;
     let applied = store.run_migrations().await?;
     if applied.is_empty() {
         eprintln!("migrations: the database is up to date");
     } else {
         eprintln!("migrations applied: {}", applied.join(", "));
     }
+    if store.apply_text_search_config().await? {
+        eprintln!(
+            "message search: index rebuilt for text-search configuration {}",
+            cfg.text_search_config
+        );
+    }
+    Ok(())
+}
+
+async fn erase_user(settings: &Settings, sub: &str) -> anyhow::Result<()> {
+    let user = domain::UserId::parse(sub).map_err(|e| anyhow::anyhow!("--sub: {e}"))?;
+    let db = settings
+        .database
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no database configured: set DATABASE_URL or DB_HOST"))?;
+    let store = infra_postgres::PgStore::new(&api_actix::wiring::pg_config(db))?;
+    store.run_migrations().await?;
+    let service = domain::services::ErasureService::new(
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(domain::ports::SystemClock),
+    );
+    let report = service.erase_now(&user).await?;
+    eprintln!(
+        "erased user {user}: {} chats, {} messages; user.erased stored",
+        report.chats, report.messages
+    );
     Ok(())
 }
 
@@ -133,6 +167,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(&settings).await,
         Command::Openapi => Ok(()),
+        Command::EraseUser { sub } => erase_user(&settings, &sub).await,
         Command::Token { sub, ttl } => match &settings.auth.jwt_secret {
             None => Err(anyhow::anyhow!("JWT_SECRET is not set: tokens are signed with it (without it, `serve` prints a dev token)")),
             Some(secret) => api_actix::auth::mint(secret, &sub, ttl, settings.auth.issuer.clone(), settings.auth.audience.clone())

@@ -39,16 +39,20 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         routes::messages::send, routes::messages::list, routes::messages::get,
         routes::messages::edit, routes::messages::delete, routes::messages::regenerate,
         routes::messages::cancel,
+        routes::data::search, routes::data::export, routes::data::erase_me,
         health::healthz, health::readyz, crate::metrics::handler, spec,
     ),
     components(schemas(
         ChatDto, ChatPage, ChatRequest, SettingsDto, SettingsRequest, MessageDto, MessagePage,
         MessageRequest, TurnDto, TurnEvent, TurnProblem, UsageDto, Problem, FieldError,
         health::Health, health::Readiness, health::NotReady, health::Check,
+        crate::dto_data::SearchPage, crate::dto_data::SearchHitDto, crate::dto_data::HitChatDto,
+        crate::dto_data::SnippetDto, crate::dto_data::HighlightDto, crate::dto_data::ExportLine,
     )),
     tags(
         (name = "chats", description = "The caller's chats"),
-        (name = "messages", description = "Messages of a chat, sends and replies"),
+        (name = "messages", description = "Messages of a chat, sends and replies, search"),
+        (name = "data", description = "The caller's own data: export and erasure"),
         (name = "operations", description = "Health, readiness, metrics and this document (no token)"),
     )
 )]

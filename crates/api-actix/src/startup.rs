@@ -13,7 +13,8 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use domain::ports::{
-    ChatRepository, Clock, EventPublisher, LlmClient, MessageRepository, SystemClock,
+    ChatRepository, Clock, ErasureRepository, EventPublisher, ExportRepository, LlmClient,
+    MessageRepository, MessageSearchRepository, RetentionRepository, SystemClock,
 };
 use domain::services::{history::HistoryBudget, ChatService, MessageService, MessageServiceConfig};
 use std::net::TcpListener;
@@ -27,6 +28,8 @@ pub struct Adapters {
     pub chats: Arc<dyn ChatRepository>,
     /// Message storage.
     pub messages: Arc<dyn MessageRepository>,
+    /// Search, export, erasure and retention.
+    pub data: DataAdapters,
     /// The LLM.
     pub llm: Arc<dyn LlmClient>,
     /// The clock.
@@ -49,10 +52,51 @@ impl Adapters {
         let store = Arc::new(infra_memory::MemoryStore::new(events));
         Self {
             chats: store.clone(),
-            messages: store,
+            messages: store.clone(),
+            data: DataAdapters::of(store.clone(), store),
             llm,
             clock: Arc::new(SystemClock),
             probe: Arc::new(routes::health::MemoryProbe),
+        }
+    }
+}
+
+/// The adapters of a user's own data. Requests use the first four; the background
+/// maintenance (stalled erasures, retention) uses its own (a pool of its own on
+/// PostgreSQL, so background work cannot starve requests).
+#[derive(Clone)]
+pub struct DataAdapters {
+    /// Message search.
+    pub search: Arc<dyn MessageSearchRepository>,
+    /// Export.
+    pub export: Arc<dyn ExportRepository>,
+    /// Erasure, for requests (`DELETE /api/v1/me`).
+    pub erasure: Arc<dyn ErasureRepository>,
+    /// Erasure, for the maintenance job.
+    pub background_erasure: Arc<dyn ErasureRepository>,
+    /// Retention, for the maintenance job.
+    pub retention: Arc<dyn RetentionRepository>,
+}
+
+impl std::fmt::Debug for DataAdapters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataAdapters")
+    }
+}
+
+impl DataAdapters {
+    /// Every data port from `requests`, the background ones from `background`.
+    pub fn of<R, B>(requests: Arc<R>, background: Arc<B>) -> Self
+    where
+        R: MessageSearchRepository + ExportRepository + ErasureRepository + 'static,
+        B: ErasureRepository + RetentionRepository + 'static,
+    {
+        Self {
+            search: requests.clone(),
+            export: requests.clone(),
+            erasure: requests,
+            background_erasure: background.clone(),
+            retention: background,
         }
     }
 }
@@ -69,6 +113,7 @@ pub struct Application {
     drain: Duration,
     delay: Duration,
     draining: crate::shutdown::Draining,
+    maintenance: crate::maintenance::Running,
 }
 
 impl std::fmt::Debug for Application {
@@ -117,9 +162,20 @@ impl Application {
             message_config(settings),
         )
         .with_sleeper(std::sync::Arc::new(crate::state::TokioSleeper));
+        let maintenance =
+            crate::maintenance::Maintenance::new(&settings.data, &adapters, &metrics)?;
         let state = AppState {
             chats,
             messages,
+            search: domain::services::SearchService::new(
+                adapters.chats.clone(),
+                adapters.data.search.clone(),
+            ),
+            export: domain::services::ExportService::new(adapters.data.export.clone()),
+            erasure: domain::services::ErasureService::new(
+                adapters.data.erasure.clone(),
+                adapters.clock.clone(),
+            ),
             spawner: Spawner::current(),
             replay_wait: Duration::from_millis(settings.llm.total_timeout_ms)
                 + Duration::from_secs(30),
@@ -192,8 +248,10 @@ impl Application {
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
+        let maintenance = maintenance.spawn();
         Ok(Self {
             port,
+            maintenance,
             server: server.run(),
             state,
             jwt_secret: secret,
@@ -248,6 +306,7 @@ impl Application {
         if !finished {
             tracing::warn!("some replies were still generating when the drain time ran out");
         }
+        self.maintenance.stop().await;
         served?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! What handlers share: the domain services and the spawner for reply generations.
 
-use domain::services::{ChatService, MessageService};
+use domain::services::{ChatService, ErasureService, ExportService, MessageService, SearchService};
 use std::future::Future;
 use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
@@ -64,6 +64,12 @@ pub struct AppState {
     pub chats: ChatService,
     /// Messages and replies.
     pub messages: MessageService,
+    /// Message search.
+    pub search: SearchService,
+    /// Export.
+    pub export: ExportService,
+    /// Erasure.
+    pub erasure: ErasureService,
     /// Where generations run.
     pub spawner: Spawner,
     /// How long an idempotent retry waits for the first send's reply to finish.

@@ -109,7 +109,7 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
         }
     };
     if let Some(db) = &settings.database {
-        return postgres(db, llm, events, settings.kafka.is_some(), notes).await;
+        return postgres(settings, db, llm, events, notes).await;
     }
     notes.push(
         "storage: IN MEMORY — throw-away, everything is lost on exit (set DATABASE_URL or DB_HOST for PostgreSQL)"
@@ -137,19 +137,37 @@ pub fn pg_config(db: &DatabaseSettings) -> infra_postgres::PgConfig {
 /// PostgreSQL storage: migrations applied first (under an advisory lock, so replicas
 /// starting together do not race), then the outbox relay on its own small pool.
 async fn postgres(
+    settings: &Settings,
     db: &DatabaseSettings,
     llm: Arc<dyn LlmClient>,
     events: Arc<dyn EventPublisher>,
-    kafka: bool,
     mut notes: Vec<String>,
 ) -> anyhow::Result<Wired> {
     use anyhow::Context;
-    let cfg = pg_config(db);
+    let kafka = settings.kafka.is_some();
+    let mut cfg = pg_config(db);
+    cfg.text_search_config = settings.data.text_search_config.clone();
     let store = infra_postgres::PgStore::new(&cfg).context("PostgreSQL pool")?;
     let applied = store
         .run_migrations()
         .await
         .context("applying migrations")?;
+    if store
+        .apply_text_search_config()
+        .await
+        .context("applying search.text_config")?
+    {
+        notes.push(format!(
+            "message search: index rebuilt for text-search configuration {}",
+            cfg.text_search_config
+        ));
+    }
+    let maintenance = infra_postgres::PgStore::with_pool_size(
+        &cfg,
+        1,
+        &format!("{}-maintenance", db.application_name),
+    )
+    .context("PostgreSQL maintenance pool")?;
     notes.push(format!(
         "storage: PostgreSQL (pool of {}, {} migration(s) applied now)",
         db.pool_size,
@@ -185,7 +203,8 @@ async fn postgres(
     };
     let adapters = Adapters {
         chats: store.clone(),
-        messages: store,
+        messages: store.clone(),
+        data: crate::startup::DataAdapters::of(store, Arc::new(maintenance)),
         llm,
         clock: Arc::new(domain::ports::SystemClock),
         probe: Arc::new(probe),

@@ -40,6 +40,8 @@ pub enum Scenario {
     GetChat,
     /// `GET /api/v1/chats/search?q=…`.
     Search,
+    /// `GET /api/v1/messages/search?q=…` (full text over messages).
+    MessageSearch,
     /// `GET /api/v1/messages?chatId=…`.
     ListMessages,
     /// `POST /api/v1/messages?chatId=…` answered as JSON.
@@ -58,6 +60,7 @@ impl Scenario {
             Scenario::ListChats => "list-chats",
             Scenario::GetChat => "get-chat",
             Scenario::Search => "search",
+            Scenario::MessageSearch => "message-search",
             Scenario::ListMessages => "list-messages",
             Scenario::Send => "send",
             Scenario::Stream => "stream",

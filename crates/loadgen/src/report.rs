@@ -26,11 +26,12 @@ pub struct ReportArgs {
 }
 
 /// The scenarios, in report order.
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 8] = [
     "create-chat",
     "list-chats",
     "get-chat",
     "search",
+    "message-search",
     "list-messages",
     "send",
     "stream",
@@ -175,6 +176,27 @@ fn levels(r: &Value) -> Vec<Value> {
                 },
             ));
         }
+    }
+
+    let messages = num(&r["meta"], "/messages").unwrap_or(0.0);
+    for x in rows.iter().filter(|x| x["scenario"] == "message-search") {
+        let c = x["concurrency"].as_u64().unwrap_or(0);
+        if c != 1 && c != 16 {
+            continue;
+        }
+        let p99 = num(x, "/service/latency_ms/p99");
+        let index = r["meta"]["search_index"].as_str().unwrap_or("n/a");
+        out.push(level(
+            &format!("message-search p99 with {messages:.0} messages stored, c={c}"),
+            "< 20 ms",
+            p99.map_or("n/a".into(), |p| format!("{p:.2} ms")),
+            p99.map(|p| p < 20.0),
+            &if messages < 2_000_000.0 {
+                format!("quick run: fewer messages than the level's 2,000,000; index {index}")
+            } else {
+                format!("heavy user: 10% of all messages; GIN index {index}")
+            },
+        ));
     }
 
     let hold = &r["hold"];

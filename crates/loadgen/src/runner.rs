@@ -101,6 +101,16 @@ async fn one(ctx: &Ctx, w: &mut Worker, rec: &mut Recorder) -> anyhow::Result<Ou
             let u = url(base, "/api/v1/chats/search", &[("q", q), ("limit", &limit)]);
             ops::get(c, &u, &bearer, rec).await
         }
+        Scenario::MessageSearch => {
+            let bearer = w.tokens.bearer(&ctx.users.pick(&mut w.rng))?;
+            let q = &a.queries[w.rng.gen_range(0..a.queries.len())];
+            let u = url(
+                base,
+                "/api/v1/messages/search",
+                &[("q", q), ("limit", &limit)],
+            );
+            ops::get(c, &u, &bearer, rec).await
+        }
         Scenario::GetChat => {
             let o = w.random(&ctx.plan).context("no chats to read")?;
             let bearer = w.tokens.bearer(&o.user)?;

@@ -144,7 +144,11 @@ pub async fn prepare(
                 plan.pool = seed_via_api(client, base, args, tokens, &users, acks).await?;
             }
         }
-        Scenario::CreateChat | Scenario::ListChats | Scenario::Search | Scenario::LlmDirect => {}
+        Scenario::CreateChat
+        | Scenario::ListChats
+        | Scenario::Search
+        | Scenario::MessageSearch
+        | Scenario::LlmDirect => {}
     }
     Ok(plan)
 }

@@ -75,6 +75,9 @@ keys! {
     "rate_limit.api_burst" ["RATE_LIMIT_API_BURST"] "burst over the API (default 100)";
     "rate_limit.sends_per_min" ["RATE_LIMIT_SENDS_PER_MIN"] "sends per minute per user, 0 = off (default 60)";
     "rate_limit.sends_burst" ["RATE_LIMIT_SENDS_BURST"] "burst of sends (default 20)";
+    "search.text_config" ["SEARCH_TEXT_CONFIG"] "PostgreSQL text-search configuration of message search, e.g. english; changing it rebuilds the index at start-up (default simple)";
+    "retention.chat_idle_days" ["RETENTION_CHAT_IDLE_DAYS"] "delete chats with no activity for this many days, 0 = never (default 0)";
+    "retention.sweep_interval_secs" ["RETENTION_SWEEP_INTERVAL_SECS"] "seconds between two retention sweeps (default 3600)";
     "log.format" ["LOG_FORMAT"] "pretty (default) or json";
     "log.level" ["LOG_LEVEL", "RUST_LOG"] "filter in RUST_LOG syntax (default info)";
 }
@@ -329,6 +332,21 @@ pub(super) fn build(r: &mut Reader, _env: &HashMap<String, String>) -> Settings 
         sends_per_min: r.ranged("rate_limit.sends_per_min", 60.0, 0.0, 1_000_000.0),
         sends_burst: r.ranged("rate_limit.sends_burst", 20, 1, 1_000_000),
     };
+    let text_search_config = r
+        .raw("search.text_config")
+        .unwrap_or_else(|| "simple".into());
+    if !infra_postgres::is_config_name(&text_search_config) {
+        r.problem(
+            "search.text_config",
+            format!("{text_search_config:?} is not a text-search configuration name such as simple or english"),
+        );
+    }
+    let idle_days: u32 = r.ranged("retention.chat_idle_days", 0, 0, 100_000);
+    let data = DataSettings {
+        text_search_config,
+        chat_idle_days: (idle_days > 0).then_some(idle_days),
+        sweep_interval_secs: r.ranged("retention.sweep_interval_secs", 3_600, 1, 604_800),
+    };
     let log = LogSettings {
         format: match r
             .raw("log.format")
@@ -366,6 +384,7 @@ pub(super) fn build(r: &mut Reader, _env: &HashMap<String, String>) -> Settings 
         llm,
         kafka,
         rate_limit,
+        data,
         log,
     }
 }

@@ -165,6 +165,17 @@ pub struct RateLimitSettings {
     pub sends_burst: u32,
 }
 
+/// A user's data: message search and retention.
+#[derive(Debug, Clone)]
+pub struct DataSettings {
+    /// PostgreSQL text-search configuration of message search (`simple` by default).
+    pub text_search_config: String,
+    /// Chats with no activity for this many days are deleted; `None` = kept forever.
+    pub chat_idle_days: Option<u32>,
+    /// Seconds between two retention sweeps.
+    pub sweep_interval_secs: u64,
+}
+
 /// Log settings.
 #[derive(Debug, Clone)]
 pub struct LogSettings {
@@ -191,6 +202,8 @@ pub struct Settings {
     pub kafka: Option<KafkaSettings>,
     /// Rate limits.
     pub rate_limit: RateLimitSettings,
+    /// Search and retention.
+    pub data: DataSettings,
     /// Logging.
     pub log: LogSettings,
 }

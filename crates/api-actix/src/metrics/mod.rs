@@ -2,6 +2,7 @@
 //! runtime families, and the `GET /metrics` handler. Database pool and outbox figures
 //! come from the adapters' [`Probe::gauges`](crate::routes::health::Probe::gauges).
 
+pub mod data;
 pub mod http;
 pub mod llm;
 
@@ -123,6 +124,11 @@ pub(crate) fn histogram_vec(
 }
 
 impl Metrics {
+    /// The registry every family is registered in.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// A fresh registry with every family; `probe` reports pool and outbox figures.
     pub fn new(probe: Option<Arc<dyn Probe>>) -> anyhow::Result<Self> {
         let r = Registry::new();

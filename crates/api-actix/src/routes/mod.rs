@@ -2,6 +2,7 @@
 //! API docs) and the fallbacks, all from one table.
 
 pub mod chats;
+pub mod data;
 pub mod health;
 pub mod messages;
 mod turn;
@@ -57,6 +58,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
     }),
     ep(Method::POST, "/api/v1/messages", || web::to(messages::send)),
     ep(Method::GET, "/api/v1/messages", || web::to(messages::list)),
+    // Before `/api/v1/messages/{id}`, which would take `search` for an id.
+    ep(Method::GET, "/api/v1/messages/search", || {
+        web::to(data::search)
+    }),
     ep(Method::GET, "/api/v1/messages/{id}", || {
         web::to(messages::get)
     }),
@@ -72,6 +77,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep(Method::POST, "/api/v1/messages/{id}/cancel", || {
         web::to(messages::cancel)
     }),
+    ep(Method::GET, "/api/v1/export", || web::to(data::export)),
+    ep(Method::DELETE, "/api/v1/me", || web::to(data::erase_me)),
     ep(Method::GET, "/healthz", || web::to(health::healthz)),
     ep(Method::GET, "/readyz", || web::to(health::readyz)),
     ep(Method::GET, "/metrics", || web::to(crate::metrics::handler)),

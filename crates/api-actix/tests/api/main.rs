@@ -6,6 +6,8 @@
 mod auth;
 mod chats;
 mod conformance;
+mod data;
+mod data_postgres;
 mod errors;
 mod helpers;
 mod hostile;

@@ -7,6 +7,7 @@
 mod chats;
 mod concurrency;
 mod contract;
+mod data;
 mod messages;
 mod migrations;
 mod outage;

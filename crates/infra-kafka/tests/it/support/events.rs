@@ -54,7 +54,7 @@ fn event(chat_id: ChatId, kind: EventKind, request_id: Option<&str>) -> Event {
         .with_request_id(request_id.map(str::to_owned))
 }
 
-/// One event of each of the nine types, in the order a chat's life could emit them.
+/// One event of each of the ten types, in the order a chat's life could emit them.
 pub fn one_of_each(chat_id: ChatId) -> Vec<Event> {
     use EventKind as K;
     use MessageStatus as S;
@@ -91,6 +91,8 @@ pub fn one_of_each(chat_id: ChatId) -> Vec<Event> {
             None,
         ),
         event(chat_id, K::ChatDeleted { chat_id }, Some("req-6")),
+        Event::user_erased(Utc::now().trunc_subsecs(6), user())
+            .with_request_id(Some("req-7".into())),
     ]
 }
 
