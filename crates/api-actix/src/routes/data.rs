@@ -24,7 +24,7 @@ impl From<DataError> for ApiError {
 /// Search the caller's messages (full text), most relevant first, then newest.
 #[utoipa::path(get, path = "/api/v1/messages/search", tag = "messages", params(MessageSearchQuery),
     responses((status = 200, body = SearchPage,
-            description = "The newest 500 matches ranked: by how often the searched words occur, then newest first"),
+            description = "The newest 100 matches ranked: by how often the searched words occur, then newest first"),
         (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem, description = "No such chat (chatId) for this user"),
         (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),

@@ -44,6 +44,8 @@ impl Actor {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_data;
 
 #[cfg(test)]
 mod testing_support {

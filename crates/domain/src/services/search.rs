@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// common word would read all of them (hundreds of thousands for a heavy user); ranking
 /// the newest ones keeps each page bounded. Older matches are reached by a narrower
 /// query (more words, a phrase, one chat).
-pub const SEARCH_WINDOW: u32 = 500;
+pub const SEARCH_WINDOW: u32 = 100;
 
 /// Searches a user's messages.
 #[derive(Clone)]

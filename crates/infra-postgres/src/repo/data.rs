@@ -50,11 +50,14 @@ pub(crate) fn messages_by_seq(
         .load(conn)?)
 }
 
+/// Messages, and the titles of their chats by chat id.
+pub(crate) type WithTitles = (Vec<MessageRow>, Vec<(Uuid, String)>);
+
 /// The rows of these messages, with their chats' titles (any order).
 pub(crate) fn messages_with_titles(
     conn: &mut PgConnection,
     ids: &[Uuid],
-) -> Result<(Vec<MessageRow>, Vec<(Uuid, String)>), PgError> {
+) -> Result<WithTitles, PgError> {
     let rows: Vec<MessageRow> = messages::table
         .filter(messages::id.eq_any(ids))
         .select(MessageRow::as_select())

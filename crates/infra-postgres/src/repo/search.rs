@@ -22,7 +22,7 @@ use diesel::sql_types::{BigInt, Integer, Text, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
 /// How many of the newest messages the first step reads at most.
-pub(crate) const SCAN_BUDGET: i64 = 2000;
+pub(crate) const SCAN_BUDGET: i64 = 10_000;
 
 /// The query parameters every statement shares.
 #[derive(Debug, Clone)]

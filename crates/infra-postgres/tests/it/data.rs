@@ -58,6 +58,12 @@ async fn retention_skips_while_another_replica_holds_the_job() {
     assert_eq!(done.len(), 1);
 }
 
+/// The turn with its reply already complete (so the next turn may start).
+fn finished(mut t: domain::ports::NewTurn) -> domain::ports::NewTurn {
+    t.reply.status = domain::model::MessageStatus::Complete;
+    t
+}
+
 async fn search(store: &PgStore, q: &str) -> Vec<String> {
     store
         .search_messages(&MessageSearch {
@@ -84,7 +90,7 @@ async fn another_text_search_configuration_rebuilds_the_index_once() {
     let c = chat("alice", "Sport");
     store.insert_chat(&c, &created(&c)).await.unwrap();
     store
-        .start_turn(&turn(&c, 0, "She runs every morning"))
+        .start_turn(&finished(turn(&c, 0, "She runs every morning")))
         .await
         .unwrap();
     assert!(
@@ -96,7 +102,7 @@ async fn another_text_search_configuration_rebuilds_the_index_once() {
     assert_eq!(search(&store, "running").await, ["She runs every morning"]);
     // New messages are indexed with it too.
     store
-        .start_turn(&turn(&c, 2, "Cats were running"))
+        .start_turn(&finished(turn(&c, 2, "Cats were running")))
         .await
         .unwrap();
     assert_eq!(search(&store, "run cat").await, ["Cats were running"]);
