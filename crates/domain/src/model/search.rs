@@ -293,7 +293,10 @@ impl Snippet {
             .map(|w| (char_at(w.start), char_at(w.end)))
             .collect();
         let first = hits.first().map_or(0, |h| h.0);
-        let mut from = first.saturating_sub(Self::CONTEXT_CHARS);
+        // Context before the match, but no less text than fits when the end is near.
+        let mut from = first
+            .saturating_sub(Self::CONTEXT_CHARS)
+            .min(chars.len().saturating_sub(Self::MAX_CHARS));
         // Start at a word boundary (after a space), unless that passes the match.
         while from > 0 && from < first && !chars[from - 1].1.is_whitespace() {
             from += 1;
@@ -479,6 +482,20 @@ mod tests {
             .take((h.end - h.start) as usize)
             .collect();
         assert_eq!(word, "vital");
+    }
+
+    #[test]
+    fn a_message_that_fits_is_not_cut() {
+        let content = format!("{}needle", "word ".repeat(30));
+        let s = Snippet::build(&content, &q("needle"));
+        assert_eq!(s.text, content);
+        assert_eq!(
+            s.matches,
+            [Highlight {
+                start: 150,
+                end: 156
+            }]
+        );
     }
 
     #[test]
