@@ -20,7 +20,10 @@ mod query;
 pub mod rules;
 
 pub use events::{Delta, TurnEvent, TurnProblem};
-pub use query::{param, ChatListQuery, ChatSearchQuery, MessageListQuery, SendHeaders, SendQuery};
+pub use query::{
+    param, ChatListQuery, ChatSearchQuery, MessageListQuery, MessageSearchQuery,
+    MessageSearchRequest, SendHeaders, SendQuery,
+};
 
 /// A chat's generation settings; `null` means the service default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

@@ -1,99 +1,19 @@
-//! The JSON shapes of message search, export lines and their query, and their
-//! conversion from the domain.
+//! The JSON shapes of message search results and export lines, and their conversion
+//! from the domain (the search's query type is in `dto::query`).
 
 use crate::dto::{ChatDto, MessageDto};
-use crate::error::ApiError;
-use crate::extract::Fields;
-use domain::{ChatId, MessageQuery, MessageSearchCursor, PageLimit, PageRequest, SearchHit};
+use domain::SearchHit;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// Query of `GET /api/v1/messages/search`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct MessageSearchQuery {
-    /// What to look for, 1–200 characters: words (all must occur, whole words, any
-    /// case), `"quoted phrases"`, `-word` to exclude, `or` between alternatives.
-    #[param(required = true, min_length = 1, max_length = 200)]
-    pub q: Option<String>,
-    /// Only this chat's messages (a chat id, UUIDv7).
-    #[param(format = Uuid)]
-    pub chat_id: Option<String>,
-    /// Page size, 1–100 (default 20).
-    #[param(minimum = 1, maximum = 100, value_type = Option<u32>)]
-    pub limit: Option<String>,
-    /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// A checked search request.
-#[derive(Debug)]
-pub struct SearchRequest {
-    /// The chat to search in, if any.
-    pub chat_id: Option<ChatId>,
-    /// The query.
-    pub query: MessageQuery,
-    /// The page.
-    pub page: PageRequest<MessageSearchCursor>,
-}
-
-impl MessageSearchQuery {
-    /// The request, every invalid field reported.
-    pub fn try_into_domain(&self) -> Result<SearchRequest, ApiError> {
-        let mut f = Fields::default();
-        let limit = match &self.limit {
-            None => Some(PageLimit::default()),
-            Some(l) => f.check(
-                "limit",
-                l.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .and_then(|n| PageLimit::new(n).ok())
-                    .ok_or("must be a whole number from 1 to 100"),
-            ),
-        };
-        let after = match self.cursor.as_deref() {
-            None => Some(None),
-            Some(c) => f.check("cursor", MessageSearchCursor::decode(c)).map(Some),
-        };
-        let query = match &self.q {
-            Some(q) => f.check("q", MessageQuery::parse(q)),
-            None => {
-                f.push("q", "is required");
-                None
-            }
-        };
-        let chat_id = match self.chat_id.as_deref() {
-            None => Some(None),
-            Some(id) => f
-                .check(
-                    "chatId",
-                    ChatId::parse(id.trim()).map_err(|_| "is not a chat id"),
-                )
-                .map(Some),
-        };
-        f.finish(|| {
-            Some(SearchRequest {
-                chat_id: chat_id?,
-                query: query?,
-                page: PageRequest {
-                    limit: limit?,
-                    after: after?,
-                },
-            })
-        })
-    }
-}
 
 /// A match in a snippet: character offsets (Unicode code points) into `text`, end exclusive.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HighlightDto {
     /// First character of the match.
-    #[schema(minimum = 0)]
+    #[schema(required = true, minimum = 0)]
     pub start: u32,
     /// Just after its last character.
-    #[schema(minimum = 1)]
+    #[schema(required = true, minimum = 1)]
     pub end: u32,
 }
 
@@ -102,8 +22,10 @@ pub struct HighlightDto {
 pub struct SnippetDto {
     /// At most 200 characters of the message (plus `…` where it was cut), white space
     /// collapsed to single spaces.
+    #[schema(required = true)]
     pub text: String,
     /// Where the searched words are in `text`.
+    #[schema(required = true)]
     pub matches: Vec<HighlightDto>,
 }
 
@@ -111,9 +33,10 @@ pub struct SnippetDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HitChatDto {
     /// UUIDv7.
-    #[schema(format = Uuid)]
+    #[schema(required = true, format = Uuid)]
     pub id: String,
     /// Its title.
+    #[schema(required = true)]
     pub title: String,
 }
 
@@ -122,13 +45,16 @@ pub struct HitChatDto {
 #[serde(rename_all = "camelCase")]
 pub struct SearchHitDto {
     /// The message.
+    #[schema(required = true)]
     pub message: MessageDto,
     /// Its chat.
+    #[schema(required = true)]
     pub chat: HitChatDto,
     /// How many times the searched words occur in the message (the rank, before recency).
-    #[schema(minimum = 0)]
+    #[schema(required = true, minimum = 0)]
     pub relevance: u32,
     /// The excerpt.
+    #[schema(required = true)]
     pub snippet: SnippetDto,
 }
 
@@ -162,8 +88,10 @@ impl From<&SearchHit> for SearchHitDto {
 #[serde(rename_all = "camelCase")]
 pub struct SearchPage {
     /// Most relevant first, then newest.
+    #[schema(required = true)]
     pub items: Vec<SearchHitDto>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -233,3 +233,100 @@ impl IntoParams for SendHeaders {
         )]
     }
 }
+
+/// Query of `GET /api/v1/messages/search`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageSearchQuery {
+    /// What to look for.
+    pub q: Option<String>,
+    /// Only this chat.
+    pub chat_id: Option<String>,
+    /// Page size.
+    pub limit: Option<String>,
+    /// Position.
+    pub cursor: Option<String>,
+}
+
+impl IntoParams for MessageSearchQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let q = format!(
+            "What to look for, 1-{} characters once trimmed, no NUL: words (all must occur; \
+             whole words of letters and digits, any case), `\"quoted phrases\"`, `-word` or \
+             `-\"phrase\"` to exclude, `or` between alternatives. A query with no word to \
+             look for, or an alternative that only excludes, is 422 \
+             (`/problems/unprocessable`).",
+            domain::MessageQuery::MAX_CHARS
+        );
+        vec![
+            param("q", true, &q, rules::message_query(), None),
+            param(
+                "chatId",
+                false,
+                "Only this chat's messages.",
+                rules::uuid(),
+                None,
+            ),
+            param("limit", false, LIMIT, rules::page_limit(), None),
+            param("cursor", false, CURSOR, rules::search_cursor(), None),
+        ]
+    }
+}
+
+/// A checked message search request.
+#[derive(Debug)]
+pub struct MessageSearchRequest {
+    /// The chat to search in, if any.
+    pub chat_id: Option<ChatId>,
+    /// The query.
+    pub query: domain::MessageQuery,
+    /// The page.
+    pub page: PageRequest<domain::MessageSearchCursor>,
+}
+
+impl MessageSearchQuery {
+    /// The search: every malformed parameter in one 422 (`validation`); a well-formed
+    /// query with nothing to look for is a 422 `unprocessable`.
+    pub fn search(&self) -> Result<MessageSearchRequest, ApiError> {
+        use domain::MessageQueryError;
+        let mut f = Fields::default();
+        let mut semantic = None;
+        let query = match self.q.as_deref().map(domain::MessageQuery::parse) {
+            None => {
+                f.push("q", "is required");
+                None
+            }
+            Some(Ok(q)) => Some(q),
+            Some(Err(e @ MessageQueryError::Length)) => {
+                f.push("q", e);
+                None
+            }
+            Some(Err(e)) => {
+                semantic = Some(e);
+                None
+            }
+        };
+        let chat = match self.chat_id.as_deref() {
+            None => None,
+            Some(raw) => chat_id(Some(raw), &mut f),
+        };
+        let limit = limit(self.limit.as_deref(), &mut f);
+        let after = cursor(
+            self.cursor.as_deref(),
+            &mut f,
+            domain::MessageSearchCursor::decode,
+        );
+        let chat = f.finish(|| Some(chat))?.transpose()?;
+        if let Some(e) = semantic {
+            return Err(ApiError::Unprocessable(vec![
+                crate::error::FieldError::new("q", e),
+            ]));
+        }
+        let query = query.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("query missing")))?;
+        Ok(MessageSearchRequest {
+            chat_id: chat,
+            query,
+            page: PageRequest { limit, after },
+        })
+    }
+}

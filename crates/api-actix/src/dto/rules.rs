@@ -164,6 +164,27 @@ pub fn message_cursor() -> ObjectBuilder {
     cursor(MessageCursor { seq: 20 }.encode())
 }
 
+/// A message search (its words and operators are checked by the service: a query
+/// without a word to look for is 422 `/problems/unprocessable`).
+pub fn message_query() -> ObjectBuilder {
+    string(false).pattern(Some(trimmed_pattern(domain::MessageQuery::MAX_CHARS, NUL)))
+}
+
+/// The cursor of message search results.
+pub fn search_cursor() -> ObjectBuilder {
+    let id = domain::MessageId::from_uuid(uuid::Uuid::from_u128(
+        0x019b_7a4c_0000_7000_8000_0000_0000_0002,
+    ));
+    cursor(
+        domain::MessageSearchCursor {
+            relevance: 2,
+            created_at: example_time(),
+            id,
+        }
+        .encode(),
+    )
+}
+
 /// A title search.
 pub fn search_query() -> ObjectBuilder {
     string(false).pattern(Some(trimmed_pattern(SearchQuery::MAX_CHARS, NUL)))

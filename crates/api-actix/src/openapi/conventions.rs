@@ -118,6 +118,21 @@ fn adjust_response(status: &str, r: &mut Map<String, Value>) {
             }
         }
     }
+    if let Some(lines) = r
+        .get_mut("content")
+        .and_then(Value::as_object_mut)
+        .and_then(|c| c.get_mut("application/x-ndjson"))
+    {
+        // Newline-delimited JSON (the export): each line is the schema named.
+        if let Some(item) = lines.get("schema").filter(|s| s.get("$ref").is_some()) {
+            let item = item.clone();
+            lines["x-itemSchema"] = item;
+            lines["schema"] = json!({
+                "type": "string",
+                "description": "Newline-delimited JSON (`application/x-ndjson`): one JSON value per line, each described by `x-itemSchema`"
+            });
+        }
+    }
     let headers = r.entry("headers").or_insert_with(|| json!({}));
     // A header an annotation declares is one the route always sends.
     if let Some(declared) = headers.as_object_mut() {

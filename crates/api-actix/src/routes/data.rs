@@ -1,7 +1,7 @@
 //! The routes of a user's own data: message search, export (NDJSON) and erasure.
 
-use crate::dto::{ChatDto, MessageDto};
-use crate::dto_data::{ExportLine, MessageSearchQuery, SearchHitDto, SearchPage};
+use crate::dto::{ChatDto, MessageDto, MessageSearchQuery};
+use crate::dto_data::{ExportLine, SearchHitDto, SearchPage};
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::state::AppState;
@@ -25,16 +25,14 @@ impl From<DataError> for ApiError {
 #[utoipa::path(get, path = "/api/v1/messages/search", tag = "messages", params(MessageSearchQuery),
     responses((status = 200, body = SearchPage,
             description = "The newest 100 matches ranked: by how often the searched words occur, then newest first"),
-        (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem, description = "No such chat (chatId) for this user"),
-        (status = 422, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+        (status = 404, body = crate::error::Problem, description = "No such chat (`chatId`) for this user")),
     security(("bearer" = [])))]
 pub async fn search(
     state: web::Data<AppState>,
     Caller(actor): Caller,
     query: web::Query<MessageSearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = query.try_into_domain()?;
+    let r = query.search()?;
     let p = state
         .search
         .search(&actor, r.chat_id, r.query, r.page)
@@ -77,8 +75,7 @@ fn export_line(item: Result<ExportItem, DataError>) -> ExportLine {
 #[utoipa::path(get, path = "/api/v1/export", tag = "data",
     responses((status = 200, content_type = "application/x-ndjson", body = ExportLine,
             headers(("Content-Disposition" = String, description = "attachment; filename=\"chat-export-<date>.ndjson\"")),
-            description = "One JSON object per line: `export` (first), `chat`, then its `message`s (every branch, by seq), …, `end` (last line of a complete export); an `error` line ends a failed one"),
-        (status = 401, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+            description = "One JSON object per line: `export` (first), `chat`, then its `message`s (every branch, by seq), …, `end` (last line of a complete export); an `error` line ends a failed one")),
     security(("bearer" = [])))]
 pub async fn export(
     state: web::Data<AppState>,
@@ -115,8 +112,7 @@ pub async fn export(
 /// Erase everything the caller stored: chats, messages, idempotency records, usage.
 #[utoipa::path(delete, path = "/api/v1/me", tag = "data",
     responses((status = 204, description = "Erased: nothing of the caller is left, and one `user.erased` event is stored"),
-        (status = 202, description = "Erasing in the background, in batches; asking again is harmless (204 once nothing is left)"),
-        (status = 401, body = crate::error::Problem), (status = 503, body = crate::error::Problem)),
+        (status = 202, description = "Erasing in the background, in batches; asking again is harmless (204 once nothing is left)")),
     security(("bearer" = [])))]
 pub async fn erase_me(
     state: web::Data<AppState>,

@@ -394,7 +394,18 @@ fn documented(
             content.keys().collect::<Vec<_>>()
         ));
     };
-    if essence.ends_with("json") {
+    if essence == "application/x-ndjson" {
+        for line in body.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                return Some(format!("{status} line is not JSON: {line}"));
+            };
+            if !s.is_valid(&media["x-itemSchema"], &v) {
+                return Some(format!(
+                    "{status} line does not match its item schema: {line}"
+                ));
+            }
+        }
+    } else if essence.ends_with("json") {
         let Ok(v) = serde_json::from_str::<Value>(body) else {
             return Some(format!("{status} body is not JSON: {body}"));
         };

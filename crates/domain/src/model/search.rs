@@ -25,8 +25,11 @@ use serde::{Deserialize, Serialize};
 /// Why a message search query was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageQueryError {
-    /// Empty, or longer than [`MessageQuery::MAX_CHARS`].
-    #[error("q must be 1-{} characters", MessageQuery::MAX_CHARS)]
+    /// Empty, longer than [`MessageQuery::MAX_CHARS`], or holding NUL.
+    #[error(
+        "q must be 1-{} characters once trimmed, without NUL",
+        MessageQuery::MAX_CHARS
+    )]
     Length,
     /// No letter or digit to search for.
     #[error("q has no word to search for")]
@@ -99,7 +102,7 @@ impl MessageQuery {
     /// Parses a query.
     pub fn parse(q: &str) -> Result<Self, MessageQueryError> {
         let text = q.trim();
-        if text.is_empty() || text.chars().count() > Self::MAX_CHARS {
+        if text.is_empty() || text.chars().count() > Self::MAX_CHARS || text.contains('\0') {
             return Err(MessageQueryError::Length);
         }
         let raws = split(text);
