@@ -49,9 +49,9 @@ pub enum ApiError {
     /// Unknown route, or a resource that does not exist or belongs to someone else.
     #[error("not found")]
     NotFound,
-    /// The route exists, not with this method.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// The route exists, not with this method; the methods it answers, as an `Allow` value.
+    #[error("this route answers {0} only")]
+    MethodNotAllowed(String),
     /// The request conflicts with the resource's state.
     #[error("{detail}")]
     Conflict {
@@ -66,6 +66,19 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    /// The client did not send its request head in time (answered by the connection guard).
+    #[error("the request head was not received within {0} ms")]
+    RequestTimeout(u128),
+    /// The request head is larger than the server reads (answered by the connection guard).
+    #[error(
+        "the request head is larger than {bytes} bytes or has more than {fields} header fields"
+    )]
+    HeadersTooLarge {
+        /// The largest head read, in bytes.
+        bytes: usize,
+        /// The most header fields read.
+        fields: usize,
+    },
     /// A rate limit was hit.
     #[error("too many requests")]
     TooManyRequests {
@@ -89,6 +102,14 @@ pub enum ApiError {
         timeout: bool,
         /// The stored user message, and the stored failed reply.
         stored: Box<(MessageDto, MessageDto)>,
+    },
+    /// An error status some other layer answered (see `problems`), with what it means.
+    #[error("{detail}")]
+    Other {
+        /// The status.
+        status: StatusCode,
+        /// What happened.
+        detail: String,
     },
     /// Storage cannot be reached.
     #[error("storage unavailable")]
@@ -165,10 +186,14 @@ impl ApiError {
             ApiError::Unprocessable(_) => ("unprocessable", "Request cannot be carried out"),
             ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
             ApiError::NotFound => ("not-found", "Not found"),
-            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { .. } => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::RequestTimeout(_) => ("request-timeout", "Request timeout"),
+            ApiError::HeadersTooLarge { .. } => {
+                ("headers-too-large", "Request header fields too large")
+            }
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
             ApiError::Llm {
                 error: LlmError::Timeout(_),
@@ -179,6 +204,9 @@ impl ApiError {
                 ("llm-timeout", "LLM provider timed out")
             }
             ApiError::ReplayedFailure { .. } => ("llm-failure", "LLM provider failed"),
+            ApiError::Other { status, .. } => {
+                ("http-error", status.canonical_reason().unwrap_or("Error"))
+            }
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal error"),
         }
@@ -252,10 +280,12 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Llm {
                 error: LlmError::Timeout(_),
@@ -264,6 +294,7 @@ impl ResponseError for ApiError {
             ApiError::Llm { .. } => StatusCode::BAD_GATEWAY,
             ApiError::ReplayedFailure { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ReplayedFailure { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Other { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -277,6 +308,9 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut res = problem_response(self.status_code(), self.retry_after());
+        if let ApiError::MethodNotAllowed(allow) = self {
+            res.insert_header((header::ALLOW, allow.as_str()));
+        }
         if let ApiError::Unauthorized(_) = self {
             res.insert_header((
                 header::WWW_AUTHENTICATE,

@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod probes;
+pub mod problems;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

@@ -45,7 +45,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
     components(schemas(
         ChatDto, ChatPage, ChatRequest, SettingsDto, SettingsRequest, MessageDto, MessagePage,
         MessageRequest, TurnDto, TurnEvent, TurnProblem, UsageDto, Problem, FieldError,
-        health::Health, health::Readiness, health::NotReady, health::Check,
+        health::Health, health::Readiness, health::NotReady, health::CheckState,
         crate::dto_data::SearchPage, crate::dto_data::SearchHitDto, crate::dto_data::HitChatDto,
         crate::dto_data::SnippetDto, crate::dto_data::HighlightDto, crate::dto_data::ExportLine,
     )),

@@ -7,11 +7,10 @@ use crate::extract::BodyLimit;
 use crate::metrics::{http::SseKeepAlive, Metrics};
 use crate::rate_limit::RateLimits;
 use crate::routes::{self, health::Probe};
-use crate::slow_client::BodyDeadline;
 use crate::state::{AppState, Spawner};
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use domain::ports::{
     ChatRepository, Clock, ErasureRepository, EventPublisher, ExportRepository, LlmClient,
     MessageRepository, MessageSearchRepository, RetentionRepository, SystemClock,
@@ -198,17 +197,16 @@ impl Application {
             (settings.http.sse_keep_alive_secs > 0)
                 .then(|| Duration::from_secs(settings.http.sse_keep_alive_secs)),
         );
-        let body_deadline = BodyDeadline(Duration::from_millis(
+        let limits = crate::slow_client::Limits::new(Duration::from_millis(
             settings.http.client_request_timeout_ms,
         ));
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .app_data(metrics.clone())
                 .app_data(rate_limits.clone())
                 .app_data(spec.clone())
                 .app_data(draining_data.clone())
                 .app_data(keep_alive)
-                .app_data(body_deadline)
                 .app_data(data.clone())
                 .app_data(verifier.clone())
                 .app_data(probe.clone())
@@ -220,39 +218,24 @@ impl Application {
                 .app_data(
                     web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()),
                 )
-                .wrap(from_fn(crate::slow_client::middleware))
                 .wrap(from_fn(crate::rate_limit::middleware))
                 .wrap(Condition::new(
                     !origins.is_empty(),
                     crate::cors::middleware(&origins),
                 ))
                 .wrap(from_fn(crate::metrics::http::middleware))
+                .wrap(from_fn(crate::problems::middleware))
                 .wrap(from_fn(crate::request_id::middleware))
+                .wrap(from_fn(crate::slow_client::middleware))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
-        })
-        // Small writes (SSE events) go out at once: without TCP_NODELAY, Nagle's
-        // algorithm holds a `delta` behind the unacknowledged `message` event for the
-        // client's delayed-ACK time (~40 ms).
-        .on_connect(|conn, _| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        })
-        .client_request_timeout(Duration::from_millis(
-            settings.http.client_request_timeout_ms,
-        ))
-        .shutdown_timeout(settings.http.shutdown_drain_secs)
-        .disable_signals()
-        .listen(listener)?;
-        if settings.http.workers > 0 {
-            server = server.workers(settings.http.workers);
-        }
+        };
+        let server = serve(listener, app, settings, limits)?;
         let maintenance = maintenance.spawn();
         Ok(Self {
             port,
             maintenance,
-            server: server.run(),
+            server,
             state,
             jwt_secret: secret,
             dev_token,
@@ -315,4 +298,78 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(std::future::pending()).await
     }
+}
+
+/// Serves `app` on `listener`, each accepted connection wrapped in the slow-client guard
+/// (which also times every request head, so actix-http's own first-head timer is off).
+/// What `HttpServer::listen` does, with the guard around the socket.
+fn serve<F, I, S, B>(
+    listener: TcpListener,
+    app: F,
+    settings: &Settings,
+    limits: crate::slow_client::Limits,
+) -> anyhow::Result<Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: actix_service::IntoServiceFactory<S, actix_http::Request>,
+    S: actix_service::ServiceFactory<actix_http::Request, Config = actix_web::dev::AppConfig>
+        + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<actix_http::Response<B>> + 'static,
+    <S::Service as actix_service::Service<actix_http::Request>>::Future: 'static,
+    S::Service: 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    use crate::slow_client::Guarded;
+    use actix_http::{HttpService, KeepAlive, Protocol};
+    use actix_service::{fn_service, map_config, ServiceFactoryExt};
+    use actix_web::rt::net::TcpStream;
+
+    let addr = listener.local_addr()?;
+    let mut builder = actix_server::Server::build()
+        .shutdown_timeout(settings.http.shutdown_drain_secs)
+        .disable_signals();
+    if settings.http.workers > 0 {
+        builder = builder.workers(settings.http.workers);
+    }
+    let shutdown = builder.graceful_shutdown_signal();
+    let builder = builder.listen("chat-service", listener, move || {
+        let shutdown = shutdown.clone();
+        let http = HttpService::<Guarded<TcpStream>, _, _, _, _>::build()
+            .graceful_shutdown_signal(move || {
+                let signal = shutdown.clone();
+                async move { signal.notified().await }
+            })
+            .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
+            .client_request_timeout(Duration::ZERO)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .h1_allow_half_closed(true)
+            .local_addr(addr)
+            .on_connect_ext(
+                |io: &Guarded<TcpStream>, ext: &mut actix_http::Extensions| {
+                    ext.insert(io.handle());
+                },
+            )
+            .finish(map_config(
+                app()
+                    .into_factory()
+                    .map_err(|e| crate::problems::escaped(e.into())),
+                move |()| actix_web::dev::AppConfig::default(),
+            ));
+        fn_service(move |io: TcpStream| async move {
+            // Small writes (SSE events) go out at once: without TCP_NODELAY, Nagle's
+            // algorithm holds a `delta` behind the unacknowledged `message` event for the
+            // client's delayed-ACK time (~40 ms).
+            let _ = io.set_nodelay(true);
+            let peer = io.peer_addr().ok();
+            Ok::<_, actix_http::error::DispatchError>((
+                Guarded::new(io, limits),
+                Protocol::Http1,
+                peer,
+            ))
+        })
+        .and_then(http)
+    })?;
+    Ok(builder.run())
 }

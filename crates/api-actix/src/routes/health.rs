@@ -11,16 +11,30 @@ use std::collections::BTreeMap;
 /// What an unready answer's `Retry-After` says.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// One readiness check's outcome.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// One readiness check's outcome, as a probe finds it. Only its state is shown
+/// ([`CheckState`]); the detail, which may name hosts, ports or driver errors, goes to
+/// the log.
+#[derive(Debug, Clone)]
 pub struct Check {
     /// Whether this check passes.
     pub ok: bool,
-    /// What was found.
+    /// What was found (logged when the check fails; never in the response).
     pub detail: String,
     /// Whether the service is ready only if this passes (a broker outage does not make
     /// the service unready: events wait in the outbox).
     pub required: bool,
+}
+
+/// A check's state, as `/readyz` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    /// The check passes.
+    Ok,
+    /// What it checks cannot be used now (unreachable, or not migrated).
+    Unavailable,
+    /// The process is shutting down.
+    Draining,
 }
 
 /// Something `/readyz` asks.
@@ -42,8 +56,9 @@ pub struct Readiness {
     /// Always `ready` (an unready service answers 503 with a [`NotReady`] problem).
     #[schema(value_type = String, pattern = "^ready$")]
     pub status: &'static str,
-    /// Each check.
-    pub checks: BTreeMap<String, Check>,
+    /// Each check by name, with its state only: `storage` (required), `events` (with
+    /// PostgreSQL storage; reported only); more may be added.
+    pub checks: BTreeMap<String, CheckState>,
 }
 
 /// The readiness problem (503): type `/problems/unavailable`, with each check.
@@ -52,8 +67,8 @@ pub struct NotReady {
     /// The problem; `detail` names the failing required checks.
     #[serde(flatten)]
     pub problem: Problem,
-    /// Each check.
-    pub checks: BTreeMap<String, Check>,
+    /// Each check by name, with its state only (`shutdown`: `draining` while stopping).
+    pub checks: BTreeMap<String, CheckState>,
 }
 
 /// The liveness answer.
@@ -72,7 +87,8 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: 200 when storage is reachable and migrated, 503 otherwise, and 503
-/// while shutting down (so load balancers stop routing here).
+/// while shutting down (so load balancers stop routing here). Only each check's state
+/// is shown; why a check fails is logged.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness, description = "Ready"),
         (status = 503, body = NotReady, description = "Not ready (or shutting down); see `Retry-After`")))]
@@ -81,28 +97,31 @@ pub async fn readyz(
     _state: web::Data<AppState>,
     draining: Option<web::Data<crate::shutdown::Draining>>,
 ) -> HttpResponse {
-    let mut checks = probe.checks().await;
-    if draining.is_some_and(|d| d.is_draining()) {
-        checks.insert(
-            "shutdown".to_owned(),
-            Check {
-                ok: false,
-                detail: "draining: finishing in-flight requests before exiting".into(),
-                required: true,
-            },
-        );
+    let mut failing: Vec<String> = Vec::new();
+    let mut checks = BTreeMap::new();
+    for (name, check) in probe.checks().await {
+        let state = if check.ok {
+            CheckState::Ok
+        } else {
+            tracing::warn!(check = %name, detail = %check.detail, required = check.required, "readiness check fails");
+            if check.required {
+                failing.push(name.clone());
+            }
+            CheckState::Unavailable
+        };
+        checks.insert(name, state);
     }
-    let failing: Vec<&str> = checks
-        .iter()
-        .filter(|(_, c)| c.required && !c.ok)
-        .map(|(name, _)| name.as_str())
-        .collect();
+    if draining.is_some_and(|d| d.is_draining()) {
+        checks.insert("shutdown".to_owned(), CheckState::Draining);
+        failing.push("shutdown".to_owned());
+    }
     if failing.is_empty() {
         return HttpResponse::Ok().json(Readiness {
             status: "ready",
             checks,
         });
     }
+    failing.sort();
     let status = StatusCode::SERVICE_UNAVAILABLE;
     let detail = format!("not ready: {}", failing.join(", "));
     let problem = Problem::new(status, "unavailable", "Service unavailable", detail);

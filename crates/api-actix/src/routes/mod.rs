@@ -9,19 +9,32 @@ mod turn;
 
 use crate::error::ApiError;
 use actix_web::http::Method;
-use actix_web::{web, HttpResponse, Route};
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
-}
+use actix_web::{guard, web, HttpResponse, Route};
 
 /// Fallback for unknown paths.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
 
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A resource answering the `allowed` methods (an `Allow` value), and 405 with that
+/// `Allow` header to any other.
+fn resource(path: &str, allowed: String) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || {
+        let allow = allowed.clone();
+        async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }
+    }))
+}
+
+/// The `Allow` value for these methods: HEAD wherever GET is.
+fn allow_value(methods: &[Method]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for m in methods {
+        names.push(m.as_str());
+        if *m == Method::GET {
+            names.push(Method::HEAD.as_str());
+        }
+    }
+    names.join(", ")
 }
 
 /// One route the router serves: method, path pattern, handler.
@@ -87,8 +100,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
     }),
 ];
 
-/// Registers every route of [`ENDPOINTS`] (one resource per path, answering 405 for
-/// other methods), and the Swagger UI.
+/// Registers every route of [`ENDPOINTS`] (one resource per path; `HEAD` served by the
+/// path's GET handler, the dispatcher leaving out the body; 405 with `Allow` for other
+/// methods), and the Swagger UI.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut paths: Vec<&str> = Vec::new();
     for e in ENDPOINTS {
@@ -97,12 +111,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }
     }
     for path in paths {
-        let mut r = resource(path);
-        for e in ENDPOINTS.iter().filter(|e| e.path == path) {
-            r = r.route((e.handler)().method(e.method.clone()));
+        let endpoints: Vec<&Endpoint> = ENDPOINTS.iter().filter(|e| e.path == path).collect();
+        let methods: Vec<Method> = endpoints.iter().map(|e| e.method.clone()).collect();
+        let mut r = resource(path, allow_value(&methods));
+        for e in endpoints {
+            r = if e.method == Method::GET {
+                r.route((e.handler)().guard(guard::Any(guard::Get()).or(guard::Head())))
+            } else {
+                r.route((e.handler)().method(e.method.clone()))
+            };
         }
         cfg.service(r);
     }
-    cfg.service(resource("/docs").route(web::get().to(crate::openapi::docs_redirect)))
-        .service(crate::openapi::swagger_ui());
+    cfg.service(
+        resource("/docs", allow_value(&[Method::GET])).route(
+            web::route()
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .to(crate::openapi::docs_redirect),
+        ),
+    )
+    .service(crate::openapi::swagger_ui());
+}
+
+/// The methods a path of [`ENDPOINTS`] answers, as its 405 answers' `Allow` header says
+/// (`None` for a path not in the table).
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let methods: Vec<Method> = ENDPOINTS
+        .iter()
+        .filter(|e| e.path == path)
+        .map(|e| e.method.clone())
+        .collect();
+    (!methods.is_empty()).then(|| allow_value(&methods))
 }

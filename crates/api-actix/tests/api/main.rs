@@ -21,4 +21,6 @@ mod ops_process;
 mod ops_protection;
 mod postgres;
 mod provider;
+mod raw;
+mod slow_clients;
 mod streaming;

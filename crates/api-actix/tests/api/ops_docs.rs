@@ -96,6 +96,92 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
     }
 }
 
+/// The methods the document lists for `path`, plus HEAD wherever GET is.
+fn allowed(docs: &BTreeSet<(String, String)>, path: &str) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = docs
+        .iter()
+        .filter(|(_, p)| p == path)
+        .map(|(m, _)| m.clone())
+        .collect();
+    if out.contains("GET") {
+        out.insert("HEAD".to_owned());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_405_says_in_allow_which_methods_the_route_answers() {
+    let app = TestApp::spawn().await;
+    let docs = documented(&document(&app).await);
+    let paths: BTreeSet<&String> = docs.iter().map(|(_, p)| p).collect();
+    for path in paths {
+        let want = allowed(&docs, path);
+        for m in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"] {
+            if want.contains(m) {
+                continue;
+            }
+            let r = app
+                .client
+                .request(
+                    Method::from_bytes(m.as_bytes()).unwrap(),
+                    app.url(&concrete(path)),
+                )
+                .send()
+                .await
+                .unwrap();
+            let allow: BTreeSet<String> = r
+                .headers()
+                .get("allow")
+                .unwrap_or_else(|| panic!("{m} {path}: no Allow"))
+                .to_str()
+                .unwrap()
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect();
+            assert_eq!(allow, want, "{m} {path}");
+            if m != "HEAD" {
+                let p = crate::helpers::problem(r, StatusCode::METHOD_NOT_ALLOWED).await;
+                assert_eq!(p["type"], "/problems/method-not-allowed");
+            } else {
+                assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn head_on_a_get_route_answers_like_the_get_without_the_body() {
+    let app = TestApp::spawn().await;
+    app.create_chat("alice", "c").await;
+    for (path, user) in [
+        ("/healthz", None),
+        ("/readyz", None),
+        (api_actix::openapi::SPEC_PATH, None),
+        ("/api/v1/chats", Some("alice")),
+        ("/api/v1/chats", None),
+    ] {
+        let req = |m: Method| {
+            let b = app.client.request(m, app.url(path));
+            match user {
+                Some(u) => b.bearer_auth(TestApp::token(u)),
+                None => b,
+            }
+        };
+        let get = req(Method::GET).send().await.unwrap();
+        let head = req(Method::HEAD).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "{path}");
+        for h in ["content-type", "content-length", "www-authenticate"] {
+            assert_eq!(head.headers().get(h), get.headers().get(h), "{path} {h}");
+        }
+        assert!(head.headers().contains_key("x-request-id"), "{path}");
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "{path}: HEAD has no body"
+        );
+        assert!(!get.bytes().await.unwrap().is_empty(), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn the_document_describes_auth_errors_and_schemas() {
     let app = TestApp::spawn().await;

@@ -1,5 +1,5 @@
-//! Protection: CORS, per-user rate limits, slow clients, SSE keep-alives, and
-//! readiness while draining.
+//! Protection: CORS, per-user rate limits, SSE keep-alives, and readiness while
+//! draining (slow clients: `slow_clients.rs`).
 
 use crate::helpers::{problem, TestApp, SECRET};
 use api_actix::config::Settings;
@@ -9,7 +9,6 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ORIGIN: &str = "https://app.example.com";
 
@@ -177,81 +176,6 @@ async fn the_send_limit_covers_sends_and_regenerates_only() {
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
-/// Reads from `stream` until EOF or `limit`; returns what came and when it ended.
-async fn read_until_closed(
-    stream: &mut tokio::net::TcpStream,
-    limit: Duration,
-) -> (String, Duration) {
-    let started = Instant::now();
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(limit, stream.read_to_end(&mut buf)).await;
-    (
-        String::from_utf8_lossy(&buf).into_owned(),
-        started.elapsed(),
-    )
-}
-
-#[tokio::test]
-async fn a_client_stalling_in_its_headers_is_cut() {
-    let app = TestApp::builder()
-        .env("HTTP_CLIENT_REQUEST_TIMEOUT_MS", "300")
-        .spawn()
-        .await;
-    let addr = app.address.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"POST /api/v1/chats HTTP/1.1\r\nHost: x\r\nContent-Type: app")
-        .await
-        .unwrap();
-    let (answer, took) = read_until_closed(&mut s, Duration::from_secs(5)).await;
-    assert!(took < Duration::from_secs(3), "not cut: {took:?}");
-    assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
-        "{answer}"
-    );
-}
-
-#[tokio::test]
-async fn a_client_stalling_in_its_body_is_cut() {
-    let app = TestApp::builder()
-        .env("HTTP_CLIENT_REQUEST_TIMEOUT_MS", "300")
-        .spawn()
-        .await;
-    let addr = app.address.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /api/v1/chats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"title\":",
-        TestApp::token("alice")
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    let (answer, took) = read_until_closed(&mut s, Duration::from_secs(5)).await;
-    assert!(took < Duration::from_secs(3), "not cut: {took:?}");
-    // Cut either by the body budget (a 4xx, then closed) or by the server's own request
-    // timer (closed without an answer), whichever fires first; never served, never hung.
-    assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
-        "{answer}"
-    );
-    // The service still serves other clients. (Open question, see the issue note: with
-    // this 300 ms request timeout a fresh client's first request is sometimes answered
-    // 408; it is retried here on a new connection.)
-    let mut status = StatusCode::REQUEST_TIMEOUT;
-    for _ in 0..5 {
-        let fresh = reqwest::Client::new();
-        status = fresh
-            .get(app.url("/api/v1/chats"))
-            .bearer_auth(TestApp::token("alice"))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        if status != StatusCode::REQUEST_TIMEOUT {
-            break;
-        }
-    }
-    assert_eq!(status, StatusCode::OK);
-}
-
 #[tokio::test]
 async fn idle_event_streams_get_keep_alive_comments() {
     let app = TestApp::builder()
@@ -312,13 +236,13 @@ async fn readiness_turns_503_while_draining_then_the_server_stops() {
     stop.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let r = reqwest::Client::new().get(&url).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    // A problem, as the document states: with Retry-After and each check.
-    assert!(r.headers().contains_key("retry-after"));
+    // A problem, as the document states: with Retry-After and each check's state.
+    assert_eq!(r.headers()["retry-after"], "1");
     let body = crate::helpers::problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["type"], "/problems/unavailable");
     assert_eq!(body["detail"], "not ready: shutdown");
-    assert_eq!(body["checks"]["shutdown"]["ok"], false);
+    assert_eq!(body["checks"]["shutdown"], "draining");
+    assert_eq!(body["checks"]["storage"], "ok");
     tokio::time::timeout(Duration::from_secs(10), running)
         .await
         .unwrap()
