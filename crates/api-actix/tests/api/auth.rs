@@ -161,3 +161,130 @@ async fn health_routes_need_no_token() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status"], "ready");
 }
+
+async fn accepted(app: &TestApp, token: &str) -> bool {
+    let r = app
+        .client
+        .get(app.url("/api/v1/chats"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    r.status() == StatusCode::OK
+}
+
+fn strict_app() -> crate::helpers::TestAppBuilder {
+    TestApp::builder()
+        .env("JWT_ISSUER", "https://id.example")
+        .env("JWT_AUDIENCE", "chat")
+}
+
+fn claims(extra: serde_json::Value) -> serde_json::Value {
+    let mut c =
+        json!({"sub": "alice", "exp": now() + 600, "iss": "https://id.example", "aud": "chat"});
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    c
+}
+
+#[tokio::test]
+async fn aud_as_an_array_is_accepted_when_it_holds_the_audience() {
+    let app = strict_app().spawn().await;
+    let t = token_with(
+        Algorithm::HS256,
+        SECRET,
+        claims(json!({"aud": ["other", "chat"]})),
+    );
+    assert!(accepted(&app, &t).await);
+    let t = token_with(Algorithm::HS256, SECRET, claims(json!({"aud": ["other"]})));
+    let p = refused(&app, Some(format!("Bearer {t}"))).await;
+    assert!(p["detail"].as_str().unwrap().contains("`aud`"), "{p}");
+}
+
+#[tokio::test]
+async fn each_refusal_names_the_claim_missing_or_wrong() {
+    let app = strict_app().spawn().await;
+    for (extra, claim, what) in [
+        (json!({"iss": null}), "`iss`", "lacks"),
+        (json!({"aud": null}), "`aud`", "lacks"),
+        (json!({"sub": null}), "`sub`", "lacks"),
+        (json!({"exp": null}), "`exp`", "lacks"),
+        (json!({"exp": "tomorrow"}), "`exp`", "must be"),
+        (json!({"aud": 7}), "`aud`", "must be"),
+        (
+            json!({"iss": "https://evil.example"}),
+            "`iss`",
+            "not accepted",
+        ),
+    ] {
+        let t = token_with(Algorithm::HS256, SECRET, claims(extra.clone()));
+        let p = refused(&app, Some(format!("Bearer {t}"))).await;
+        let detail = p["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(claim) && detail.contains(what),
+            "{extra}: {detail}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn nbf_of_the_wrong_type_is_refused() {
+    let app = TestApp::spawn().await;
+    for nbf in [json!("yesterday"), json!(null), json!({"t": 1})] {
+        let t = token_with(
+            Algorithm::HS256,
+            SECRET,
+            json!({"sub": "alice", "exp": now() + 600, "nbf": nbf}),
+        );
+        let p = refused(&app, Some(format!("Bearer {t}"))).await;
+        assert!(
+            p["detail"].as_str().unwrap().contains("`nbf`"),
+            "{nbf}: {p}"
+        );
+    }
+    let later = token_with(
+        Algorithm::HS256,
+        SECRET,
+        json!({"sub": "alice", "exp": now() + 600, "nbf": now() + 300}),
+    );
+    let p = refused(&app, Some(format!("Bearer {later}"))).await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("not valid yet"),
+        "{p}"
+    );
+    let earlier = token_with(
+        Algorithm::HS256,
+        SECRET,
+        json!({"sub": "alice", "exp": now() + 600, "nbf": now() - 10}),
+    );
+    assert!(accepted(&app, &earlier).await);
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_401() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/chats"))
+        .header(
+            "Authorization",
+            format!("Bearer {}", TestApp::token("alice")),
+        )
+        .header("Authorization", format!("Bearer {}", TestApp::token("bob")))
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, StatusCode::UNAUTHORIZED).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("one Authorization header"),
+        "{p}"
+    );
+}

@@ -116,3 +116,85 @@ async fn nothing_hostile_gets_a_5xx() {
         reqwest::StatusCode::CREATED
     );
 }
+
+/// Answers the framework makes itself (item 12 of issue 10): the connection guard's 408,
+/// 431 and malformed-request 400, a refused CORS preflight, an unknown Swagger UI file —
+/// each a problem document with `X-Request-Id`, on both storages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_the_framework_makes_are_problems_too() {
+    use crate::raw::Raw;
+    let origin = "https://app.example.com";
+    for postgres in [false, true] {
+        let mut b = TestApp::builder()
+            .env("HTTP_CLIENT_REQUEST_TIMEOUT_MS", "400")
+            .env("CORS_ALLOWED_ORIGINS", origin);
+        if postgres {
+            b = b.postgres();
+        }
+        let app = b.spawn().await;
+        let many_fields: String = (0..100).map(|i| format!("X-F{i}: v\r\n")).collect();
+        let huge = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}",
+            "a".repeat(140_000)
+        );
+        let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+            (
+                "a stalled head",
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-".to_vec(),
+                408,
+            ),
+            (
+                "too many header fields",
+                format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_fields}\r\n").into_bytes(),
+                431,
+            ),
+            ("a head over 128 KiB", huge.into_bytes(), 431),
+            ("no Host", b"GET /healthz HTTP/1.1\r\n\r\n".to_vec(), 400),
+            (
+                "a bad method",
+                b"G(T /healthz HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+                400,
+            ),
+            (
+                "Content-Length with chunked",
+                b"POST /api/v1/chats HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\
+                  Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                    .to_vec(),
+                400,
+            ),
+            (
+                "a bad version",
+                b"GET /healthz HTTP/7.1\r\nHost: x\r\n\r\n".to_vec(),
+                400,
+            ),
+        ];
+        for (what, bytes, status) in cases {
+            let mut c = Raw::connect(&app).await;
+            c.send(&bytes).await;
+            let (answers, closed) = c.until_closed().await;
+            assert!(closed, "{what}: the connection stayed open");
+            assert_eq!(answers.len(), 1, "{what}: {answers:?}");
+            answers[0].problem(status);
+        }
+
+        let r = app
+            .client
+            .request(Method::OPTIONS, app.url("/api/v1/chats"))
+            .header("origin", "https://evil.example.net")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none());
+        let p = crate::helpers::problem(r, reqwest::StatusCode::BAD_REQUEST).await;
+        assert_eq!(p["type"], "/problems/bad-request");
+
+        let r = app
+            .client
+            .get(app.url("/docs/no-such-file.js"))
+            .send()
+            .await
+            .unwrap();
+        crate::helpers::problem(r, reqwest::StatusCode::NOT_FOUND).await;
+    }
+}
