@@ -5,6 +5,9 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+# PostgreSQL is on loopback here: no TLS, for the service (DB_SSLMODE) and for psql and
+# pgbench (PGSSLMODE) alike, so neither side pays for a handshake the other does not.
+export PGSSLMODE=${PGSSLMODE:-disable} DB_SSLMODE=${DB_SSLMODE:-disable}
 BIN="$ROOT/target/release"
 BENCH_DB="chat_bench_$$"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/chat-bench.XXXXXX")
@@ -79,6 +82,7 @@ drop_db() {
 svc_env() {
   SVC_ENV=(
     "DATABASE_URL=postgres://$PGUSER@$PGHOST:$PGPORT/$BENCH_DB"
+    "DB_SSLMODE=$DB_SSLMODE" # loopback: no TLS (see the top of this file)
     "HTTP_ADDR=127.0.0.1:$1" "LLM_BASE_URL=http://127.0.0.1:$2/v1"
     "JWT_SECRET=$JWT_SECRET" RATE_LIMIT_API_PER_SEC=0 RATE_LIMIT_SENDS_PER_MIN=0
     "LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}" LOG_FORMAT=json

@@ -131,6 +131,7 @@ pub fn pg_config(db: &DatabaseSettings) -> infra_postgres::PgConfig {
     cfg.connect_timeout = Duration::from_millis(db.connect_timeout_ms);
     cfg.statement_timeout = Duration::from_millis(db.statement_timeout_ms);
     cfg.application_name = db.application_name.clone();
+    cfg.sslmode = db.sslmode;
     cfg
 }
 

@@ -32,6 +32,68 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// libpq's `sslmode`: whether and how the connection is encrypted and the server checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never TLS (for a database on loopback or a private socket).
+    Disable,
+    /// TLS only if the server insists.
+    Allow,
+    /// TLS when the server offers it, else plain (libpq's default).
+    #[default]
+    Prefer,
+    /// TLS always; the server's certificate is not checked.
+    Require,
+    /// TLS always; the certificate must be signed by a trusted CA (`sslrootcert`).
+    VerifyCa,
+    /// As `VerifyCa`, and the certificate must name the host.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// Every mode, by its libpq name.
+    pub const ALL: [SslMode; 6] = [
+        SslMode::Disable,
+        SslMode::Allow,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
+    /// The libpq name (`verify-full`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl std::str::FromStr for SslMode {
+    type Err = String;
+
+    /// Parses a libpq name, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SslMode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!("{s:?} is not disable, allow, prefer, require, verify-ca or verify-full")
+            })
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How to reach PostgreSQL and how the connection pool behaves.
 ///
 /// Every field has a default ([`PgConfig::new`]); the defaults suit a small service
@@ -57,6 +119,9 @@ pub struct PgConfig {
     /// Text-search configuration of message search (`simple`, `english`, …). Default
     /// `simple`; see [`crate::PgStore::apply_text_search_config`].
     pub text_search_config: String,
+    /// libpq `sslmode`, unless the URL sets one itself. Default [`SslMode::Prefer`], as
+    /// libpq's own default.
+    pub sslmode: SslMode,
 }
 
 impl PgConfig {
@@ -86,6 +151,7 @@ impl PgConfig {
             statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
             application_name: Self::DEFAULT_APPLICATION_NAME.to_owned(),
             text_search_config: Self::DEFAULT_TEXT_SEARCH_CONFIG.to_owned(),
+            sslmode: SslMode::default(),
         }
     }
 
@@ -109,8 +175,8 @@ impl PgConfig {
         ))
     }
 
-    /// The URL handed to libpq: the configured one plus `connect_timeout` and TCP
-    /// keep-alive parameters (unless it sets them itself), so a dead server or a cut
+    /// The URL handed to libpq: the configured one plus `sslmode`, `connect_timeout` and
+    /// TCP keep-alive parameters (unless it sets them itself), so a dead server or a cut
     /// network is noticed instead of waited on.
     pub(crate) fn connection_url(&self) -> String {
         let base = self.url.expose();
@@ -119,6 +185,7 @@ impl PgConfig {
         let secs = self.connect_timeout.as_secs().max(2);
         let user_timeout_ms = (self.statement_timeout + self.connect_timeout).as_millis();
         for (key, value) in [
+            ("sslmode", self.sslmode.as_str().to_owned()),
             ("connect_timeout", secs.to_string()),
             ("keepalives", "1".to_owned()),
             ("keepalives_idle", "30".to_owned()),
@@ -184,13 +251,24 @@ mod tests {
 
     #[test]
     fn connection_url_adds_timeouts_once() {
-        let c = PgConfig::new("postgres://u@h/d?sslmode=disable&connect_timeout=7");
+        let mut c = PgConfig::new("postgres://u@h/d?sslmode=disable&connect_timeout=7");
+        c.sslmode = SslMode::Require;
         let url = c.connection_url();
         assert!(url.starts_with("postgres://u@h/d?sslmode=disable&connect_timeout=7&"));
         assert_eq!(url.matches("connect_timeout=").count(), 1);
+        assert_eq!(
+            url.matches("sslmode=").count(),
+            1,
+            "the URL's own sslmode wins"
+        );
         assert!(url.contains("tcp_user_timeout=8000"));
         let kv = PgConfig::new("host=h dbname=d").connection_url();
-        assert!(kv.starts_with("host=h dbname=d connect_timeout=3 keepalives=1"));
+        assert!(kv.starts_with("host=h dbname=d sslmode=prefer connect_timeout=3 keepalives=1"));
+        let mut c = PgConfig::new("postgres://u@h/d");
+        c.sslmode = SslMode::Disable;
+        assert!(c
+            .connection_url()
+            .starts_with("postgres://u@h/d?sslmode=disable&connect_timeout=3&"));
     }
 
     #[test]
@@ -200,5 +278,16 @@ mod tests {
         assert_eq!(c.wait_timeout, Duration::from_secs(2));
         assert_eq!(c.statement_timeout, Duration::from_secs(5));
         assert_eq!(c.application_name, "chat-service");
+        assert_eq!(c.sslmode, SslMode::Prefer);
+    }
+
+    #[test]
+    fn sslmodes_parse_by_their_libpq_names() {
+        for m in SslMode::ALL {
+            assert_eq!(m.as_str().parse::<SslMode>(), Ok(m));
+        }
+        assert_eq!("VERIFY-FULL".parse::<SslMode>(), Ok(SslMode::VerifyFull));
+        assert!("verify_full".parse::<SslMode>().is_err());
+        assert!("".parse::<SslMode>().is_err());
     }
 }

@@ -27,7 +27,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{DatabaseUrl, PgConfig};
+pub use config::{DatabaseUrl, PgConfig, SslMode};
 pub use migrations::{
     migration_status, run_migrations, MigrationError, MigrationStatus, MIGRATIONS,
 };

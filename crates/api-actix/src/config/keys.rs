@@ -49,6 +49,7 @@ keys! {
     "database.connect_timeout_ms" ["DB_CONNECT_TIMEOUT_MS"] "longest wait to connect (default 3000)";
     "database.statement_timeout_ms" ["DB_STATEMENT_TIMEOUT_MS"] "statement_timeout per connection (default 5000)";
     "database.application_name" ["DB_APPLICATION_NAME"] "application_name per connection (default chat-service)";
+    "database.sslmode" ["DB_SSLMODE"] "libpq sslmode: disable, allow, prefer, require, verify-ca or verify-full (default prefer, as libpq); a sslmode in DATABASE_URL must agree";
     "llm.base_url" ["LLM_BASE_URL"] "OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (default: the embedded echo model)";
     "llm.api_key" ["LLM_API_KEY"] "provider API key";
     "llm.model" ["LLM_MODEL"] "model for chats that set none (default echo, or gpt-4o-mini with a base URL)";
@@ -120,6 +121,7 @@ fn database(r: &mut Reader) -> Option<DatabaseSettings> {
                 "database.user",
                 "database.password",
                 "database.name",
+                "database.sslmode",
             ] {
                 if r.raw(k).is_some() {
                     r.problem(k, "set, but neither DB_HOST nor DATABASE_URL is");
@@ -128,8 +130,10 @@ fn database(r: &mut Reader) -> Option<DatabaseSettings> {
             return None;
         }
     };
+    let sslmode = sslmode(r, &url);
     Some(DatabaseSettings {
         url: Secret::new(url),
+        sslmode,
         pool_size: r.ranged("database.pool_size", 8, 1, 512),
         relay_pool_size: r.ranged("database.relay_pool_size", 2, 1, 64),
         wait_timeout_ms: r.ranged("database.wait_timeout_ms", 2_000, 1, 600_000),
@@ -139,6 +143,41 @@ fn database(r: &mut Reader) -> Option<DatabaseSettings> {
             .raw("database.application_name")
             .unwrap_or_else(|| "chat-service".into()),
     })
+}
+
+/// The `sslmode` of `url`'s query string, if it has one.
+fn url_sslmode(url: &str) -> Option<&str> {
+    url.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sslmode="))
+}
+
+fn sslmode(r: &mut Reader, url: &str) -> infra_postgres::SslMode {
+    let in_url = url_sslmode(url).map(|m| m.parse::<infra_postgres::SslMode>());
+    if let Some(Err(why)) = &in_url {
+        r.problem("database.url", format!("sslmode: {why}"));
+    }
+    let Some(raw) = r.raw("database.sslmode") else {
+        return in_url.and_then(Result::ok).unwrap_or_default();
+    };
+    match raw.parse::<infra_postgres::SslMode>() {
+        Ok(mode) => {
+            if let Some(Ok(other)) = in_url {
+                if other != mode {
+                    r.problem(
+                        "database.sslmode",
+                        format!("is {mode}, but the database URL says sslmode={other}"),
+                    );
+                }
+            }
+            mode
+        }
+        Err(why) => {
+            r.problem("database.sslmode", why);
+            infra_postgres::SslMode::default()
+        }
+    }
 }
 
 fn model_budgets(r: &mut Reader) -> HashMap<String, u32> {

@@ -84,6 +84,8 @@ pub struct AuthSettings {
 pub struct DatabaseSettings {
     /// Connection URL (built from the `DB_*` parts when not given whole).
     pub url: Secret,
+    /// libpq `sslmode` (the URL's own, when it has one).
+    pub sslmode: infra_postgres::SslMode,
     /// Request pool size.
     pub pool_size: usize,
     /// Outbox relay pool size.

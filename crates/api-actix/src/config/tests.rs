@@ -177,3 +177,50 @@ fn a_reply_cannot_be_taken_for_abandoned_while_it_may_still_run() {
     .unwrap_err();
     assert!(err.to_string().contains("LLM_STALE_REPLY_SECS"), "{err}");
 }
+
+#[test]
+fn db_sslmode_is_validated_with_the_other_keys() {
+    use infra_postgres::SslMode;
+    let mode = |vars: &[(&str, &str)]| {
+        Settings::load(None, &env(vars))
+            .map(|s| s.database.unwrap().sslmode)
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        mode(&[("DB_HOST", "db")]),
+        Ok(SslMode::Prefer),
+        "libpq's default"
+    );
+    assert_eq!(
+        mode(&[("DB_HOST", "db"), ("DB_SSLMODE", "disable")]),
+        Ok(SslMode::Disable)
+    );
+    assert_eq!(
+        mode(&[
+            ("DATABASE_URL", "postgres://u@h/d"),
+            ("DB_SSLMODE", "verify-full")
+        ]),
+        Ok(SslMode::VerifyFull)
+    );
+    assert_eq!(
+        mode(&[("DATABASE_URL", "postgres://u@h/d?sslmode=require")]),
+        Ok(SslMode::Require),
+        "the URL's own"
+    );
+    let err = mode(&[("DB_HOST", "db"), ("DB_SSLMODE", "on"), ("DB_PORT", "x")]).unwrap_err();
+    assert!(
+        err.contains("DB_SSLMODE") && err.contains("DB_PORT"),
+        "{err}"
+    );
+    let err = mode(&[
+        ("DATABASE_URL", "postgres://u@h/d?sslmode=disable"),
+        ("DB_SSLMODE", "require"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("DB_SSLMODE") && err.contains("sslmode=disable"),
+        "{err}"
+    );
+    let err = mode(&[("DB_SSLMODE", "disable")]).unwrap_err();
+    assert!(err.contains("DB_SSLMODE"), "{err}");
+}

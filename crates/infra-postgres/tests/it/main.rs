@@ -12,4 +12,5 @@ mod messages;
 mod migrations;
 mod outage;
 mod outbox;
+mod ssl;
 mod support;
