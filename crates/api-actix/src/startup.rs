@@ -197,6 +197,10 @@ impl Application {
             (settings.http.sse_keep_alive_secs > 0)
                 .then(|| Duration::from_secs(settings.http.sse_keep_alive_secs)),
         );
+        let cuts: crate::slow_client::CutCounter = {
+            let metrics = metrics.clone();
+            Arc::new(move |status| metrics.http.record_cut(status))
+        };
         let limits = crate::slow_client::Limits::new(Duration::from_millis(
             settings.http.client_request_timeout_ms,
         ));
@@ -230,7 +234,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         };
-        let server = serve(listener, app, settings, limits)?;
+        let server = serve(listener, app, settings, limits, Some(cuts))?;
         let maintenance = maintenance.spawn();
         Ok(Self {
             port,
@@ -308,6 +312,7 @@ fn serve<F, I, S, B>(
     app: F,
     settings: &Settings,
     limits: crate::slow_client::Limits,
+    cuts: Option<crate::slow_client::CutCounter>,
 ) -> anyhow::Result<Server>
 where
     F: Fn() -> I + Send + Clone + 'static,
@@ -336,6 +341,7 @@ where
     let shutdown = builder.graceful_shutdown_signal();
     let builder = builder.listen("chat-service", listener, move || {
         let shutdown = shutdown.clone();
+        let cuts = cuts.clone();
         let http = HttpService::<Guarded<TcpStream>, _, _, _, _>::build()
             .graceful_shutdown_signal(move || {
                 let signal = shutdown.clone();
@@ -357,17 +363,20 @@ where
                     .map_err(|e| crate::problems::escaped(e.into())),
                 move |()| actix_web::dev::AppConfig::default(),
             ));
-        fn_service(move |io: TcpStream| async move {
-            // Small writes (SSE events) go out at once: without TCP_NODELAY, Nagle's
-            // algorithm holds a `delta` behind the unacknowledged `message` event for the
-            // client's delayed-ACK time (~40 ms).
-            let _ = io.set_nodelay(true);
-            let peer = io.peer_addr().ok();
-            Ok::<_, actix_http::error::DispatchError>((
-                Guarded::new(io, limits),
-                Protocol::Http1,
-                peer,
-            ))
+        fn_service(move |io: TcpStream| {
+            let cuts = cuts.clone();
+            async move {
+                // Small writes (SSE events) go out at once: without TCP_NODELAY, Nagle's
+                // algorithm holds a `delta` behind the unacknowledged `message` event for the
+                // client's delayed-ACK time (~40 ms).
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((
+                    Guarded::new(io, limits, cuts),
+                    Protocol::Http1,
+                    peer,
+                ))
+            }
         })
         .and_then(http)
     })?;

@@ -66,6 +66,12 @@ impl HttpMetrics {
         })
     }
 
+    /// An answer the connection guard made before any request reached the service (408,
+    /// 431, a malformed request's 400): method `other`, route `unmatched`.
+    pub(crate) fn record_cut(&self, status: u16) {
+        self.record("other", "unmatched", status, Duration::ZERO);
+    }
+
     fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let status_label = status.to_string();
         let labels = [method, route, status_label.as_str()];

@@ -12,13 +12,22 @@ pub(super) const MAX_HEAD_BYTES: usize = 131_072;
 /// The most header fields actix-http reads.
 pub(super) const MAX_HEAD_FIELDS: usize = 96;
 
+/// A whole response the guard writes itself.
+#[derive(Debug)]
+pub(super) struct Answer {
+    /// Its status.
+    pub status: u16,
+    /// The response, head and body.
+    pub bytes: Bytes,
+}
+
 /// 408: the head did not arrive within `limit`.
-pub(super) fn timeout(limit: Duration) -> Bytes {
+pub(super) fn timeout(limit: Duration) -> Answer {
     render(&ApiError::RequestTimeout(limit.as_millis()))
 }
 
 /// The answer to a head actix-http's decoder refused, by the kind of its error.
-pub(super) fn refused(e: &ParseError) -> Bytes {
+pub(super) fn refused(e: &ParseError) -> Answer {
     let detail = match e {
         ParseError::TooLarge => {
             return render(&ApiError::HeadersTooLarge {
@@ -38,7 +47,7 @@ pub(super) fn refused(e: &ParseError) -> Bytes {
     render(&ApiError::BadRequest(detail.to_owned()))
 }
 
-fn render(err: &ApiError) -> Bytes {
+fn render(err: &ApiError) -> Answer {
     let id = uuid::Uuid::now_v7().to_string();
     let status = err.status_code();
     let mut problem = err.problem();
@@ -60,15 +69,18 @@ fn render(err: &ApiError) -> Bytes {
     )
     .into_bytes();
     out.extend_from_slice(&body);
-    Bytes::from(out)
+    Answer {
+        status: status.as_u16(),
+        bytes: Bytes::from(out),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn split(raw: &Bytes) -> (String, serde_json::Value) {
-        let text = std::str::from_utf8(raw).unwrap();
+    fn split(raw: &Answer) -> (String, serde_json::Value) {
+        let text = std::str::from_utf8(&raw.bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         (head.to_owned(), serde_json::from_str(body).unwrap())
     }

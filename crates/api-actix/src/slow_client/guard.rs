@@ -3,7 +3,8 @@
 //! codec, times each head and body, holds back what the dispatcher would refuse with an
 //! empty body, and answers that itself once every earlier response is finished.
 
-use super::{answer, ConnHandle, Limits, Shared};
+use super::answer::{self, Answer};
+use super::{ConnHandle, CutCounter, Limits, Shared};
 use actix_http::h1::{Codec, Message, MessageType};
 use bytes::{Buf, Bytes, BytesMut};
 use std::future::Future;
@@ -29,7 +30,7 @@ enum Phase {
 #[derive(Debug)]
 enum Cut {
     /// Write this answer once every earlier response is finished, then close.
-    Answer(Bytes),
+    Answer(Answer),
     /// Writing the answer.
     Writing(Bytes),
     /// End the input now: the dispatcher fails the request whose body is incomplete (400),
@@ -56,6 +57,7 @@ pub struct Guarded<T> {
     linger: bool,
     shut_down: bool,
     shared: Rc<Shared>,
+    count: Option<CutCounter>,
 }
 
 impl<T> std::fmt::Debug for Guarded<T> {
@@ -69,8 +71,8 @@ impl<T> std::fmt::Debug for Guarded<T> {
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Guarded<T> {
     /// Guards a connection that has just been accepted: its first head is due within
-    /// `limits.head` from now.
-    pub fn new(inner: T, limits: Limits) -> Self {
+    /// `limits.head` from now. `count` is told the status of each answer it writes.
+    pub fn new(inner: T, limits: Limits, count: Option<CutCounter>) -> Self {
         let at = Instant::now() + limits.head;
         Self {
             inner,
@@ -86,6 +88,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Guarded<T> {
             linger: false,
             shut_down: false,
             shared: Rc::default(),
+            count,
         }
     }
 
@@ -187,14 +190,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Guarded<T> {
     fn poll_cut(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             match self.cut.take() {
-                Some(Cut::Answer(bytes)) => {
+                Some(Cut::Answer(answer)) => {
                     if !self.idle() {
                         // Woken when a response finishes or a write completes.
-                        self.cut = Some(Cut::Answer(bytes));
+                        self.cut = Some(Cut::Answer(answer));
                         return Poll::Pending;
                     }
+                    if let Some(count) = &self.count {
+                        count(answer.status);
+                    }
                     self.arm(Some(Instant::now() + self.limits.linger));
-                    self.cut = Some(Cut::Writing(bytes));
+                    self.cut = Some(Cut::Writing(answer.bytes));
                 }
                 Some(Cut::Writing(mut bytes)) => {
                     if self.expired(cx) {

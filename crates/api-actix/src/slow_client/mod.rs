@@ -77,6 +77,9 @@ impl Shared {
     }
 }
 
+/// Counts the answers a guard writes itself, by status (the service's metrics).
+pub type CutCounter = std::sync::Arc<dyn Fn(u16) + Send + Sync>;
+
 /// The connection's side of the guard, stored in its connection data for the
 /// [`middleware`].
 #[derive(Debug, Clone)]

@@ -49,6 +49,19 @@ async fn a_client_stalling_in_its_first_head_gets_a_408_problem() {
     let p = answers[0].problem(408);
     assert_eq!(p["type"], "/problems/request-timeout");
     assert_eq!(answers[0].header("connection"), Some("close"));
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"http_requests_total{method="other",route="unmatched",status="408"} 1"#),
+        "the guard's answers are counted"
+    );
 }
 
 #[tokio::test]
