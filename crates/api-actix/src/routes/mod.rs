@@ -132,14 +132,3 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(crate::openapi::swagger_ui());
 }
-
-/// The methods a path of [`ENDPOINTS`] answers, as its 405 answers' `Allow` header says
-/// (`None` for a path not in the table).
-pub fn allowed_methods(path: &str) -> Option<String> {
-    let methods: Vec<Method> = ENDPOINTS
-        .iter()
-        .filter(|e| e.path == path)
-        .map(|e| e.method.clone())
-        .collect();
-    (!methods.is_empty()).then(|| allow_value(&methods))
-}

@@ -101,6 +101,17 @@ impl Raw {
         bytes.len()
     }
 
+    /// Sends `bytes` again and again, `every` apart (at most `times` times), until the
+    /// server closes or refuses them.
+    pub async fn keep_sending(&mut self, bytes: &[u8], every: Duration, times: usize) {
+        for _ in 0..times {
+            if self.closed() || !self.send(bytes).await {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
     /// Waits (up to [`PATIENCE`]) until `n` whole responses have arrived, or the
     /// connection closed; returns the responses.
     pub async fn responses(&self, n: usize) -> Vec<RawResponse> {

@@ -108,14 +108,7 @@ async fn a_chunked_body_missing_its_deadline_is_400_and_the_connection_closed() 
             .await
     );
     // Keep sending valid one-byte chunks: the server must answer and close anyway.
-    let mut chunks = 0;
-    while !c.closed() && chunks < 200 {
-        if !c.send(b"1\r\n \r\n").await {
-            break;
-        }
-        chunks += 1;
-        tokio::time::sleep(EVERY).await;
-    }
+    c.keep_sending(b"1\r\n \r\n", EVERY, 200).await;
     let (answers, closed) = c.until_closed().await;
     assert!(closed, "the server kept reading chunks");
     assert_eq!(answers.len(), 1, "{answers:?}");
@@ -132,14 +125,7 @@ async fn a_chunked_body_the_handler_did_not_read_is_not_drained_forever() {
     assert!(c.send(head.as_bytes()).await);
     let first = c.responses(1).await;
     assert_eq!(first.first().map(|r| r.status), Some(401), "{first:?}");
-    let mut chunks = 0;
-    while !c.closed() && chunks < 200 {
-        if !c.send(b"1\r\n \r\n").await {
-            break;
-        }
-        chunks += 1;
-        tokio::time::sleep(EVERY).await;
-    }
+    c.keep_sending(b"1\r\n \r\n", EVERY, 200).await;
     let (_, closed) = c.until_closed().await;
     assert!(closed, "the server drained the body for as long as it came");
 }
@@ -185,4 +171,31 @@ async fn requests_sent_whole_keep_a_connection_alive() {
     let answers = c.responses(3).await;
     assert_eq!(answers.len(), 3, "{answers:?}");
     assert!(answers.iter().all(|r| r.status == 200), "{answers:?}");
+}
+
+#[tokio::test]
+async fn pipelined_requests_with_bodies_are_all_answered_in_order() {
+    let app = app().await;
+    let mut c = Raw::connect(&app).await;
+    let body = r#"{"title":"pipelined"}"#;
+    let mut bytes = post_chat_head(false)
+        .replace(
+            "Content-Length: 100",
+            &format!("Content-Length: {}", body.len()),
+        )
+        .into_bytes();
+    bytes.extend_from_slice(body.as_bytes());
+    for _ in 0..20 {
+        bytes.extend_from_slice(healthz());
+    }
+    bytes.extend_from_slice(post_chat_head(true).as_bytes());
+    bytes.extend_from_slice(format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len()).as_bytes());
+    assert!(c.send(&bytes).await);
+    let answers = c.responses(22).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    let mut want = vec![201];
+    want.extend([200; 20]);
+    want.push(201);
+    assert_eq!(statuses, want);
+    assert!(!c.closed(), "the connection is kept alive");
 }
