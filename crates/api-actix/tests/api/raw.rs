@@ -133,7 +133,28 @@ impl Raw {
     }
 }
 
-/// The whole responses in `bytes` (bodies framed by Content-Length, or empty).
+/// The body of a chunked message at the start of `bytes`, and the bytes it took.
+fn dechunk(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let line_end = at + bytes[at..].windows(2).position(|w| w == b"\r\n")?;
+        let size_text = String::from_utf8_lossy(&bytes[at..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        let data = line_end + 2;
+        if size == 0 {
+            // No trailers are sent: the final CRLF ends the message.
+            return (bytes.len() >= data + 2).then_some((body, data + 2));
+        }
+        if bytes.len() < data + size + 2 {
+            return None;
+        }
+        body.extend_from_slice(&bytes[data..data + size]);
+        at = data + size + 2;
+    }
+}
+
+/// The whole responses in `bytes` (bodies framed by Content-Length or chunked, or empty).
 pub fn parse(bytes: &[u8]) -> Vec<RawResponse> {
     let mut out = Vec::new();
     let mut rest = bytes;
@@ -149,21 +170,32 @@ pub fn parse(bytes: &[u8]) -> Vec<RawResponse> {
             .filter_map(|l| l.split_once(':'))
             .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
             .collect();
-        let len: usize = headers
-            .iter()
-            .find(|(n, _)| n == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
         let start = end + 4;
-        if rest.len() < start + len {
-            break;
-        }
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        let (body, taken) = if chunked {
+            match dechunk(&rest[start..]) {
+                Some(found) => found,
+                None => break,
+            }
+        } else {
+            let len: usize = headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            if rest.len() < start + len {
+                break;
+            }
+            (rest[start..start + len].to_vec(), len)
+        };
         out.push(RawResponse {
             status,
             headers,
-            body: rest[start..start + len].to_vec(),
+            body,
         });
-        rest = &rest[start + len..];
+        rest = &rest[start + taken..];
     }
     out
 }

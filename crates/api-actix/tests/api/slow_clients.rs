@@ -199,3 +199,38 @@ async fn pipelined_requests_with_bodies_are_all_answered_in_order() {
     assert_eq!(statuses, want);
     assert!(!c.closed(), "the connection is kept alive");
 }
+
+#[tokio::test]
+async fn a_late_head_behind_a_stream_is_answered_after_the_stream_not_into_it() {
+    let app = TestApp::builder()
+        .env("HTTP_CLIENT_REQUEST_TIMEOUT_MS", TIMEOUT_MS)
+        .llm(infra_llm::EchoModel::with_delay(Duration::from_millis(150)))
+        .spawn()
+        .await;
+    let chat = app.create_chat("alice", "streamed").await;
+    let id = chat["id"].as_str().unwrap();
+    let body = r#"{"content":"one two three four five six seven eight"}"#;
+    let send = format!(
+        "POST /api/v1/messages?chatId={id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Accept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        TestApp::token("alice"),
+        body.len()
+    );
+    let mut c = Raw::connect(&app).await;
+    // The send, then the start of a second head that never ends (pipelined).
+    assert!(
+        c.send(format!("{send}GET /healthz HTTP/1.1\r\nHo").as_bytes())
+            .await
+    );
+    let (answers, closed) = c.until_closed().await;
+    assert!(closed);
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].status, 201);
+    let stream = String::from_utf8(answers[0].body.clone()).unwrap();
+    let last = stream.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(
+        last.starts_with("event: reply"),
+        "the stream is whole: {stream}"
+    );
+    answers[1].problem(408);
+}
