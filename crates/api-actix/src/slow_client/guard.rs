@@ -249,14 +249,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<T> {
             if this.cut.is_some() {
                 return this.poll_cut(cx);
             }
-            if this.expired(cx) {
-                this.on_deadline();
-                continue;
-            }
+            // Read first: bytes that arrived before the deadline count even when this task
+            // runs late (a busy machine).
             let before = buf.filled().len();
             match Pin::new(&mut this.inner).poll_read(cx, buf) {
                 Poll::Ready(Ok(())) => {}
-                other => return other,
+                Poll::Pending => {
+                    if this.expired(cx) {
+                        this.on_deadline();
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             }
             let fresh = buf.filled().len() - before;
             if fresh == 0 {
@@ -264,6 +269,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<T> {
             }
             let keep = this.inspect(&buf.filled()[before..]);
             buf.set_filled(before + keep);
+            // A client that keeps dribbling never lets the read above be pending.
+            if this.cut.is_none() && this.deadline.is_some_and(|at| Instant::now() >= at) {
+                this.deadline = None;
+                this.on_deadline();
+            }
             if keep > 0 {
                 return Poll::Ready(Ok(()));
             }

@@ -126,7 +126,7 @@ async fn answers_the_framework_makes_are_problems_too() {
     let origin = "https://app.example.com";
     for postgres in [false, true] {
         let mut b = TestApp::builder()
-            .env("HTTP_CLIENT_REQUEST_TIMEOUT_MS", "400")
+            .env("HTTP_CLIENT_REQUEST_TIMEOUT_MS", "1000")
             .env("CORS_ALLOWED_ORIGINS", origin);
         if postgres {
             b = b.postgres();

@@ -8,7 +8,7 @@ use crate::raw::Raw;
 use reqwest::StatusCode;
 use std::time::Duration;
 
-const TIMEOUT_MS: &str = "400";
+const TIMEOUT_MS: &str = "1000";
 const EVERY: Duration = Duration::from_millis(150);
 
 async fn app() -> TestApp {
@@ -75,7 +75,11 @@ async fn every_later_head_on_a_keep_alive_connection_is_timed_too() {
     assert_eq!(first[0].status, 200);
     assert!(!c.closed());
     // The next head, one byte at a time: cut long before it is complete.
-    let next = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: dribbling-one-byte-at-a-time\r\n\r\n";
+    let next = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: {}\r\n\r\n",
+        "dribbling-one-byte-at-a-time-".repeat(6)
+    );
+    let next = next.as_bytes();
     let sent = c.dribble(next, EVERY).await;
     assert!(sent < next.len(), "the whole head went through: not timed");
     let (answers, closed) = c.until_closed().await;
@@ -166,7 +170,7 @@ async fn requests_sent_whole_keep_a_connection_alive() {
     for _ in 0..3 {
         assert!(c.send(healthz()).await);
         // Pauses between requests are the keep-alive timer's business, not the head's.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     let answers = c.responses(3).await;
     assert_eq!(answers.len(), 3, "{answers:?}");
@@ -204,7 +208,7 @@ async fn pipelined_requests_with_bodies_are_all_answered_in_order() {
 async fn a_late_head_behind_a_stream_is_answered_after_the_stream_not_into_it() {
     let app = TestApp::builder()
         .env("HTTP_CLIENT_REQUEST_TIMEOUT_MS", TIMEOUT_MS)
-        .llm(infra_llm::EchoModel::with_delay(Duration::from_millis(150)))
+        .llm(infra_llm::EchoModel::with_delay(Duration::from_millis(300)))
         .spawn()
         .await;
     let chat = app.create_chat("alice", "streamed").await;
