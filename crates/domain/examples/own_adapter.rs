@@ -56,6 +56,23 @@ impl ChatRepository for VecStore {
         emit(&[event]);
         Ok(())
     }
+    async fn retitle_chat(
+        &self,
+        chat: &Chat,
+        expected: &ChatTitle,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
+        match chats.iter_mut().find(|c| c.id == chat.id) {
+            Some(c) if &c.title == expected => {
+                c.title = chat.title.clone();
+                c.updated_at = c.updated_at.max(chat.updated_at);
+                emit(&[event]);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError> {
         self.chats
             .lock()

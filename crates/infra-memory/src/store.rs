@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::{ChatRepository, EventPublisher, MessageRepository, NewTurn, StoreError};
 use domain::{
-    Chat, ChatCursor, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor,
-    MessageId, MessageStatus, SearchQuery, UserId,
+    Chat, ChatCursor, ChatId, ChatTitle, Event, IdempotencyKey, IdempotentSend, Message,
+    MessageCursor, MessageId, MessageStatus, SearchQuery, UserId,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -160,6 +160,31 @@ impl ChatRepository for MemoryStore {
             Ok(())
         })
         .await
+    }
+
+    async fn retitle_chat(
+        &self,
+        chat: &Chat,
+        expected: &ChatTitle,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let changed = {
+            let mut st = self.lock();
+            let changed = match st.chats.get_mut(&chat.id) {
+                Some(c) if &c.title == expected => {
+                    c.title = chat.title.clone();
+                    c.updated_at = c.updated_at.max(chat.updated_at);
+                    true
+                }
+                _ => false,
+            };
+            if changed {
+                st.pending.push_back(event.clone());
+            }
+            changed
+        };
+        self.flush().await;
+        Ok(changed)
     }
 
     async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError> {

@@ -105,6 +105,10 @@ pub struct Event {
     pub chat_id: ChatId,
     /// The request that caused it, when known.
     pub request_id: Option<String>,
+    /// The provider serving the model of the reply it concerns (message events of
+    /// assistant replies), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     /// What changed.
     #[serde(flatten)]
     pub kind: EventKind,
@@ -119,6 +123,7 @@ impl Event {
             user_id,
             chat_id,
             request_id: None,
+            provider: None,
             kind,
         }
     }
@@ -146,12 +151,32 @@ impl Event {
         self
     }
 
+    /// The same event, naming the provider of the reply's model.
+    pub fn with_provider(mut self, provider: Option<String>) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// The model of the reply this event concerns: the `model` of an assistant
+    /// message carried by a message event.
+    pub fn reply_model(&self) -> Option<&str> {
+        match &self.kind {
+            EventKind::MessageCreated(m)
+            | EventKind::MessageUpdated(m)
+            | EventKind::MessageFailed(m)
+            | EventKind::MessageCancelled(m)
+            | EventKind::MessageCompleted { message: m, .. } => m.model.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The CloudEvents 1.0 structured-mode JSON form of this event.
     ///
     /// `source` names the emitting service (a URI reference such as `/chat-service`).
     /// The `data` member holds the changed entity (camelCase, as in the HTTP API);
-    /// the extension attributes `userid`, `chatid`, `seq` and `requestid` carry
-    /// the routing facts consumers filter on.
+    /// the extension attributes `userid`, `chatid`, `seq`, `requestid` and
+    /// `provider` (the provider serving a reply's model) carry the routing facts
+    /// consumers filter on.
     pub fn to_cloudevent(&self, source: &str) -> serde_json::Value {
         let data = match &self.kind {
             EventKind::ChatCreated(c) | EventKind::ChatUpdated(c) => chat_data(c),
@@ -193,6 +218,9 @@ impl Event {
             }
             if let Some(r) = &self.request_id {
                 o.insert("requestid".into(), r.clone().into());
+            }
+            if let Some(p) = &self.provider {
+                o.insert("provider".into(), p.clone().into());
             }
         }
         ce
@@ -279,11 +307,28 @@ mod tests {
                 latency_ms: 7,
             },
         );
+        assert_eq!(e.reply_model(), Some("echo"));
         let ce = e.to_cloudevent("/x");
         assert_eq!(ce["type"], "message.completed");
         assert_eq!(ce["seq"], 2);
         assert_eq!(ce["data"]["latencyMs"], 7);
         assert_eq!(ce["data"]["model"], "echo");
+        assert!(ce.get("provider").is_none());
+        let tagged = e.with_provider(Some("local".into()));
+        assert_eq!(tagged.to_cloudevent("/x")["provider"], "local");
+        let back: Event = serde_json::from_value(serde_json::to_value(&tagged).unwrap()).unwrap();
+        assert_eq!(back.provider.as_deref(), Some("local"));
+    }
+
+    #[test]
+    fn events_stored_before_the_provider_attribute_still_read() {
+        let c = chat();
+        let e = Event::new(Utc::now(), c.owner.clone(), c.id, EventKind::ChatCreated(c));
+        let mut v = serde_json::to_value(&e).unwrap();
+        assert!(v.get("provider").is_none());
+        v.as_object_mut().unwrap().remove("provider");
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Entities and value objects of the chat domain.
 
+mod catalog;
 mod chat;
 mod event;
 mod idempotency;
@@ -9,6 +10,7 @@ mod page;
 mod search;
 pub mod text;
 
+pub use catalog::*;
 pub use chat::*;
 pub use event::*;
 pub use idempotency::*;

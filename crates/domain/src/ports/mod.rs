@@ -2,12 +2,14 @@
 //! stream and the clock. Adapters implement them; with the `mocks` feature each has
 //! a `mockall` mock named `Mock<Trait>`.
 
+mod catalog;
 mod clock;
 mod data;
 mod events;
 mod llm;
 mod storage;
 
+pub use catalog::*;
 pub use clock::*;
 pub use data::*;
 pub use events::*;

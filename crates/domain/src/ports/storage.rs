@@ -3,8 +3,8 @@
 //! outbox publishes the events right after the change.
 
 use crate::model::{
-    Chat, ChatCursor, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor,
-    MessageId, SearchQuery, UserId,
+    Chat, ChatCursor, ChatId, ChatTitle, Event, IdempotencyKey, IdempotentSend, Message,
+    MessageCursor, MessageId, SearchQuery, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -60,7 +60,8 @@ pub struct NewTurn {
 /// Contract (checked by the shared contract suite against every adapter):
 /// - `NotFound` is returned by `update_chat` and `delete_chat` when the chat does not exist;
 /// - lists are ordered by `updated_at` then `id`, both descending, and start strictly after the cursor;
-/// - search matches titles containing the query, ignoring case, with `%` and `_` literal.
+/// - search matches titles containing the query, ignoring case, with `%` and `_` literal;
+/// - `retitle_chat` changes the title only while the stored one is the expected one.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ChatRepository: Send + Sync {
@@ -70,6 +71,17 @@ pub trait ChatRepository: Send + Sync {
     async fn find_chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
     /// Replaces a chat's title, settings and `updated_at`.
     async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError>;
+    /// Sets the chat's title to `chat.title` and moves its `updated_at` forward to
+    /// `chat.updated_at` (never back), storing `event` with the change, only if its
+    /// stored title is still `expected` — so an automatic title never overwrites one
+    /// its user set meanwhile. Says whether it changed the chat (`false` also when the
+    /// chat is gone). Nothing else of the chat is written.
+    async fn retitle_chat(
+        &self,
+        chat: &Chat,
+        expected: &ChatTitle,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
     /// Deletes a chat and all its messages.
     async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError>;
     /// Up to `limit` of the owner's chats, newest activity first, after `after`.

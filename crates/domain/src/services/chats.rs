@@ -5,7 +5,7 @@ use crate::model::{
     Chat, ChatCursor, ChatId, ChatSettings, ChatTitle, Event, EventKind, Page, PageRequest,
     SearchQuery,
 };
-use crate::ports::{ChatRepository, Clock};
+use crate::ports::{ChatRepository, Clock, ModelCatalog};
 use std::sync::Arc;
 
 /// A new chat, built from valid parts only.
@@ -32,6 +32,7 @@ pub struct UpdateChat {
 pub struct ChatService {
     chats: Arc<dyn ChatRepository>,
     clock: Arc<dyn Clock>,
+    catalog: Option<Arc<dyn ModelCatalog>>,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -43,7 +44,18 @@ impl std::fmt::Debug for ChatService {
 impl ChatService {
     /// A service over a chat repository and a clock.
     pub fn new(chats: Arc<dyn ChatRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { chats, clock }
+        Self {
+            chats,
+            clock,
+            catalog: None,
+        }
+    }
+
+    /// Checks new settings against the models on offer: the model must be listed and
+    /// `maxTokens` within its ceiling ([`ChatError::InvalidSettings`] otherwise).
+    pub fn with_models(mut self, catalog: Arc<dyn ModelCatalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
     }
 
     fn event(&self, actor: &Actor, chat_id: ChatId, kind: EventKind) -> Event {
@@ -54,6 +66,10 @@ impl ChatService {
     /// Creates a chat owned by the actor; emits `chat.created`.
     #[tracing::instrument(skip_all, fields(user = %actor.user))]
     pub async fn create(&self, actor: &Actor, cmd: CreateChat) -> Result<Chat, ChatError> {
+        if let Some(s) = &cmd.settings {
+            super::models::check_settings(self.catalog.as_ref(), s)
+                .map_err(ChatError::InvalidSettings)?;
+        }
         let now = self.clock.now();
         let chat = Chat {
             id: ChatId::new(),
@@ -86,6 +102,10 @@ impl ChatService {
         id: ChatId,
         cmd: UpdateChat,
     ) -> Result<Chat, ChatError> {
+        if let Some(s) = &cmd.settings {
+            super::models::check_settings(self.catalog.as_ref(), s)
+                .map_err(ChatError::InvalidSettings)?;
+        }
         let mut chat = self.get(actor, id).await?;
         if let Some(t) = cmd.title {
             chat.title = t;

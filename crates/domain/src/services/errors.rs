@@ -1,7 +1,7 @@
 //! Error enums of the service operations. Each names the business outcomes a caller
 //! must handle, plus `Unavailable` (storage down: retry later) and `Unknown` (a bug).
 
-use crate::model::Message;
+use crate::model::{Message, ModelChoiceError};
 use crate::ports::{LlmError, StoreError};
 use std::time::Duration;
 
@@ -11,6 +11,9 @@ pub enum ChatError {
     /// No such chat for this user (a chat of another user is reported the same way).
     #[error("chat not found")]
     NotFound,
+    /// The settings name a model that is not offered, or a `maxTokens` above its ceiling.
+    #[error(transparent)]
+    InvalidSettings(ModelChoiceError),
     /// Storage cannot be reached.
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -45,6 +48,10 @@ pub enum SendError {
     /// No such chat (or message, for regenerate) for this user.
     #[error("not found")]
     NotFound,
+    /// The chat's model is not (or no longer) offered, or no model is available at all;
+    /// nothing was stored.
+    #[error(transparent)]
+    Model(ModelChoiceError),
     /// A reply is being generated in the chat; nothing was stored.
     #[error("a reply is being generated in this chat")]
     ChatBusy {

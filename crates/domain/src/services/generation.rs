@@ -179,9 +179,14 @@ impl Generation {
                 EventKind::MessageCancelled(reply.clone())
             }
         };
-        let event = Event::new(now, actor.user.clone(), reply.chat_id, kind)
-            .with_request_id(actor.request_id.clone());
+        let event = inner.tag_provider(
+            Event::new(now, actor.user.clone(), reply.chat_id, kind)
+                .with_request_id(actor.request_id.clone()),
+        );
         let stored = store_final(&inner, &reply, &event).await?;
+        if let (true, Some(observer)) = (stored, &inner.observer) {
+            observer.reply_stored(&actor, &reply);
+        }
         if !stored {
             // Cancelled or deleted meanwhile (possibly by another replica): report what is stored.
             reply = inner

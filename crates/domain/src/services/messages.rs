@@ -10,7 +10,8 @@ use crate::model::{
 };
 use crate::model::{IdempotencyKey, IdempotentSend};
 use crate::ports::{
-    ChatRepository, Clock, LlmClient, LlmRequest, MessageRepository, NewTurn, Sleeper, StoreError,
+    ChatRepository, Clock, LlmClient, LlmRequest, MessageRepository, ModelCatalog, NewTurn,
+    Sleeper, StoreError,
 };
 use futures::channel::oneshot;
 use std::collections::HashMap;
@@ -76,6 +77,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: MessageServiceConfig,
     pub(crate) sleeper: Option<Arc<dyn Sleeper>>,
+    pub(crate) catalog: Option<Arc<dyn ModelCatalog>>,
+    pub(crate) observer: Option<Arc<dyn super::ReplyObserver>>,
     running: Mutex<HashMap<MessageId, oneshot::Sender<CancelAck>>>,
 }
 
@@ -126,6 +129,8 @@ impl MessageService {
                 clock,
                 config,
                 sleeper: None,
+                catalog: None,
+                observer: None,
                 running: Mutex::new(HashMap::new()),
             }),
         }
@@ -134,21 +139,38 @@ impl MessageService {
     /// Lets the service wait between retries of the final write of a reply (storing
     /// it when storage is briefly unavailable): without a sleeper it does not retry.
     pub fn with_sleeper(self, sleeper: Arc<dyn Sleeper>) -> Self {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.sleeper = Some(sleeper);
-                inner
-            }
+        self.with_inner(|i| i.sleeper = Some(sleeper))
+    }
+
+    /// Takes the models on offer from `catalog`: a turn whose chat names an unlisted
+    /// model is refused, a chat without a model uses the catalog's default, `maxTokens`
+    /// is bounded by the model's ceiling, and reply events name the model's provider.
+    /// Without a catalog any model name is passed on.
+    pub fn with_models(self, catalog: Arc<dyn ModelCatalog>) -> Self {
+        self.with_inner(|i| i.catalog = Some(catalog))
+    }
+
+    /// Tells `observer` about every reply once its final state is stored.
+    pub fn with_observer(self, observer: Arc<dyn super::ReplyObserver>) -> Self {
+        self.with_inner(|i| i.observer = Some(observer))
+    }
+
+    fn with_inner(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
             Err(shared) => Inner {
                 chats: shared.chats.clone(),
                 messages: shared.messages.clone(),
                 llm: shared.llm.clone(),
                 clock: shared.clock.clone(),
                 config: shared.config.clone(),
-                sleeper: Some(sleeper),
+                sleeper: shared.sleeper.clone(),
+                catalog: shared.catalog.clone(),
+                observer: shared.observer.clone(),
                 running: Mutex::new(HashMap::new()),
             },
         };
+        change(&mut inner);
         Self {
             inner: Arc::new(inner),
         }
@@ -164,8 +186,9 @@ impl MessageService {
     }
 
     fn event(&self, actor: &Actor, chat_id: ChatId, kind: EventKind) -> Event {
-        Event::new(self.inner.clock.now(), actor.user.clone(), chat_id, kind)
-            .with_request_id(actor.request_id.clone())
+        let event = Event::new(self.inner.clock.now(), actor.user.clone(), chat_id, kind)
+            .with_request_id(actor.request_id.clone());
+        self.inner.tag_provider(event)
     }
 
     async fn owned_chat(&self, actor: &Actor, id: ChatId) -> Result<Chat, StoreError> {
@@ -233,10 +256,7 @@ impl MessageService {
     }
 
     fn model_of(&self, chat: &Chat) -> String {
-        chat.settings.model.as_ref().map_or_else(
-            || self.inner.config.default_model.clone(),
-            |m| m.as_str().to_owned(),
-        )
+        self.inner.model_name_for(chat)
     }
 
     /// Stores the user's message and a `streaming` reply placeholder (emitting two
@@ -316,6 +336,7 @@ impl MessageService {
                 }
             }
             let chat = self.owned_chat(actor, cmd.chat_id).await?;
+            self.inner.check_model(&chat)?;
             self.reap_stale(actor, chat.id).await?;
             let now = self.inner.clock.now();
             let user_message = Message {
@@ -394,6 +415,9 @@ impl MessageService {
     ) -> Turn {
         let model = reply.model.clone().unwrap_or_else(|| self.model_of(chat));
         let budget = self.inner.config.history.for_model(&model);
+        let max_tokens = self
+            .inner
+            .max_tokens_for(&model, chat.settings.max_tokens.map(|m| m.value()));
         let request = LlmRequest {
             messages: build_prompt(
                 chat.settings.system_prompt.as_ref().map(|s| s.as_str()),
@@ -403,7 +427,7 @@ impl MessageService {
             ),
             model,
             temperature: chat.settings.temperature.map(|t| t.value()),
-            max_tokens: chat.settings.max_tokens.map(|m| m.value()),
+            max_tokens,
             request_id: actor.request_id.clone(),
         };
         let (tx, rx) = oneshot::channel();
@@ -459,6 +483,7 @@ impl MessageService {
         let mut attempt = 0;
         loop {
             let chat = self.owned_chat(actor, target.chat_id).await?;
+            self.inner.check_model(&chat)?;
             self.reap_stale(actor, chat.id).await?;
             let reply = self.new_reply(&chat, chat.message_count + 1);
             let turn = NewTurn {

@@ -5,21 +5,30 @@ mod data_errors;
 mod erasure;
 mod errors;
 mod export;
+mod fallback;
 mod generation;
 pub mod history;
 mod messages;
+mod models;
+mod observer;
 mod retention;
 mod search;
+pub mod title_text;
+mod titles;
 
 pub use chats::*;
 pub use data_errors::*;
 pub use erasure::*;
 pub use errors::*;
 pub use export::*;
+pub use fallback::*;
 pub use generation::*;
 pub use messages::*;
+pub use models::ModelService;
+pub use observer::*;
 pub use retention::*;
 pub use search::*;
+pub use titles::*;
 
 use crate::model::UserId;
 

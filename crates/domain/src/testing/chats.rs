@@ -208,3 +208,58 @@ pub async fn times_round_trip_exactly(s: &Storage) {
     assert_eq!(chat_back.created_at, c.created_at);
     assert_eq!(chat_back.updated_at, t.now);
 }
+
+pub async fn retitle_changes_only_a_title_still_expected(s: &Storage) {
+    let mut c = chat("alice", ChatTitle::DEFAULT);
+    c.settings.temperature = Some(Temperature::new(0.3).unwrap());
+    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    let mut titled = c.clone();
+    titled.title = ChatTitle::parse("Trip to Lisbon").unwrap();
+    titled.updated_at = c.updated_at + Duration::seconds(3);
+    // Settings in the given chat are not written: only the title and the time.
+    titled.settings = ChatSettings::default();
+    let e = event(&titled, EventKind::ChatUpdated(titled.clone()));
+    let changed = s
+        .chats
+        .retitle_chat(&titled, &ChatTitle::default(), &e)
+        .await
+        .unwrap();
+    assert!(changed);
+    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
+    assert_eq!(stored.title.as_str(), "Trip to Lisbon");
+    assert_eq!(stored.settings, c.settings);
+    assert_eq!(stored.updated_at, titled.updated_at);
+
+    // The title is no longer the default: a second automatic title changes nothing.
+    let mut again = stored.clone();
+    again.title = ChatTitle::parse("Other").unwrap();
+    let e = event(&again, EventKind::ChatUpdated(again.clone()));
+    let changed = s
+        .chats
+        .retitle_chat(&again, &ChatTitle::default(), &e)
+        .await
+        .unwrap();
+    assert!(!changed);
+    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
+    assert_eq!(stored.title.as_str(), "Trip to Lisbon");
+
+    // `updated_at` never moves back.
+    let mut old = stored.clone();
+    old.title = ChatTitle::parse("Older").unwrap();
+    old.updated_at = c.updated_at - Duration::seconds(60);
+    let expected = stored.title.clone();
+    let e = event(&old, EventKind::ChatUpdated(old.clone()));
+    assert!(s.chats.retitle_chat(&old, &expected, &e).await.unwrap());
+    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
+    assert_eq!(stored.title.as_str(), "Older");
+    assert_eq!(stored.updated_at, titled.updated_at);
+
+    // A chat that is gone: nothing changed, no error.
+    let ghost = chat("alice", ChatTitle::DEFAULT);
+    let e = event(&ghost, EventKind::ChatUpdated(ghost.clone()));
+    assert!(!s
+        .chats
+        .retitle_chat(&ghost, &ChatTitle::default(), &e)
+        .await
+        .unwrap());
+}

@@ -53,7 +53,7 @@ macro_rules! storage_contract_tests {
             delete_message_renumbers_later_ones, delete_message_refused_while_busy,
             streaming_messages_lists_only_streaming, concurrent_turns_leave_a_gapless_sequence,
             times_round_trip_exactly, idempotency_record_is_stored_with_the_turn,
-            expired_idempotency_records_are_replaced
+            expired_idempotency_records_are_replaced, retitle_changes_only_a_title_still_expected
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

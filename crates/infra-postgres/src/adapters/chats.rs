@@ -6,7 +6,7 @@ use crate::rows::{chats_into_domain, ChatRow, NewOutboxRow};
 use crate::store::PgStore;
 use async_trait::async_trait;
 use diesel::Connection;
-use domain::model::{Chat, ChatCursor, ChatId, Event, SearchQuery, UserId};
+use domain::model::{Chat, ChatCursor, ChatId, ChatTitle, Event, SearchQuery, UserId};
 use domain::ports::{ChatRepository, StoreError};
 
 fn cursor(after: Option<ChatCursor>) -> Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)> {
@@ -47,6 +47,30 @@ impl ChatRepository for PgStore {
             c.transaction(|c| {
                 repo::chats::update(c, &row)?;
                 repo::outbox::append(c, &events)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(chat_id = %chat.id))]
+    async fn retitle_chat(
+        &self,
+        chat: &Chat,
+        expected: &ChatTitle,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let id = chat.id.as_uuid();
+        let title = chat.title.as_str().to_owned();
+        let expected = expected.as_str().to_owned();
+        let at = chat.updated_at;
+        let events = NewOutboxRow::all(std::slice::from_ref(event))?;
+        self.run(move |c| {
+            c.transaction(|c| {
+                let changed = repo::chats::retitle(c, id, &expected, &title, at)?;
+                if changed {
+                    repo::outbox::append(c, &events)?;
+                }
+                Ok(changed)
             })
         })
         .await

@@ -55,6 +55,21 @@ pub(crate) fn update(conn: &mut PgConnection, row: &ChatRow) -> Result<(), PgErr
     found(n)
 }
 
+/// Sets the title and moves `updated_at` forward to `at`, only while the stored title
+/// is `expected`; whether a row changed.
+pub(crate) fn retitle(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: &str,
+    title: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, PgError> {
+    let n = diesel::update(chats::table.find(id).filter(chats::title.eq(expected)))
+        .set((chats::title.eq(title), chats::updated_at.eq(later_of(at))))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Deletes a chat (its messages go with it); `NotFound` if it is gone.
 pub(crate) fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), PgError> {
     found(diesel::delete(chats::table.find(id)).execute(conn)?)

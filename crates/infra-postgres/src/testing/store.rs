@@ -6,7 +6,8 @@ use crate::store::PgStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::model::{
-    Chat, ChatCursor, ChatId, Event, Message, MessageCursor, MessageId, SearchQuery, UserId,
+    Chat, ChatCursor, ChatId, ChatTitle, Event, Message, MessageCursor, MessageId, SearchQuery,
+    UserId,
 };
 use domain::ports::{ChatRepository, MessageRepository, NewTurn, Outbox, OutboxEntry, StoreError};
 use std::sync::Arc;
@@ -56,6 +57,14 @@ impl ChatRepository for TestStore {
     }
     async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
         self.store.update_chat(chat, event).await
+    }
+    async fn retitle_chat(
+        &self,
+        chat: &Chat,
+        expected: &ChatTitle,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        self.store.retitle_chat(chat, expected, event).await
     }
     async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError> {
         self.store.delete_chat(id, event).await
