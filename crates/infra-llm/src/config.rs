@@ -82,8 +82,8 @@ pub struct OpenAiConfig {
     pub api_key: Option<ApiKey>,
     /// Limit for opening the TCP (and TLS) connection, per attempt. Default 5 s.
     pub connect_timeout: Duration,
-    /// Limit from sending a streamed request until its first chunk, per attempt.
-    /// Not retried when it runs out. Default 30 s.
+    /// Limit from sending a streamed request until its first text (the first
+    /// non-empty content delta), per attempt. Not retried when it runs out. Default 30 s.
     pub first_token_timeout: Duration,
     /// Largest silence between two chunks of a streamed reply. Default 30 s.
     pub idle_timeout: Duration,

@@ -181,7 +181,7 @@ impl Inner {
         parse_completion(&bytes, &request.model)
     }
 
-    /// One streamed attempt, up to and including its first chunk.
+    /// One streamed attempt, up to and including its first text chunk.
     async fn start_stream(&self, body: Bytes, request: &LlmRequest) -> Result<LlmStream, Failure> {
         let response = self.send(body, true, request.request_id.as_deref()).await?;
         let is_json = response
@@ -200,15 +200,27 @@ impl Inner {
         }
         let secret = self.secret().map(str::to_owned);
         let mut chunks = chunk_stream(response.bytes_stream(), secret);
-        match chunks.next().await {
-            Some(Ok(first)) => Ok(stream::once(async move { Ok(first) }).chain(chunks).boxed()),
-            None => Ok(stream::empty().boxed()),
-            // Nothing reached the caller yet, so a cut stream may be retried.
-            Some(Err(LlmError::Stream(m))) if m == CUT => {
-                Err(Failure::retriable(LlmError::Stream(m)))
+        // The first token is the first text: chunks before it (the model name, an
+        // empty role delta) are held back, under the same time limit.
+        let mut held = Vec::new();
+        loop {
+            match chunks.next().await {
+                Some(Ok(chunk)) => {
+                    let text = matches!(chunk, LlmChunk::Delta(_));
+                    held.push(chunk);
+                    if text {
+                        break;
+                    }
+                }
+                None => return Ok(stream::iter(held.into_iter().map(Ok)).boxed()),
+                // Nothing reached the caller yet, so a cut stream may be retried.
+                Some(Err(LlmError::Stream(m))) if m == CUT => {
+                    return Err(Failure::retriable(LlmError::Stream(m)))
+                }
+                Some(Err(e)) => return Err(Failure::fatal(e)),
             }
-            Some(Err(e)) => Err(Failure::fatal(e)),
         }
+        Ok(stream::iter(held.into_iter().map(Ok)).chain(chunks).boxed())
     }
 }
 

@@ -1,17 +1,19 @@
-//! The storage contract suite: one set of cases, run against every adapter of the
-//! storage ports (memory and Postgres), so the test double cannot drift from the real
-//! thing. Enabled by the `testing` feature.
+//! The contract suites: one set of cases per port, run against every adapter of it
+//! (storage: memory and Postgres; the model catalog: static and provider-backed), so
+//! a test double cannot drift from the real thing. Enabled by the `testing` feature.
 //!
 //! An adapter's tests call [`storage_contract_tests!`] with an async expression that
 //! builds a fresh, empty [`Storage`]; it expands to one `#[tokio::test]` per case.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod catalog;
 mod chats;
 mod data;
 mod fixtures;
 mod messages;
 
+pub use catalog::*;
 pub use chats::*;
 pub use data::*;
 pub use fixtures::*;

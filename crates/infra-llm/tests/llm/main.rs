@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod complete;
+mod discovery;
 mod fake;
 mod helpers;
 mod retries;
+mod router;
 mod streaming;
 mod timeouts;

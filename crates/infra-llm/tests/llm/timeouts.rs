@@ -142,3 +142,19 @@ async fn a_connect_that_never_completes_times_out_as_connect() {
     );
     drop((listener, fillers));
 }
+
+#[tokio::test]
+async fn a_role_chunk_alone_does_not_count_as_a_first_token() {
+    let role = format!("data: {}\n\n", role_chunk());
+    let addr = raw_server(vec![
+        Raw::Write(role.into_bytes(), false),
+        Raw::Sleep(Duration::from_secs(3)),
+    ])
+    .await;
+    let err = client(short(config(&format!("http://{addr}"))))
+        .stream(request("x"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err, LlmError::Timeout(TimeoutKind::FirstToken));
+}
