@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use domain::ports::{LlmError, TimeoutKind};
 use domain::services::{CancelError, ChatError, MessageError, SendError};
+use domain::ModelChoiceError;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -114,6 +115,9 @@ pub enum ApiError {
     /// Storage cannot be reached.
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// No model is listed at all (every provider discovers its models, none has answered yet).
+    #[error("no LLM model is available right now (no provider has listed one yet); nothing was stored, try again shortly")]
+    NoModel,
     /// A bug.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -207,7 +211,7 @@ impl ApiError {
             ApiError::Other { status, .. } => {
                 ("http-error", status.canonical_reason().unwrap_or("Error"))
             }
-            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Unavailable(_) | ApiError::NoModel => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal error"),
         }
     }
@@ -245,6 +249,7 @@ impl ApiError {
                 ..
             } => *retry_after,
             ApiError::Unavailable(_) => Some(Duration::from_secs(1)),
+            ApiError::NoModel => Some(Duration::from_secs(5)),
             _ => None,
         }
     }
@@ -295,7 +300,7 @@ impl ResponseError for ApiError {
             ApiError::ReplayedFailure { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ReplayedFailure { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Other { status, .. } => *status,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NoModel => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -321,10 +326,20 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<ModelChoiceError> for ApiError {
+    fn from(e: ModelChoiceError) -> Self {
+        match e {
+            ModelChoiceError::NoModel => ApiError::NoModel,
+            other => ApiError::Validation(vec![FieldError::new(other.field(), &other)]),
+        }
+    }
+}
+
 impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         match e {
             ChatError::NotFound => ApiError::NotFound,
+            ChatError::InvalidSettings(e) => e.into(),
             ChatError::Unavailable(e) => ApiError::Unavailable(e),
             ChatError::Unknown(e) => ApiError::Internal(e),
         }
@@ -349,6 +364,11 @@ impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {
             SendError::NotFound => ApiError::NotFound,
+            SendError::Model(ModelChoiceError::NoModel) => ApiError::NoModel,
+            // The chat's stored settings, not the request, are at fault.
+            SendError::Model(e) => {
+                ApiError::Unprocessable(vec![FieldError::new(e.field(), format!("the chat's {e}"))])
+            }
             SendError::ChatBusy { retry_after } => ApiError::Conflict {
                 detail: "a reply is being generated in this chat; nothing was stored, send again when it is done".into(),
                 retry_after: Some(retry_after),

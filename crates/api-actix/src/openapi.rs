@@ -38,7 +38,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         routes::chats::get, routes::chats::update, routes::chats::delete,
         routes::messages::send, routes::messages::list, routes::messages::get,
         routes::messages::edit, routes::messages::delete, routes::messages::regenerate,
-        routes::messages::cancel,
+        routes::messages::cancel, routes::models::list,
         routes::data::search, routes::data::export, routes::data::erase_me,
         health::healthz, health::readyz, crate::metrics::handler, spec,
     ),
@@ -48,11 +48,13 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         health::Health, health::Readiness, health::NotReady, health::CheckState,
         crate::dto_data::SearchPage, crate::dto_data::SearchHitDto, crate::dto_data::HitChatDto,
         crate::dto_data::SnippetDto, crate::dto_data::HighlightDto, crate::dto_data::ExportLine,
+        routes::models::ModelDto, routes::models::ModelListDto,
     )),
     tags(
         (name = "chats", description = "The caller's chats"),
         (name = "messages", description = "Messages of a chat, sends and replies, search"),
         (name = "data", description = "The caller's own data: export and erasure"),
+        (name = "models", description = "The models a chat may use"),
         (name = "operations", description = "Health, readiness, metrics and this document (no token)"),
     )
 )]

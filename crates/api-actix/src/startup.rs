@@ -13,9 +13,12 @@ use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App};
 use domain::ports::{
     ChatRepository, Clock, ErasureRepository, EventPublisher, ExportRepository, LlmClient,
-    MessageRepository, MessageSearchRepository, RetentionRepository, SystemClock,
+    MessageRepository, MessageSearchRepository, ModelCatalog, RetentionRepository, SystemClock,
 };
-use domain::services::{history::HistoryBudget, ChatService, MessageService, MessageServiceConfig};
+use domain::services::{
+    history::HistoryBudget, ChatService, FallbackLlm, MessageService, MessageServiceConfig,
+    ModelService, TitleConfig, TitleService,
+};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +32,10 @@ pub struct Adapters {
     pub messages: Arc<dyn MessageRepository>,
     /// Search, export, erasure and retention.
     pub data: DataAdapters,
-    /// The LLM.
+    /// The LLM (every provider, routed by model).
     pub llm: Arc<dyn LlmClient>,
+    /// The models on offer.
+    pub models: Arc<dyn ModelCatalog>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Readiness checks.
@@ -46,7 +51,8 @@ impl std::fmt::Debug for Adapters {
 }
 
 impl Adapters {
-    /// In-memory storage publishing to `events`, and the given LLM.
+    /// In-memory storage publishing to `events`, and the given LLM (with the catalog of
+    /// the echo model: set `models` for others).
     pub fn memory(events: Arc<dyn EventPublisher>, llm: Arc<dyn LlmClient>) -> Self {
         let store = Arc::new(infra_memory::MemoryStore::new(events));
         Self {
@@ -54,6 +60,9 @@ impl Adapters {
             messages: store.clone(),
             data: DataAdapters::of(store.clone(), store),
             llm,
+            models: Arc::new(infra_llm::ProviderCatalog::new(
+                infra_llm::CatalogConfig::echo(),
+            )),
             clock: Arc::new(SystemClock),
             probe: Arc::new(routes::health::MemoryProbe),
         }
@@ -135,6 +144,17 @@ fn message_config(settings: &Settings) -> MessageServiceConfig {
     }
 }
 
+fn title_config(settings: &Settings) -> TitleConfig {
+    TitleConfig {
+        enabled: settings.llm.auto_title,
+        model: settings
+            .llm
+            .title_model
+            .as_deref()
+            .and_then(|m| domain::ModelName::parse(m).ok()),
+    }
+}
+
 impl Application {
     /// Builds the service on the given adapters and binds its listener (port 0 picks a free port).
     pub fn build(settings: &Settings, adapters: Adapters) -> anyhow::Result<Self> {
@@ -152,20 +172,42 @@ impl Application {
         };
 
         let metrics = Metrics::new(Some(adapters.probe.clone()))?;
-        let chats = ChatService::new(adapters.chats.clone(), adapters.clock.clone());
+        let models = adapters.models.clone();
+        let chats = ChatService::new(adapters.chats.clone(), adapters.clock.clone())
+            .with_models(models.clone());
+        // Each attempt (a model, then its fallbacks) is metered on its own.
+        let llm: Arc<dyn LlmClient> = Arc::new(FallbackLlm::new(
+            metrics.metered(adapters.llm.clone(), models.clone()),
+            models.clone(),
+        ));
+        let spawner = Spawner::current();
+        let titles = TitleService::new(
+            adapters.chats.clone(),
+            adapters.messages.clone(),
+            llm.clone(),
+            adapters.clock.clone(),
+            title_config(settings),
+        )
+        .with_models(models.clone());
         let messages = MessageService::new(
             adapters.chats.clone(),
             adapters.messages.clone(),
-            metrics.metered(adapters.llm.clone()),
+            llm,
             adapters.clock.clone(),
             message_config(settings),
         )
-        .with_sleeper(std::sync::Arc::new(crate::state::TokioSleeper));
+        .with_sleeper(std::sync::Arc::new(crate::state::TokioSleeper))
+        .with_models(models.clone())
+        .with_observer(Arc::new(crate::state::TitleTrigger::new(
+            titles,
+            spawner.clone(),
+        )));
         let maintenance =
             crate::maintenance::Maintenance::new(&settings.data, &adapters, &metrics)?;
         let state = AppState {
             chats,
             messages,
+            models: ModelService::new(models),
             search: domain::services::SearchService::new(
                 adapters.chats.clone(),
                 adapters.data.search.clone(),
@@ -175,7 +217,7 @@ impl Application {
                 adapters.data.erasure.clone(),
                 adapters.clock.clone(),
             ),
-            spawner: Spawner::current(),
+            spawner,
             replay_wait: Duration::from_millis(settings.llm.total_timeout_ms)
                 + Duration::from_secs(30),
         };

@@ -1,6 +1,11 @@
-//! What handlers share: the domain services and the spawner for reply generations.
+//! What handlers share: the domain services, the spawner for reply generations, and
+//! the trigger that starts automatic titles after a reply.
 
-use domain::services::{ChatService, ErasureService, ExportService, MessageService, SearchService};
+use domain::services::{
+    Actor, ChatService, ErasureService, ExportService, MessageService, ModelService, ReplyObserver,
+    SearchService, TitleService,
+};
+use domain::Message;
 use std::future::Future;
 use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
@@ -70,8 +75,38 @@ pub struct AppState {
     pub export: ExportService,
     /// Erasure.
     pub erasure: ErasureService,
+    /// The models on offer.
+    pub models: ModelService,
     /// Where generations run.
     pub spawner: Spawner,
     /// How long an idempotent retry waits for the first send's reply to finish.
     pub replay_wait: std::time::Duration,
+}
+
+/// Starts the automatic title of a chat, detached, after a reply is stored (the
+/// domain's `TitleService` decides whether and how; this only spawns it, tracked so
+/// shutdown waits for it).
+#[derive(Debug, Clone)]
+pub struct TitleTrigger {
+    titles: TitleService,
+    spawner: Spawner,
+}
+
+impl TitleTrigger {
+    /// A trigger running `titles` on `spawner`.
+    pub fn new(titles: TitleService, spawner: Spawner) -> Self {
+        Self { titles, spawner }
+    }
+}
+
+impl ReplyObserver for TitleTrigger {
+    fn reply_stored(&self, actor: &Actor, reply: &Message) {
+        if !self.titles.wants(reply) {
+            return;
+        }
+        let (titles, actor, reply) = (self.titles.clone(), actor.clone(), reply.clone());
+        self.spawner.spawn(async move {
+            titles.after_reply(&actor, &reply).await;
+        });
+    }
 }

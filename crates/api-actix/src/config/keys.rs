@@ -50,9 +50,17 @@ keys! {
     "database.statement_timeout_ms" ["DB_STATEMENT_TIMEOUT_MS"] "statement_timeout per connection (default 5000)";
     "database.application_name" ["DB_APPLICATION_NAME"] "application_name per connection (default chat-service)";
     "database.sslmode" ["DB_SSLMODE"] "libpq sslmode: disable, allow, prefer, require, verify-ca or verify-full (default prefer, as libpq); a sslmode in DATABASE_URL must agree";
-    "llm.base_url" ["LLM_BASE_URL"] "OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (default: the embedded echo model)";
-    "llm.api_key" ["LLM_API_KEY"] "provider API key";
-    "llm.model" ["LLM_MODEL"] "model for chats that set none (default echo, or gpt-4o-mini with a base URL)";
+    "llm.providers" [] "several providers (YAML only): a list of {name, base_url, api_key_env, models and/or discover, timeouts}; see LLM providers (default: the single provider below)";
+    "llm.base_url" ["LLM_BASE_URL"] "OpenAI-compatible base URL of the single provider, e.g. https://api.openai.com/v1 (default: the embedded echo model)";
+    "llm.api_key" ["LLM_API_KEY"] "the single provider's API key";
+    "llm.model" ["LLM_MODEL"] "model for chats that set none (default echo, or gpt-4o-mini with a base URL; with llm.providers the first listed model)";
+    "llm.models" ["LLM_MODELS"] "more models of the single provider (or of the echo model), comma-separated (default none)";
+    "llm.max_output_tokens" ["LLM_MAX_OUTPUT_TOKENS"] "output-token ceiling (largest maxTokens) of models that set none (default 32768)";
+    "llm.model_max_tokens" ["LLM_MODEL_MAX_TOKENS"] "per-model output-token ceilings, model=tokens,... (default none)";
+    "llm.fallbacks" ["LLM_FALLBACKS"] "per-model fallbacks tried in order before the first token, model=fallback|fallback,... (default none)";
+    "llm.discovery_interval_secs" ["LLM_DISCOVERY_INTERVAL_SECS"] "how often a discovering provider's GET /models is read again (default 300)";
+    "llm.auto_title" ["LLM_AUTO_TITLE"] "automatic titles after a chat's first reply, true or false (default true)";
+    "llm.title_model" ["LLM_TITLE_MODEL"] "model that writes automatic titles (default: the model that answered the first reply)";
     "llm.connect_timeout_ms" ["LLM_CONNECT_TIMEOUT_MS"] "connect timeout (default 5000)";
     "llm.first_token_timeout_ms" ["LLM_FIRST_TOKEN_TIMEOUT_MS"] "longest wait for the first token (default 30000)";
     "llm.total_timeout_ms" ["LLM_TOTAL_TIMEOUT_MS"] "longest whole reply (default 300000)";
@@ -199,7 +207,7 @@ fn model_budgets(r: &mut Reader) -> HashMap<String, u32> {
     out
 }
 
-fn llm(r: &mut Reader) -> LlmSettings {
+fn llm(r: &mut Reader, env: &HashMap<String, String>) -> LlmSettings {
     let base_url = r.raw("llm.base_url");
     if let Some(u) = &base_url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -212,7 +220,7 @@ fn llm(r: &mut Reader) -> LlmSettings {
         "echo"
     };
     let model = r.raw("llm.model").unwrap_or_else(|| default_model.into());
-    if domain::ModelName::parse(&model).is_err() {
+    if !model.is_empty() && domain::ModelName::parse(&model).is_err() {
         r.problem("llm.model", "is not a valid model name");
     }
     let settings = LlmSettings {
@@ -228,13 +236,29 @@ fn llm(r: &mut Reader) -> LlmSettings {
         model_budgets: model_budgets(r),
         stale_reply_secs: r.ranged("llm.stale_reply_secs", 600, 5, 86_400),
         base_url,
+        providers: Vec::new(),
+        models: Vec::new(),
+        max_output_tokens: domain::ModelInfo::DEFAULT_MAX_OUTPUT_TOKENS,
+        model_max_tokens: HashMap::new(),
+        fallbacks: HashMap::new(),
+        discovery_interval_secs: 300,
+        auto_title: true,
+        title_model: None,
     };
-    if settings.stale_reply_secs.saturating_mul(1000) <= settings.total_timeout_ms {
+    let mut settings = settings;
+    super::providers::build(r, env, &mut settings);
+    let longest = settings
+        .providers
+        .iter()
+        .map(|p| p.total_timeout_ms)
+        .chain([settings.total_timeout_ms])
+        .max()
+        .unwrap_or(settings.total_timeout_ms);
+    if settings.stale_reply_secs.saturating_mul(1000) <= longest {
         r.problem(
             "llm.stale_reply_secs",
             format!(
-                "must be longer than llm.total_timeout_ms ({} ms): a reply still generating would be taken for abandoned",
-                settings.total_timeout_ms
+                "must be longer than the longest whole-reply timeout (llm.total_timeout_ms, or a provider's: {longest} ms): a reply still generating would be taken for abandoned"
             ),
         );
     }
@@ -320,7 +344,7 @@ fn auth(r: &mut Reader, env: Environment) -> AuthSettings {
     }
 }
 
-pub(super) fn build(r: &mut Reader, _env: &HashMap<String, String>) -> Settings {
+pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings {
     let env = match r.raw("env").map(|e| e.to_ascii_lowercase()).as_deref() {
         None | Some("development") | Some("dev") => Environment::Development,
         Some("production") | Some("prod") => Environment::Production,
@@ -363,7 +387,7 @@ pub(super) fn build(r: &mut Reader, _env: &HashMap<String, String>) -> Settings 
     }
     let auth = auth(r, env);
     let database = database(r);
-    let llm = llm(r);
+    let llm = llm(r, vars);
     let kafka = kafka(r);
     let rate_limit = RateLimitSettings {
         api_per_sec: r.ranged("rate_limit.api_per_sec", 50.0, 0.0, 1_000_000.0),
@@ -408,10 +432,10 @@ pub(super) fn build(r: &mut Reader, _env: &HashMap<String, String>) -> Settings 
                 "is required in production (in-memory storage loses everything on restart)",
             );
         }
-        if llm.base_url.is_none() {
+        if llm.providers.is_empty() {
             r.problem(
                 "llm.base_url",
-                "is required in production (the echo model is for local runs)",
+                "or llm.providers is required in production (the echo model is for local runs)",
             );
         }
     }

@@ -2,10 +2,12 @@
 //! variables with the seed service's names. Every bad key is reported at once.
 
 mod keys;
+mod providers;
 mod secret;
 mod source;
 
 pub use keys::KEYS;
+pub use providers::{ModelEntry, ProviderSettings, SINGLE_PROVIDER};
 pub use secret::Secret;
 
 use std::collections::{BTreeMap, HashMap};
@@ -100,14 +102,31 @@ pub struct DatabaseSettings {
     pub application_name: String,
 }
 
-/// LLM provider settings; the embedded echo model answers when `base_url` is unset.
+/// LLM provider settings; the embedded echo model answers when no provider is configured.
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
+    /// The providers (`llm.providers`, or the one of `llm.base_url`); empty = the echo model.
+    pub providers: Vec<ProviderSettings>,
+    /// The single provider's models (or the echo model's names): `llm.model` then `llm.models`.
+    pub models: Vec<String>,
+    /// Output-token ceiling of models that set none.
+    pub max_output_tokens: u32,
+    /// Output-token ceilings by model (`model=tokens,…`).
+    pub model_max_tokens: HashMap<String, u32>,
+    /// Fallbacks by model (`model=a|b,…`).
+    pub fallbacks: HashMap<String, Vec<String>>,
+    /// Seconds between two reads of a discovering provider's `GET /models`.
+    pub discovery_interval_secs: u64,
+    /// Whether chats get automatic titles.
+    pub auto_title: bool,
+    /// The model that writes titles; `None` = the one that answered the first reply.
+    pub title_model: Option<String>,
     /// OpenAI-compatible base URL, such as `https://api.openai.com/v1`.
     pub base_url: Option<String>,
     /// Bearer key for the provider.
     pub api_key: Option<Secret>,
-    /// Model for chats that do not set one.
+    /// Model for chats that do not set one (with `llm.providers` and no `llm.model`:
+    /// the first fixed model, or empty when every provider only discovers).
     pub model: String,
     /// Connect timeout, in milliseconds.
     pub connect_timeout_ms: u64,
@@ -249,7 +268,11 @@ impl Settings {
             }
         };
         for k in values.keys() {
-            if !KEYS.iter().any(|key| key.yaml == k) {
+            if let Some(why) = providers::unknown_provider_key(k) {
+                if !providers::is_provider_key(k) {
+                    problems.push((k.clone(), why.to_owned()));
+                }
+            } else if !KEYS.iter().any(|key| key.yaml == k) && !providers::is_provider_key(k) {
                 problems.push((k.clone(), "unknown key".to_owned()));
             }
         }
@@ -274,7 +297,7 @@ impl Settings {
 
     /// Whether nothing was configured for storage, provider and token: the embedded defaults.
     pub fn is_embedded(&self) -> bool {
-        self.database.is_none() && self.llm.base_url.is_none() && self.auth.jwt_secret.is_none()
+        self.database.is_none() && self.llm.providers.is_empty() && self.auth.jwt_secret.is_none()
     }
 }
 

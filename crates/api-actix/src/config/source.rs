@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-/// Flattens a YAML document into `a.b.c -> text` pairs. Sequences are joined with commas.
+/// Flattens a YAML document into `a.b.c -> text` pairs. Lists of plain values are
+/// joined with commas; the items of a list holding mappings become `a.b.0.c`, `a.b.1`…
 pub fn flatten_yaml(text: &str) -> Result<BTreeMap<String, String>, String> {
     let value: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
@@ -47,6 +48,12 @@ fn walk(
         Value::String(s) => {
             out.insert(prefix.into(), s.clone());
         }
+        Value::Sequence(items) if items.iter().any(|i| !is_plain(i)) => {
+            // A list of mappings (such as `llm.providers`): one key per item, by position.
+            for (n, item) in items.iter().enumerate() {
+                walk(&format!("{prefix}.{n}"), item, out)?;
+            }
+        }
         Value::Sequence(items) => {
             let mut parts = Vec::new();
             for i in items {
@@ -64,9 +71,27 @@ fn walk(
     Ok(())
 }
 
+fn is_plain(v: &serde_yaml::Value) -> bool {
+    use serde_yaml::Value;
+    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_of_mappings_are_keyed_by_position() {
+        let m = flatten_yaml(
+            "llm:\n  providers:\n    - name: a\n      models: [x, {name: y, fallbacks: [x]}]\n    - name: b\n",
+        )
+        .unwrap();
+        assert_eq!(m["llm.providers.0.name"], "a");
+        assert_eq!(m["llm.providers.0.models.0"], "x");
+        assert_eq!(m["llm.providers.0.models.1.name"], "y");
+        assert_eq!(m["llm.providers.0.models.1.fallbacks"], "x");
+        assert_eq!(m["llm.providers.1.name"], "b");
+    }
 
     #[test]
     fn nested_keys_are_dotted() {

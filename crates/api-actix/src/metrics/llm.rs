@@ -1,10 +1,13 @@
 //! A metering decorator for the `LlmClient` port: time to first token, tokens per
 //! second, tokens used per model, provider errors by kind and open provider streams,
-//! measured around any adapter so the domain stays free of metrics.
+//! measured around any adapter so the domain stays free of metrics. The `model`
+//! label only takes the catalog's names (anything else is `other`).
 
-use super::{counter_vec, histogram_vec, LabelCap};
+use super::{counter_vec, histogram_vec};
 use async_trait::async_trait;
-use domain::ports::{LlmChunk, LlmClient, LlmError, LlmReply, LlmRequest, LlmStream, TimeoutKind};
+use domain::ports::{
+    LlmChunk, LlmClient, LlmError, LlmReply, LlmRequest, LlmStream, ModelCatalog, TimeoutKind,
+};
 use futures::{Stream, StreamExt};
 use prometheus::{HistogramVec, IntCounterVec, IntGauge, Registry};
 use std::pin::Pin;
@@ -28,7 +31,6 @@ pub(crate) struct LlmMetrics {
     tokens: IntCounterVec,
     errors: IntCounterVec,
     streams_active: IntGauge,
-    models: Arc<LabelCap>,
 }
 
 impl LlmMetrics {
@@ -67,29 +69,31 @@ impl LlmMetrics {
             )?,
             errors: counter_vec(r, "llm_errors_total", "Provider errors by kind.", &["kind"])?,
             streams_active,
-            models: Arc::new(LabelCap::default()),
         })
-    }
-
-    fn model(&self, name: &str) -> String {
-        self.models.label(name)
     }
 
     fn error(&self, model: &str, e: &LlmError) {
         self.errors.with_label_values(&[error_kind(e)]).inc();
-        self.requests
-            .with_label_values(&[&self.model(model), "error"])
-            .inc();
+        self.requests.with_label_values(&[model, "error"]).inc();
     }
 
     fn usage(&self, model: &str, usage: &domain::Usage) {
-        let model = self.model(model);
         self.tokens
-            .with_label_values(&[&model, "prompt"])
+            .with_label_values(&[model, "prompt"])
             .inc_by(u64::from(usage.prompt_tokens));
         self.tokens
-            .with_label_values(&[&model, "completion"])
+            .with_label_values(&[model, "completion"])
             .inc_by(u64::from(usage.completion_tokens));
+    }
+}
+
+/// The `model` label of a request: its model when the catalog lists it, else `other`
+/// (so callers cannot create series with made-up names).
+pub fn model_label(catalog: &dyn ModelCatalog, model: &str) -> String {
+    if catalog.models().find(model).is_some() {
+        model.to_owned()
+    } else {
+        "other".to_owned()
     }
 }
 
@@ -111,6 +115,7 @@ pub fn error_kind(e: &LlmError) -> &'static str {
 pub struct MeteredLlm {
     inner: Arc<dyn LlmClient>,
     metrics: LlmMetrics,
+    catalog: Arc<dyn ModelCatalog>,
 }
 
 impl std::fmt::Debug for MeteredLlm {
@@ -120,38 +125,45 @@ impl std::fmt::Debug for MeteredLlm {
 }
 
 impl MeteredLlm {
-    pub(crate) fn new(inner: Arc<dyn LlmClient>, metrics: LlmMetrics) -> Self {
-        Self { inner, metrics }
+    pub(crate) fn new(
+        inner: Arc<dyn LlmClient>,
+        metrics: LlmMetrics,
+        catalog: Arc<dyn ModelCatalog>,
+    ) -> Self {
+        Self {
+            inner,
+            metrics,
+            catalog,
+        }
     }
 }
 
 #[async_trait]
 impl LlmClient for MeteredLlm {
     async fn complete(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
-        let requested = request.model.clone();
+        let model = model_label(&*self.catalog, &request.model);
         let started = Instant::now();
         match self.inner.complete(request).await {
             Ok(reply) => {
                 let m = &self.metrics;
-                let model = m.model(&reply.model);
                 m.ttft
                     .with_label_values(&[&model])
                     .observe(started.elapsed().as_secs_f64());
                 if let Some(u) = &reply.usage {
-                    m.usage(&reply.model, u);
+                    m.usage(&model, u);
                 }
                 m.requests.with_label_values(&[&model, "ok"]).inc();
                 Ok(reply)
             }
             Err(e) => {
-                self.metrics.error(&requested, &e);
+                self.metrics.error(&model, &e);
                 Err(e)
             }
         }
     }
 
     async fn stream(&self, request: LlmRequest) -> Result<LlmStream, LlmError> {
-        let model = request.model.clone();
+        let model = model_label(&*self.catalog, &request.model);
         let started = Instant::now();
         match self.inner.stream(request).await {
             Ok(inner) => {
@@ -195,30 +207,28 @@ impl MeteredStream {
             LlmChunk::Delta(_) if self.first_token.is_none() => {
                 let now = Instant::now();
                 self.first_token = Some(now);
-                let model = self.metrics.model(&self.model);
                 self.metrics
                     .ttft
-                    .with_label_values(&[&model])
+                    .with_label_values(&[&self.model])
                     .observe((now - self.started).as_secs_f64());
             }
-            LlmChunk::Model(m) => self.model.clone_from(m),
             LlmChunk::Usage(u) => self.usage = Some(*u),
-            LlmChunk::Delta(_) | LlmChunk::Finish(_) => {}
+            LlmChunk::Model(_) | LlmChunk::Delta(_) | LlmChunk::Finish(_) => {}
         }
     }
 
     fn on_end(&mut self) {
         self.finished = true;
         let m = &self.metrics;
-        let model = m.model(&self.model);
-        m.requests.with_label_values(&[&model, "ok"]).inc();
+        let model = &self.model;
+        m.requests.with_label_values(&[model, "ok"]).inc();
         let Some(usage) = self.usage else { return };
         m.usage(&self.model, &usage);
         if let Some(first) = self.first_token {
             let secs = first.elapsed().as_secs_f64();
             if secs > 0.0 && usage.completion_tokens > 0 {
                 m.tps
-                    .with_label_values(&[&model])
+                    .with_label_values(&[model])
                     .observe(f64::from(usage.completion_tokens) / secs);
             }
         }
@@ -250,10 +260,9 @@ impl Drop for MeteredStream {
     fn drop(&mut self) {
         self.metrics.streams_active.dec();
         if !self.finished {
-            let model = self.metrics.model(&self.model);
             self.metrics
                 .requests
-                .with_label_values(&[&model, "abandoned"])
+                .with_label_values(&[&self.model, "abandoned"])
                 .inc();
         }
     }
@@ -277,6 +286,24 @@ mod tests {
         }
     }
 
+    fn echo() -> Arc<dyn ModelCatalog> {
+        Arc::new(infra_llm::ProviderCatalog::new(
+            infra_llm::CatalogConfig::echo(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn an_unlisted_model_is_labelled_other() {
+        let r = Registry::new();
+        let m = LlmMetrics::new(&r).unwrap();
+        let llm = MeteredLlm::new(Arc::new(infra_llm::EchoModel::default()), m, echo());
+        let mut req = request();
+        req.model = "junk-1".into();
+        llm.complete(req).await.unwrap();
+        assert_eq!(counter(&r, "llm_requests_total", "other"), 1.0);
+        assert_eq!(counter(&r, "llm_requests_total", "junk-1"), 0.0);
+    }
+
     fn counter(r: &Registry, name: &str, label: &str) -> f64 {
         r.gather()
             .iter()
@@ -291,7 +318,7 @@ mod tests {
     async fn a_dropped_stream_is_abandoned_and_no_longer_active() {
         let r = Registry::new();
         let m = LlmMetrics::new(&r).unwrap();
-        let llm = MeteredLlm::new(Arc::new(infra_llm::EchoModel::default()), m.clone());
+        let llm = MeteredLlm::new(Arc::new(infra_llm::EchoModel::default()), m.clone(), echo());
         let mut s = llm.stream(request()).await.unwrap();
         assert_eq!(m.streams_active.get(), 1);
         let _ = s.next().await;
@@ -304,7 +331,7 @@ mod tests {
     async fn whole_replies_count_their_tokens() {
         let r = Registry::new();
         let m = LlmMetrics::new(&r).unwrap();
-        let llm = MeteredLlm::new(Arc::new(infra_llm::EchoModel::default()), m);
+        let llm = MeteredLlm::new(Arc::new(infra_llm::EchoModel::default()), m, echo());
         let reply = llm.complete(request()).await.unwrap();
         let usage = reply.usage.unwrap();
         assert_eq!(

@@ -12,13 +12,8 @@ use actix_web::{web, HttpResponse};
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Most distinct values a user-influenced label (the model name) may take; later ones
-/// are reported as `other`, so a client cannot blow up the number of series.
-pub const MAX_MODEL_LABELS: usize = 64;
 
 /// How long a scrape waits for the probe's gauges before reporting without them.
 const GAUGES_TIMEOUT: Duration = Duration::from_millis(500);
@@ -43,26 +38,6 @@ pub struct GaugeSample {
     pub pools: Vec<PoolSample>,
     /// Events stored in the outbox and not yet published, when there is an outbox.
     pub outbox_backlog: Option<u64>,
-}
-
-/// A bounded set of label values: the first [`MAX_MODEL_LABELS`] distinct values pass,
-/// later ones become `other`.
-#[derive(Debug, Default)]
-pub(crate) struct LabelCap(Mutex<HashSet<String>>);
-
-impl LabelCap {
-    pub(crate) fn label(&self, value: &str) -> String {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.contains(value) {
-            return value.to_owned();
-        }
-        if seen.len() < MAX_MODEL_LABELS {
-            seen.insert(value.to_owned());
-            value.to_owned()
-        } else {
-            "other".to_owned()
-        }
-    }
 }
 
 /// Every metric family of the service, registered in its own registry.
@@ -173,12 +148,14 @@ impl Metrics {
         })
     }
 
-    /// Wraps an LLM client so its calls are measured in these metrics.
+    /// Wraps an LLM client so its calls are measured in these metrics, labelled by
+    /// model when `catalog` lists it (`other` otherwise).
     pub fn metered(
         &self,
         inner: Arc<dyn domain::ports::LlmClient>,
+        catalog: Arc<dyn domain::ports::ModelCatalog>,
     ) -> Arc<dyn domain::ports::LlmClient> {
-        Arc::new(llm::MeteredLlm::new(inner, self.llm.clone()))
+        Arc::new(llm::MeteredLlm::new(inner, self.llm.clone(), catalog))
     }
 
     /// Reads the scrape-time gauges, then renders the text exposition format.
@@ -233,16 +210,6 @@ pub async fn handler(metrics: web::Data<Metrics>, state: web::Data<AppState>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn label_cap_bounds_the_values() {
-        let cap = LabelCap::default();
-        for i in 0..MAX_MODEL_LABELS {
-            assert_eq!(cap.label(&format!("m{i}")), format!("m{i}"));
-        }
-        assert_eq!(cap.label("one-too-many"), "other");
-        assert_eq!(cap.label("m3"), "m3", "known values keep their label");
-    }
 
     #[test]
     fn pool_and_outbox_gauges_render() {

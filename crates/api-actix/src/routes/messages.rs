@@ -37,7 +37,9 @@ fn message_id(raw: &str) -> Result<MessageId, ApiError> {
         (status = 201, description = "The stored message and reply as JSON; with `Accept: text/event-stream`, Server-Sent Events: `message`, `delta`…, then `reply` or `error`",
             content((TurnDto = "application/json"), (TurnEvent = "text/event-stream"))),
         (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; nothing was stored; see Retry-After"),
-        (status = 502, body = TurnProblem, description = "The LLM provider failed; the message is stored, the reply is stored failed"),
+        (status = 422, body = crate::error::Problem, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); or a valid request that cannot be carried out (type `/problems/unprocessable`): the `Idempotency-Key` was used with another request, or the chat's `settings.model` is no longer listed by `GET /api/v1/models` (`errors` names `settings.model`, its message the choices); nothing was stored"),
+        (status = 502, body = TurnProblem, description = "The LLM provider failed (and so did the model's fallbacks, tried before the first token); the message is stored, the reply is stored failed"),
+        (status = 503, body = crate::error::Problem, description = "Unavailable: storage unreachable, or no model is listed at all yet (every provider discovers its models and none has answered); nothing was stored; see `Retry-After`"),
         (status = 504, body = TurnProblem, description = "The LLM provider timed out; the message is stored, the reply is stored failed")),
     security(("bearer" = [])))]
 ///
@@ -136,8 +138,9 @@ pub async fn delete(
         (status = 201, description = "The answered user message and the new reply as JSON; with `Accept: text/event-stream`, Server-Sent Events as for a send",
             content((TurnDto = "application/json"), (TurnEvent = "text/event-stream"))),
         (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; see Retry-After"),
-        (status = 422, body = crate::error::Problem, description = "The message is not an assistant reply that answers a user message (type `/problems/unprocessable`)"),
-        (status = 502, body = TurnProblem, description = "The LLM provider failed; the new reply is stored failed"),
+        (status = 422, body = crate::error::Problem, description = "The message is not an assistant reply that answers a user message, or the chat's `settings.model` is no longer listed by `GET /api/v1/models` (its message names the choices); type `/problems/unprocessable`; nothing was stored"),
+        (status = 502, body = TurnProblem, description = "The LLM provider failed (and so did the model's fallbacks, tried before the first token); the new reply is stored failed"),
+        (status = 503, body = crate::error::Problem, description = "Unavailable: storage unreachable, or no model is listed at all yet; nothing was stored; see `Retry-After`"),
         (status = 504, body = TurnProblem, description = "The LLM provider timed out; the new reply is stored failed")),
     security(("bearer" = [])))]
 pub async fn regenerate(

@@ -1,10 +1,11 @@
-//! The HTTP routes: `/api/v1/chats`, `/api/v1/messages`, operations (health, metrics,
-//! API docs) and the fallbacks, all from one table.
+//! The HTTP routes: `/api/v1/chats`, `/api/v1/messages`, `/api/v1/models`, operations
+//! (health, metrics, API docs) and the fallbacks, all from one table.
 
 pub mod chats;
 pub mod data;
 pub mod health;
 pub mod messages;
+pub mod models;
 mod turn;
 
 use crate::error::ApiError;
@@ -92,6 +93,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     }),
     ep(Method::GET, "/api/v1/export", || web::to(data::export)),
     ep(Method::DELETE, "/api/v1/me", || web::to(data::erase_me)),
+    ep(Method::GET, "/api/v1/models", || web::to(models::list)),
     ep(Method::GET, "/healthz", || web::to(health::healthz)),
     ep(Method::GET, "/readyz", || web::to(health::readyz)),
     ep(Method::GET, "/metrics", || web::to(crate::metrics::handler)),

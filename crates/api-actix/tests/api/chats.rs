@@ -60,7 +60,10 @@ async fn create_without_a_body_uses_defaults() {
 
 #[tokio::test]
 async fn create_with_settings_and_trimmed_title() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder()
+        .env("LLM_MODELS", "gpt-4o-mini")
+        .spawn()
+        .await;
     let body = json!({"title": "  Lisbon  ", "settings": {"model": "gpt-4o-mini", "systemPrompt": "Be brief.", "temperature": 0.7, "maxTokens": 256}});
     let chat: Value = app
         .post("alice", "/api/v1/chats", body)
@@ -78,7 +81,7 @@ async fn create_with_settings_and_trimmed_title() {
 
 #[tokio::test]
 async fn update_changes_given_fields_only() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::builder().env("LLM_MODELS", "m1").spawn().await;
     let chat = app
         .post(
             "alice",

@@ -15,6 +15,7 @@ static TRACING: Once = Once::new();
 /// Builds a `TestApp`.
 pub struct TestAppBuilder {
     env: HashMap<String, String>,
+    yaml: Option<String>,
     llm: Option<Arc<dyn LlmClient>>,
     events: Arc<dyn EventPublisher>,
     db: Option<Db>,
@@ -31,6 +32,13 @@ enum Db {
 impl TestAppBuilder {
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.insert(k.into(), v.into());
+        self
+    }
+
+    /// A configuration file's text (the environment still overrides it).
+    #[allow(dead_code)]
+    pub fn yaml(mut self, yaml: &str) -> Self {
+        self.yaml = Some(yaml.to_owned());
         self
     }
 
@@ -77,7 +85,7 @@ impl TestAppBuilder {
                 env.insert("DATABASE_URL".into(), url);
             }
         }
-        let settings = Settings::load(None, &env).unwrap();
+        let settings = Settings::load(self.yaml.as_deref(), &env).unwrap();
         let (adapters, background) = if settings.database.is_some() || settings.kafka.is_some() {
             let mut wired = api_actix::wiring::wire(&settings).await.unwrap();
             if let Some(llm) = self.llm {
@@ -85,10 +93,15 @@ impl TestAppBuilder {
             }
             (wired.adapters, Some(wired.background))
         } else {
-            let llm = self
-                .llm
-                .unwrap_or_else(|| Arc::new(infra_llm::EchoModel::default()));
-            (Adapters::memory(self.events, llm), None)
+            let mut providers = api_actix::wiring::providers(&settings, &mut Vec::new())
+                .await
+                .unwrap();
+            let llm = self.llm.unwrap_or_else(|| providers.llm.clone());
+            let mut adapters = Adapters::memory(self.events, llm);
+            adapters.models = providers.catalog.clone();
+            let mut background = api_actix::wiring::Background::default();
+            providers.spawn_discovery(&mut background);
+            (adapters, Some(background))
         };
         let app = Application::build(&settings, adapters).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -123,6 +136,7 @@ impl TestApp {
         ]);
         TestAppBuilder {
             env,
+            yaml: None,
             llm: None,
             events: Arc::new(infra_memory::LogPublisher::default()),
             db: None,
@@ -287,4 +301,46 @@ where
         seen.push_str(&String::from_utf8_lossy(chunk.as_ref()));
     }
     seen
+}
+
+/// An event publisher keeping every event it is given, for tests that check events.
+#[derive(Debug, Clone, Default)]
+#[allow(dead_code)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<domain::Event>>>);
+
+#[allow(dead_code)]
+impl Captured {
+    /// The events so far, as CloudEvents.
+    pub fn cloudevents(&self) -> Vec<Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.to_cloudevent("/chat-service"))
+            .collect()
+    }
+
+    /// Waits (bounded) until an event satisfies `found`, and returns it.
+    pub async fn wait_for(&self, found: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(e) = self.cloudevents().into_iter().find(|e| found(e)) {
+                return e;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no such event among {:#?}",
+                self.cloudevents()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EventPublisher for Captured {
+    async fn publish(&self, events: &[domain::Event]) -> Result<(), domain::ports::PublishError> {
+        self.0.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
 }

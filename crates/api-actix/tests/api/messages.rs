@@ -320,6 +320,7 @@ async fn the_prompt_carries_the_system_prompt_and_history() {
             error: LlmError::Unauthorized,
             prompts: prompts.clone(),
         })
+        .env("LLM_MODELS", "m-1")
         .spawn()
         .await;
     let chat: Value = app
