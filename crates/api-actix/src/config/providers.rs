@@ -419,3 +419,7 @@ fn check_names(r: &mut Reader, l: &LlmSettings) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "providers_tests.rs"]
+mod tests;

@@ -70,13 +70,15 @@ pub fn one_of_each(chat_id: ChatId) -> Vec<Event> {
                 latency_ms: 420,
             },
             Some("req-3"),
-        ),
+        )
+        .with_provider(Some("openai".into())),
         event(chat_id, K::MessageUpdated(user_msg), None),
         event(
             chat_id,
             K::MessageFailed(message(chat_id, 3, Role::Assistant, S::Failed)),
             Some("req-4"),
-        ),
+        )
+        .with_provider(Some("local".into())),
         event(
             chat_id,
             K::MessageCancelled(message(chat_id, 4, Role::Assistant, S::Cancelled)),
