@@ -330,7 +330,8 @@ impl From<ModelChoiceError> for ApiError {
     fn from(e: ModelChoiceError) -> Self {
         match e {
             ModelChoiceError::NoModel => ApiError::NoModel,
-            other => ApiError::Validation(vec![FieldError::new(other.field(), &other)]),
+            // The request is well-formed; the registry refuses it (README conventions).
+            other => ApiError::Unprocessable(vec![FieldError::new(other.field(), &other)]),
         }
     }
 }

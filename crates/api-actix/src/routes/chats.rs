@@ -23,7 +23,7 @@ fn page(p: domain::Page<domain::Chat, domain::ChatCursor>) -> ChatPage {
 #[utoipa::path(post, path = "/api/v1/chats", tag = "chats", request_body = Option<ChatRequest>,
     responses((status = 201, body = ChatDto, description = "Created",
         headers(("Location" = String, description = "The created chat's path"))),
-        (status = 422, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); among them a `settings.model` that `GET /api/v1/models` does not list, whose message names the choices (`… choose one of: a, b`), and a `settings.maxTokens` above that model's `maxOutputTokens` (the default model's when no model is set), whose message names the ceiling")),
+        (status = 422, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); or settings the model registry refuses (type `/problems/unprocessable`): a `settings.model` that `GET /api/v1/models` does not list, its message naming the choices (`… choose one of: a, b`), or a `settings.maxTokens` above that model's `maxOutputTokens` (the default model's when no model is set), its message naming the ceiling")),
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -77,7 +77,7 @@ pub async fn get(
 #[utoipa::path(put, path = "/api/v1/chats/{id}", tag = "chats", request_body = Option<ChatRequest>,
     params(("id" = uuid::Uuid, Path, description = "Chat id")),
     responses((status = 200, body = ChatDto),
-        (status = 422, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); among them a `settings.model` that `GET /api/v1/models` does not list, whose message names the choices (`… choose one of: a, b`), and a `settings.maxTokens` above that model's `maxOutputTokens` (the default model's when no model is set), whose message names the ceiling")),
+        (status = 422, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); or settings the model registry refuses (type `/problems/unprocessable`): a `settings.model` that `GET /api/v1/models` does not list, its message naming the choices (`… choose one of: a, b`), or a `settings.maxTokens` above that model's `maxOutputTokens` (the default model's when no model is set), its message naming the ceiling")),
     security(("bearer" = [])))]
 pub async fn update(
     state: web::Data<AppState>,

@@ -64,6 +64,7 @@ pub struct ModelListDto {
     /// Every model, in configuration order (discovered models after each provider's fixed ones).
     pub items: Vec<ModelDto>,
     /// The default model's name; `null` only while no provider has listed any model.
+    #[schema(required = true)]
     pub default_model: Option<String>,
 }
 

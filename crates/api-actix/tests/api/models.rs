@@ -31,6 +31,13 @@ pub fn two_providers(cloud: &str, local: &str) -> String {
     )
 }
 
+/// `GET /api/v1/models` as alice.
+async fn model_list(app: &TestApp) -> Value {
+    let r = app.get("alice", "/api/v1/models").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
 async fn app(cloud: &MockServer, local: &MockServer, events: Captured) -> TestApp {
     TestApp::builder()
         .yaml(&two_providers(
@@ -38,6 +45,7 @@ async fn app(cloud: &MockServer, local: &MockServer, events: Captured) -> TestAp
             &format!("{}/v1", local.uri()),
         ))
         .env("CLOUD_KEY", "sk-cloud")
+        .env("LLM_DISCOVERY_INTERVAL_SECS", "5")
         .events(Arc::new(events))
         .spawn()
         .await
@@ -86,6 +94,7 @@ async fn an_unlisted_model_or_an_oversized_max_tokens_is_refused_with_the_choice
             .await
             .unwrap();
         let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(p["type"], "/problems/unprocessable");
         assert_eq!(p["errors"][0]["field"], "settings.model");
         let message = p["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("big, small, llama3.1:8b"), "{message}");
@@ -188,6 +197,50 @@ async fn either_provider_answers_its_models_and_events_name_it() {
 }
 
 #[tokio::test]
+async fn a_chat_whose_model_is_no_longer_listed_is_refused_at_send_and_nothing_is_stored() {
+    let (cloud, local) = (MockServer::start().await, MockServer::start().await);
+    lists(&local, &["llama3.1:8b"]).await;
+    let app = app(&cloud, &local, Captured::default()).await;
+    let chat: Value = app
+        .post(
+            "alice",
+            "/api/v1/chats",
+            json!({"settings": {"model": "llama3.1:8b"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = chat["id"].as_str().unwrap();
+    // The local provider now lists another model only: llama3.1:8b is gone.
+    local.reset().await;
+    lists(&local, &["qwen2.5"]).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let body = model_list(&app).await;
+        if body["items"].to_string().contains("qwen2.5") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let p = problem(
+        app.send("alice", id, "hello").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(p["type"], "/problems/unprocessable");
+    assert_eq!(p["errors"][0]["field"], "settings.model");
+    assert!(p["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("qwen2.5"));
+    assert!(app.messages("alice", id).await.is_empty());
+}
+
+#[tokio::test]
 async fn the_single_provider_form_lists_llm_model_and_llm_models() {
     let server = MockServer::start().await;
     let app = TestApp::builder()
@@ -197,14 +250,7 @@ async fn the_single_provider_form_lists_llm_model_and_llm_models() {
         .env("LLM_MODEL_MAX_TOKENS", "gpt-4o-mini=16384")
         .spawn()
         .await;
-    let body: Value = app
-        .get("alice", "/api/v1/models")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = model_list(&app).await;
     let names: Vec<&str> = body["items"]
         .as_array()
         .unwrap()
@@ -220,14 +266,7 @@ async fn the_single_provider_form_lists_llm_model_and_llm_models() {
 #[tokio::test]
 async fn nothing_configured_lists_the_echo_model() {
     let app = TestApp::spawn().await;
-    let body: Value = app
-        .get("alice", "/api/v1/models")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = model_list(&app).await;
     assert_eq!(
         body,
         json!({"items": [{"name": "echo", "provider": "echo", "default": true, "maxOutputTokens": 32768, "fallbacks": []}], "defaultModel": "echo"})
