@@ -1,46 +1,62 @@
-//! Maps librdkafka failures to the publisher port's error: retriable (wait and
-//! try again) or final (will not succeed as is; an operator must act).
+//! Maps librdkafka failures to the publisher port's error: retriable (wait and try
+//! again), refused (the cluster refuses the service: an operator must fix the settings)
+//! or final (this event will not succeed as is).
 
 use domain::ports::PublishError;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-/// Whether an error code means "this will never succeed as is".
-///
-/// Final: the message is too large or malformed, the topic name is invalid,
-/// authentication or authorization is refused, the broker does not support
-/// what is asked. Everything else (transport, timeouts, a full local queue,
-/// leader elections, unknown topic while it is being created…) is retriable:
-/// the relay never drops an event, so when in doubt we wait.
-pub fn is_final(code: RDKafkaErrorCode) -> bool {
+/// What a failure means for the event and for the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Transient (transport, timeouts, a full local queue, leader elections, an unknown
+    /// topic while it is being created…): try again later.
+    Retriable,
+    /// The cluster refuses this service (authentication, authorization, a feature or
+    /// compression it does not support, a bad topic name or setting): nothing gets
+    /// through until an operator fixes the settings; not the event's fault.
+    Refused,
+    /// This event will never be accepted as it is (too large, malformed record or
+    /// timestamp, refused by a broker policy, not serializable).
+    Final,
+}
+
+/// Classifies an error code. When in doubt: retriable (the relay never drops an
+/// event, so it waits).
+pub fn class_of(code: RDKafkaErrorCode) -> Class {
     use RDKafkaErrorCode as C;
-    matches!(
-        code,
+    match code {
         C::MessageSizeTooLarge
-            | C::InvalidMessageSize
-            | C::MessageBatchTooLarge
-            | C::InvalidMessage
-            | C::InvalidRecord
-            | C::BadMessage
-            | C::InvalidTimestamp
-            | C::InvalidTopic
-            | C::TopicAuthorizationFailed
-            | C::ClusterAuthorizationFailed
-            | C::TransactionalIdAuthorizationFailed
-            | C::SaslAuthenticationFailed
-            | C::Authentication
-            | C::UnsupportedSASLMechanism
-            | C::IllegalSASLState
-            | C::UnsupportedForMessageFormat
-            | C::UnsupportedCompressionType
-            | C::UnsupportedVersion
-            | C::UnsupportedFeature
-            | C::InvalidRequiredAcks
-            | C::PolicyViolation
-            | C::InvalidArgument
-            | C::InvalidConfig
-            | C::KeySerialization
-            | C::ValueSerialization
-    )
+        | C::InvalidMessageSize
+        | C::MessageBatchTooLarge
+        | C::InvalidMessage
+        | C::InvalidRecord
+        | C::BadMessage
+        | C::InvalidTimestamp
+        | C::PolicyViolation
+        | C::KeySerialization
+        | C::ValueSerialization => Class::Final,
+        C::InvalidTopic
+        | C::TopicAuthorizationFailed
+        | C::ClusterAuthorizationFailed
+        | C::TransactionalIdAuthorizationFailed
+        | C::SaslAuthenticationFailed
+        | C::Authentication
+        | C::UnsupportedSASLMechanism
+        | C::IllegalSASLState
+        | C::UnsupportedForMessageFormat
+        | C::UnsupportedCompressionType
+        | C::UnsupportedVersion
+        | C::UnsupportedFeature
+        | C::InvalidRequiredAcks
+        | C::InvalidArgument
+        | C::InvalidConfig => Class::Refused,
+        _ => Class::Retriable,
+    }
+}
+
+/// Whether an error code means "this event will never succeed as is".
+pub fn is_final(code: RDKafkaErrorCode) -> bool {
+    class_of(code) == Class::Final
 }
 
 /// The error code inside a client error, when it has one.
@@ -50,20 +66,12 @@ pub fn error_code(err: &KafkaError) -> Option<RDKafkaErrorCode> {
 
 /// Classifies a client error.
 pub fn classify(err: KafkaError) -> PublishError {
-    let final_ = error_code(&err).is_some_and(is_final);
+    let class = error_code(&err).map_or(Class::Retriable, class_of);
     let err = anyhow::Error::new(err).context("producing to Kafka");
-    if final_ {
-        PublishError::Final(err)
-    } else {
-        PublishError::Retriable(err)
-    }
-}
-
-/// The more severe of two failures: final wins over retriable.
-pub fn worse(a: PublishError, b: PublishError) -> PublishError {
-    match (&a, &b) {
-        (PublishError::Retriable(_), PublishError::Final(_)) => b,
-        _ => a,
+    match class {
+        Class::Retriable => PublishError::Retriable(err),
+        Class::Refused => PublishError::Refused(err),
+        Class::Final => PublishError::Final(err),
     }
 }
 
@@ -71,12 +79,20 @@ pub fn worse(a: PublishError, b: PublishError) -> PublishError {
 mod tests {
     use super::*;
 
-    fn is_final_err(e: &PublishError) -> bool {
-        matches!(e, PublishError::Final(_))
+    fn kind(e: &PublishError) -> Class {
+        match e {
+            PublishError::Retriable(_) => Class::Retriable,
+            PublishError::Refused(_) => Class::Refused,
+            PublishError::Final(_) => Class::Final,
+        }
+    }
+
+    fn of(code: RDKafkaErrorCode) -> Class {
+        kind(&classify(KafkaError::MessageProduction(code)))
     }
 
     #[test]
-    fn transport_and_timeouts_are_retriable() {
+    fn transport_timeouts_and_lost_producer_state_are_retriable() {
         for code in [
             RDKafkaErrorCode::BrokerTransportFailure,
             RDKafkaErrorCode::AllBrokersDown,
@@ -90,34 +106,40 @@ mod tests {
             RDKafkaErrorCode::NetworkException,
             RDKafkaErrorCode::UnknownTopicOrPartition,
             RDKafkaErrorCode::Resolve,
+            RDKafkaErrorCode::UnknownProducerId,
+            RDKafkaErrorCode::OutOfOrderSequenceNumber,
+            RDKafkaErrorCode::PurgeQueue,
+            RDKafkaErrorCode::PurgeInflight,
         ] {
-            let e = classify(KafkaError::MessageProduction(code));
-            assert!(!is_final_err(&e), "{code:?} should be retriable");
+            assert_eq!(of(code), Class::Retriable, "{code:?}");
         }
-        assert!(!is_final_err(&classify(KafkaError::Canceled)));
+        assert_eq!(kind(&classify(KafkaError::Canceled)), Class::Retriable);
     }
 
     #[test]
-    fn size_authorization_and_bad_topic_are_final() {
+    fn the_events_own_faults_are_final() {
         for code in [
             RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::InvalidRecord,
+            RDKafkaErrorCode::InvalidTimestamp,
+            RDKafkaErrorCode::PolicyViolation,
+        ] {
+            assert_eq!(of(code), Class::Final, "{code:?}");
+            assert!(is_final(code));
+        }
+    }
+
+    #[test]
+    fn authorization_and_bad_settings_are_refused_not_the_events_fault() {
+        for code in [
             RDKafkaErrorCode::TopicAuthorizationFailed,
             RDKafkaErrorCode::ClusterAuthorizationFailed,
             RDKafkaErrorCode::SaslAuthenticationFailed,
             RDKafkaErrorCode::InvalidTopic,
-            RDKafkaErrorCode::InvalidRecord,
+            RDKafkaErrorCode::UnsupportedCompressionType,
         ] {
-            let e = classify(KafkaError::MessageProduction(code));
-            assert!(is_final_err(&e), "{code:?} should be final");
+            assert_eq!(of(code), Class::Refused, "{code:?}");
+            assert!(!is_final(code));
         }
-    }
-
-    #[test]
-    fn final_is_worse_than_retriable() {
-        let r = || PublishError::Retriable(anyhow::anyhow!("r"));
-        let f = || PublishError::Final(anyhow::anyhow!("f"));
-        assert!(is_final_err(&worse(r(), f())));
-        assert!(is_final_err(&worse(f(), r())));
-        assert!(!is_final_err(&worse(r(), r())));
     }
 }

@@ -88,8 +88,10 @@ pub struct KafkaConfig {
     /// The CloudEvents `source` attribute (default `/chat-service`).
     pub source: String,
     /// How long librdkafka keeps trying to deliver one message before giving up
-    /// (`message.timeout.ms`, default 30 s); `publish` returns no later than this
-    /// plus a small margin. The relay's lease must be longer.
+    /// (`message.timeout.ms`, default 10 s); `publish` returns no later than this
+    /// plus a small margin (twice that when the producer is replaced meanwhile). The
+    /// relay's lease must be longer. A producer that delivers nothing for two of these
+    /// while the broker answers is replaced.
     pub message_timeout: Duration,
     /// How long to wait for more messages to fill a batch (`linger.ms`, default 5 ms).
     pub linger: Duration,
@@ -123,7 +125,7 @@ impl KafkaConfig {
             topic: DEFAULT_TOPIC.to_owned(),
             client_id: "chat-service".to_owned(),
             source: "/chat-service".to_owned(),
-            message_timeout: Duration::from_secs(30),
+            message_timeout: Duration::from_secs(10),
             linger: Duration::from_millis(5),
             compression: Compression::default(),
             security_protocol: None,
@@ -175,7 +177,9 @@ impl KafkaConfig {
     }
 
     /// The librdkafka producer configuration: idempotent, `acks=all`, at most
-    /// 5 requests in flight (order kept), murmur2 partitioning like the Java client.
+    /// 5 requests in flight (order kept), murmur2 partitioning like the Java client,
+    /// reconnecting at least every second to a broker that went away (librdkafka's
+    /// default backoff grows to 10 s, which would delay the drain after an outage).
     pub fn producer_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
@@ -186,7 +190,8 @@ impl KafkaConfig {
             .set("partitioner", "murmur2_random")
             .set("compression.type", self.compression.as_str())
             .set("message.timeout.ms", millis(self.message_timeout))
-            .set("linger.ms", millis(self.linger));
+            .set("linger.ms", millis(self.linger))
+            .set("reconnect.backoff.max.ms", "1000");
         let optional = [
             ("security.protocol", self.security_protocol.as_deref()),
             ("sasl.mechanism", self.sasl_mechanism.as_deref()),
@@ -236,7 +241,8 @@ mod tests {
         assert_eq!(p.get("enable.idempotence"), Some("true"));
         assert_eq!(p.get("acks"), Some("all"));
         assert_eq!(p.get("max.in.flight.requests.per.connection"), Some("5"));
-        assert_eq!(p.get("message.timeout.ms"), Some("30000"));
+        assert_eq!(p.get("message.timeout.ms"), Some("10000"));
+        assert_eq!(p.get("reconnect.backoff.max.ms"), Some("1000"));
         assert_eq!(p.get("compression.type"), Some("zstd"));
         assert_eq!(p.get("sasl.password"), None);
     }

@@ -27,6 +27,7 @@ pub mod classify;
 mod config;
 mod publisher;
 pub mod relay;
+pub mod stall;
 
 pub use config::{Compression, KafkaConfig, SecretString, DEFAULT_TOPIC};
 pub use publisher::{KafkaPublisher, KafkaSetupError, CONTENT_TYPE};

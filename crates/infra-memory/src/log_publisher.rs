@@ -1,7 +1,7 @@
 //! An event publisher that writes each event, as a CloudEvent, to the log.
 
 use async_trait::async_trait;
-use domain::ports::{EventPublisher, PublishError};
+use domain::ports::{EventPublisher, PublishReport};
 use domain::Event;
 
 /// Publishes events to the `events` log target at INFO level.
@@ -27,11 +27,11 @@ impl Default for LogPublisher {
 
 #[async_trait]
 impl EventPublisher for LogPublisher {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Event]) -> PublishReport {
         for e in events {
             let ce = e.to_cloudevent(&self.source);
             tracing::info!(target: "events", event_type = e.kind.type_name(), chat_id = %e.chat_id, cloudevent = %ce, "event");
         }
-        Ok(())
+        PublishReport::delivered(events.len())
     }
 }

@@ -103,7 +103,7 @@ impl MemoryStore {
         if batch.is_empty() {
             return;
         }
-        if let Err(e) = self.publisher.publish(&batch).await {
+        if let Err(e) = self.publisher.publish(&batch).await.into_result() {
             tracing::warn!(error = ?e, count = batch.len(), "events could not be published");
         }
     }

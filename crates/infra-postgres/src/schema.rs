@@ -44,6 +44,9 @@ diesel::table! {
         lease_owner -> Nullable<Text>,
         lease_until -> Nullable<Timestamptz>,
         attempts -> Int4,
+        next_attempt_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        dead_at -> Nullable<Timestamptz>,
     }
 }
 

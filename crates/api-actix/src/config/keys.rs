@@ -73,7 +73,7 @@ keys! {
     "kafka.brokers" ["KAFKA_BROKERS"] "bootstrap servers; events go to the log when unset";
     "kafka.topic" ["KAFKA_TOPIC"] "topic (default chat-events)";
     "kafka.client_id" ["KAFKA_CLIENT_ID"] "client id (default chat-service)";
-    "kafka.message_timeout_ms" ["KAFKA_MESSAGE_TIMEOUT_MS"] "how long the producer tries to deliver one batch (default 30000)";
+    "kafka.message_timeout_ms" ["KAFKA_MESSAGE_TIMEOUT_MS"] "how long the producer tries to deliver one batch; a producer delivering nothing for twice this while the broker answers is replaced (default 10000)";
     "kafka.compression" ["KAFKA_COMPRESSION"] "none, gzip, snappy, lz4 or zstd (default zstd)";
     "kafka.security_protocol" ["KAFKA_SECURITY_PROTOCOL"] "plaintext, ssl, sasl_plaintext or sasl_ssl";
     "kafka.sasl_mechanism" ["KAFKA_SASL_MECHANISM"] "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512";
@@ -290,7 +290,7 @@ fn kafka(r: &mut Reader) -> Option<KafkaSettings> {
         client_id: r
             .raw("kafka.client_id")
             .unwrap_or_else(|| "chat-service".into()),
-        message_timeout_ms: r.ranged("kafka.message_timeout_ms", 30_000, 1_000, 600_000),
+        message_timeout_ms: r.ranged("kafka.message_timeout_ms", 10_000, 1_000, 600_000),
         compression,
         security_protocol: r.raw("kafka.security_protocol"),
         sasl_mechanism: r.raw("kafka.sasl_mechanism"),

@@ -161,7 +161,7 @@ fn kafka_settings_are_checked() {
             k.compression.as_str(),
             k.message_timeout_ms
         ),
-        ("chat-events", "zstd", 30_000)
+        ("chat-events", "zstd", 10_000)
     );
 }
 

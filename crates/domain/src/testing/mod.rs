@@ -1,6 +1,7 @@
 //! The contract suites: one set of cases per port, run against every adapter of it
-//! (storage: memory and Postgres; the model catalog: static and provider-backed), so
-//! a test double cannot drift from the real thing. Enabled by the `testing` feature.
+//! (storage: memory and Postgres; the model catalog: static and provider-backed; the
+//! outbox: [`outbox_contract_tests!`]), so a test double cannot drift from the real
+//! thing. Enabled by the `testing` feature.
 //!
 //! An adapter's tests call [`storage_contract_tests!`] with an async expression that
 //! builds a fresh, empty [`Storage`]; it expands to one `#[tokio::test]` per case.
@@ -12,12 +13,14 @@ mod chats;
 mod data;
 mod fixtures;
 mod messages;
+mod outbox;
 
 pub use catalog::*;
 pub use chats::*;
 pub use data::*;
 pub use fixtures::*;
 pub use messages::*;
+pub use outbox::*;
 
 use crate::ports::{ChatRepository, MessageRepository};
 use std::sync::Arc;

@@ -2,20 +2,24 @@
 //! publisher, marking them published only once the publisher acknowledged them.
 //!
 //! It only knows the two ports ([`Outbox`], [`EventPublisher`]), so it works with
-//! any storage and any destination, and is tested with mocks.
+//! any storage and any destination, and is tested with mocks. One cycle (claim,
+//! publish, settle each entry) is in `cycle.rs`; waiting for work in `wait.rs`.
 
 mod backoff;
+mod cycle;
 mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_entries;
+mod wait;
 
 pub use backoff::Backoff;
+pub use cycle::Cycle;
 pub use stats::{RelayStats, RelayStatsSnapshot};
 
-use domain::model::Event;
-use domain::ports::{EventPublisher, Outbox, OutboxEntry, PublishError, StoreError};
+use domain::ports::{EventPublisher, Outbox, PublishError, StoreError};
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,14 +34,27 @@ pub struct RelayConfig {
     /// Most entries claimed and published at once (default 256).
     pub batch_size: u32,
     /// How long claimed entries stay leased to this relay (default 2 min). Must be
-    /// longer than a publish can take (the Kafka message timeout plus a margin).
+    /// longer than a publish can take (twice the Kafka message timeout plus margins).
     pub lease: Duration,
     /// Claim anyway this often when no wake-up came (default 2 s).
     pub poll_interval: Duration,
-    /// First back-off delay after a failure (default 200 ms).
+    /// After a wake-up, how long to wait for more before claiming, so a burst of
+    /// commits is one claim (default 5 ms).
+    pub coalesce: Duration,
+    /// First back-off delay while the destination is unreachable (default 200 ms).
     pub backoff_initial: Duration,
-    /// Longest back-off delay (default 30 s).
+    /// Longest back-off delay while the destination is unreachable (default 2 s: each
+    /// try already waits up to the message timeout, and a longer pause would delay
+    /// the drain once the broker is back).
     pub backoff_max: Duration,
+    /// Attempts at an event refused with a final error before it is set aside (dead)
+    /// (default 5).
+    pub max_attempts: u32,
+    /// Delay after an event's first final failure; doubled after each further one
+    /// (default 1 s).
+    pub retry_initial: Duration,
+    /// Longest delay between two attempts at one event (default 60 s).
+    pub retry_max: Duration,
     /// Published entries older than this are deleted (default 7 days).
     pub retention: Duration,
     /// How often to prune (default 1 h; the first prune runs at start).
@@ -53,12 +70,27 @@ impl Default for RelayConfig {
             batch_size: 256,
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(2),
+            coalesce: Duration::from_millis(5),
             backoff_initial: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(2),
+            max_attempts: 5,
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
             retention: Duration::from_secs(7 * 24 * 3600),
             prune_interval: Duration::from_secs(3600),
             backlog_interval: Duration::from_secs(1),
         }
+    }
+}
+
+impl RelayConfig {
+    /// The delay before the next attempt at an entry that failed `attempts` times
+    /// before this failure: `retry_initial × 2^attempts`, at most `retry_max`.
+    pub fn retry_delay(&self, attempts: u32) -> Duration {
+        let factor = 1u32 << attempts.min(20);
+        self.retry_initial
+            .saturating_mul(factor)
+            .min(self.retry_max.max(self.retry_initial))
     }
 }
 
@@ -68,7 +100,8 @@ pub enum RelayError {
     /// The outbox could not be read or updated.
     #[error("outbox operation failed")]
     Store(#[source] StoreError),
-    /// The publisher refused or could not reach its destination.
+    /// The destination could not be reached, or refused the service: nothing of the
+    /// batch was delivered.
     #[error("publishing failed")]
     Publish(#[source] PublishError),
 }
@@ -122,33 +155,50 @@ impl OutboxRelay {
 
     /// Publishes until `shutdown` is cancelled; a batch in hand is finished first.
     ///
-    /// Claims a batch, publishes it and marks it; when the outbox is empty it waits
-    /// for an item of `wakeups` (such as a `NOTIFY`) or `poll_interval`, whichever
-    /// comes first; after a failure it backs off exponentially. If `wakeups` ends,
-    /// polling goes on alone.
+    /// Claims a batch, publishes it and settles each entry; when the outbox has nothing
+    /// for it, waits for an item of `wakeups` (such as a `NOTIFY`; a burst is coalesced
+    /// over `coalesce`), `poll_interval` or the next entry's retry time, whichever comes
+    /// first; while the destination is unreachable it backs off exponentially. If
+    /// `wakeups` ends, polling goes on alone.
     #[tracing::instrument(name = "outbox_relay", skip_all, fields(relay = %self.config.relay_id))]
     pub async fn run(self, wakeups: BoxStream<'static, ()>, shutdown: CancellationToken) {
         tracing::info!("outbox relay started");
-        let mut wakeups = Some(wakeups);
+        let mut wakeups = wait::Wakeups::new(wakeups, self.config.coalesce);
         let mut backoff = Backoff::new(self.config.backoff_initial, self.config.backoff_max);
         let mut next_prune = Instant::now();
         let mut next_backlog = Instant::now();
+        let mut next_retry: Option<Instant> = None;
         while !shutdown.is_cancelled() {
             if Instant::now() >= next_prune {
                 self.prune().await;
                 next_prune = Instant::now() + self.config.prune_interval;
             }
+            // This claim serves every wake-up that arrived so far.
+            wakeups.swallow();
             let outcome = self.run_once().await;
             if Instant::now() >= next_backlog {
                 self.refresh_backlog().await;
                 next_backlog = Instant::now() + self.config.backlog_interval;
             }
             match outcome {
-                Ok(0) => {
+                Ok(cycle) => {
                     backoff.reset();
-                    wait_for_work(&mut wakeups, &shutdown, self.config.poll_interval).await;
+                    if let Some(delay) = cycle.next_retry {
+                        let at = Instant::now() + delay;
+                        next_retry = Some(next_retry.map_or(at, |t| t.min(at)));
+                    }
+                    if cycle.claimed == 0 {
+                        let mut wait = self.config.poll_interval;
+                        if let Some(at) = next_retry {
+                            let until = at.saturating_duration_since(Instant::now());
+                            if until <= wait {
+                                wait = until;
+                                next_retry = None;
+                            }
+                        }
+                        wakeups.wait(&shutdown, wait).await;
+                    }
                 }
-                Ok(_) => backoff.reset(),
                 Err(_) => {
                     let delay = backoff.next_delay();
                     tracing::debug!(?delay, failures = backoff.failures(), "backing off");
@@ -160,106 +210,6 @@ impl OutboxRelay {
             }
         }
         tracing::info!("outbox relay stopped");
-    }
-
-    /// One cycle: claim a batch, publish it, mark it published (or give it back).
-    /// Returns how many events were published and marked; `Ok(0)` means the
-    /// outbox had nothing for this relay.
-    pub async fn run_once(&self) -> Result<usize, RelayError> {
-        let c = &self.config;
-        let entries = self
-            .outbox
-            .claim(&c.relay_id, c.batch_size, c.lease)
-            .await
-            .map_err(|e| self.store_failed("claiming outbox entries", e))?;
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        let (positions, events) = split(entries);
-        match self.publisher.publish(&events).await {
-            Ok(()) => {
-                self.published_ok();
-                self.mark(&positions).await
-            }
-            Err(err @ PublishError::Retriable(_)) => {
-                self.publish_failed(&err);
-                self.release(&positions).await;
-                Err(RelayError::Publish(err))
-            }
-            Err(err @ PublishError::Final(_)) => {
-                self.publish_failed(&err);
-                self.isolate_per_chat(positions, events).await?;
-                Err(RelayError::Publish(err))
-            }
-        }
-    }
-
-    /// After a final error, publishes each chat's events on their own so one
-    /// poisonous event holds back only its own chat.
-    async fn isolate_per_chat(
-        &self,
-        positions: Vec<i64>,
-        events: Vec<Event>,
-    ) -> Result<(), RelayError> {
-        let mut chats: Vec<(domain::model::ChatId, Vec<i64>, Vec<Event>)> = Vec::new();
-        for (position, event) in positions.into_iter().zip(events) {
-            match chats.iter_mut().find(|(id, _, _)| *id == event.chat_id) {
-                Some((_, p, e)) => {
-                    p.push(position);
-                    e.push(event);
-                }
-                None => chats.push((event.chat_id, vec![position], vec![event])),
-            }
-        }
-        if let [(_, positions, _)] = chats.as_slice() {
-            self.release(positions).await;
-            return Ok(());
-        }
-        let (mut done, mut failed) = (Vec::new(), Vec::new());
-        for (chat_id, positions, events) in chats {
-            match self.publisher.publish(&events).await {
-                Ok(()) => done.extend(positions),
-                Err(err) => {
-                    tracing::error!(%chat_id, error = %chain(&err), "chat's events cannot be published");
-                    failed.extend(positions);
-                }
-            }
-        }
-        self.release(&failed).await;
-        if !done.is_empty() {
-            self.published_ok();
-            self.mark(&done).await?;
-        }
-        Ok(())
-    }
-
-    async fn mark(&self, positions: &[i64]) -> Result<usize, RelayError> {
-        match self
-            .outbox
-            .mark_published(&self.config.relay_id, positions)
-            .await
-        {
-            Ok(()) => {
-                self.stats.record_published(positions.len());
-                Ok(positions.len())
-            }
-            Err(e) => {
-                // Published but not marked: they will go out again (same ids).
-                let err = self.store_failed("marking outbox entries published", e);
-                self.release(positions).await;
-                Err(err)
-            }
-        }
-    }
-
-    async fn release(&self, positions: &[i64]) {
-        if positions.is_empty() {
-            return;
-        }
-        if let Err(e) = self.outbox.release(&self.config.relay_id, positions).await {
-            // The lease expires on its own; the entries come back then.
-            self.store_failed("releasing outbox entries", e);
-        }
     }
 
     async fn refresh_backlog(&self) {
@@ -286,64 +236,11 @@ impl OutboxRelay {
         }
     }
 
-    fn published_ok(&self) {
-        if !self.stats.set_broker_up(true) {
-            tracing::info!("event destination reachable again");
-        }
-    }
-
-    fn publish_failed(&self, err: &PublishError) {
-        self.stats.record_publish_error(&chain(err));
-        match err {
-            PublishError::Retriable(_) => {
-                if self.stats.set_broker_up(false) {
-                    tracing::warn!(error = %chain(err), "event destination unreachable; events wait in the outbox");
-                } else {
-                    tracing::debug!(error = %chain(err), "event destination still unreachable");
-                }
-            }
-            PublishError::Final(_) => {
-                tracing::error!(error = %chain(err), "events refused by the destination")
-            }
-        }
-    }
-
     fn store_failed(&self, what: &'static str, err: StoreError) -> RelayError {
         let text = format!("{what}: {}", chain(&err));
         tracing::warn!(error = %text, "outbox operation failed");
         self.stats.record_store_error(&text);
         RelayError::Store(err)
-    }
-}
-
-fn split(entries: Vec<OutboxEntry>) -> (Vec<i64>, Vec<Event>) {
-    entries.into_iter().map(|e| (e.position, e.event)).unzip()
-}
-
-/// Waits for a wake-up, the poll interval, or shutdown; swallows wake-ups that
-/// piled up meanwhile so one claim serves them all.
-async fn wait_for_work(
-    wakeups: &mut Option<BoxStream<'static, ()>>,
-    shutdown: &CancellationToken,
-    poll: Duration,
-) {
-    let Some(stream) = wakeups.as_mut() else {
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            _ = tokio::time::sleep(poll) => {}
-        }
-        return;
-    };
-    let alive = tokio::select! {
-        _ = shutdown.cancelled() => return,
-        _ = tokio::time::sleep(poll) => return,
-        item = stream.next() => item.is_some(),
-    };
-    if alive {
-        while let Some(Some(())) = stream.next().now_or_never() {}
-    } else {
-        tracing::warn!("outbox wake-up stream ended; polling only");
-        *wakeups = None;
     }
 }
 

@@ -11,6 +11,8 @@ pub struct RelayStats {
     publish_errors: AtomicU64,
     store_errors: AtomicU64,
     backlog: AtomicU64,
+    dead: AtomicU64,
+    dead_total: AtomicU64,
     broker_up: AtomicBool,
     last_success_ms: AtomicI64,
     last_error: Mutex<Option<String>>,
@@ -25,9 +27,14 @@ pub struct RelayStatsSnapshot {
     pub publish_errors_total: u64,
     /// Failed outbox operations (claim, mark, release, backlog, prune).
     pub store_errors_total: u64,
-    /// Unpublished outbox entries, as last counted.
+    /// Pending outbox entries (neither published nor dead), as last counted.
     pub backlog: u64,
-    /// False after a retriable publish failure (broker unreachable), true again
+    /// Dead outbox entries (set aside, waiting for an operator), as last counted.
+    pub dead: u64,
+    /// Entries this relay set aside since start.
+    pub dead_total: u64,
+    /// False after a retriable or refused publish failure (broker unreachable, or
+    /// refusing the service), true again
     /// after the next success. True at start, before anything was tried.
     pub broker_up: bool,
     /// When a batch was last published.
@@ -50,6 +57,8 @@ impl Default for RelayStats {
             publish_errors: AtomicU64::new(0),
             store_errors: AtomicU64::new(0),
             backlog: AtomicU64::new(0),
+            dead: AtomicU64::new(0),
+            dead_total: AtomicU64::new(0),
             broker_up: AtomicBool::new(true),
             last_success_ms: AtomicI64::new(i64::MIN),
             last_error: Mutex::new(None),
@@ -66,6 +75,8 @@ impl RelayStats {
             publish_errors_total: self.publish_errors.load(Ordering::Relaxed),
             store_errors_total: self.store_errors.load(Ordering::Relaxed),
             backlog: self.backlog.load(Ordering::Relaxed),
+            dead: self.dead.load(Ordering::Relaxed),
+            dead_total: self.dead_total.load(Ordering::Relaxed),
             broker_up: self.broker_up.load(Ordering::Relaxed),
             last_success: (last_ms != i64::MIN)
                 .then(|| DateTime::from_timestamp_millis(last_ms))
@@ -114,8 +125,18 @@ impl RelayStats {
         self.set_last_error(err);
     }
 
-    pub(crate) fn set_backlog(&self, n: u64) {
-        self.backlog.store(n, Ordering::Relaxed);
+    pub(crate) fn set_backlog(&self, counts: domain::ports::OutboxCounts) {
+        self.backlog.store(counts.pending, Ordering::Relaxed);
+        self.dead.store(counts.dead, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_dead(&self) {
+        self.dead_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Entries this relay set aside since start.
+    pub fn dead_total(&self) -> u64 {
+        self.dead_total.load(Ordering::Relaxed)
     }
 
     fn set_last_error(&self, err: &dyn std::fmt::Display) {
@@ -139,11 +160,16 @@ mod tests {
         s.record_publish_error(&"broker down");
         s.record_store_error(&"db down");
         assert!(s.set_broker_up(false));
-        s.set_backlog(42);
+        s.set_backlog(domain::ports::OutboxCounts {
+            pending: 42,
+            dead: 2,
+        });
+        s.record_dead();
         let snap = s.snapshot();
         assert_eq!(snap.published_total, 3);
         assert_eq!(snap.errors_total(), 2);
         assert_eq!(snap.backlog, 42);
+        assert_eq!((snap.dead, snap.dead_total), (2, 1));
         assert!(!snap.broker_up);
         assert!(snap.last_success.is_some());
         assert_eq!(snap.last_error.as_deref(), Some("db down"));

@@ -1,11 +1,15 @@
-//! Relay logic against mocked ports: mark only after success, release on
-//! failure, back off while failing, wake on notifications, stop cleanly.
+//! Relay logic against mocked ports: mark only after success, give back on
+//! failure, back off while the destination is unreachable, wake on notifications
+//! (coalesced), stop cleanly. Per-entry failures and dead entries: `tests_entries.rs`.
 
 use super::*;
 use async_trait::async_trait;
 use chrono::Utc;
+use domain::model::Event;
 use domain::model::{ChatId, EventKind, UserId};
+use domain::ports::{Delivery, OutboxEntry, PublishReport};
 use domain::ports::{MockEventPublisher, MockOutbox};
+use futures::StreamExt;
 use mockall::Sequence;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -13,7 +17,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_stream_shim::receiver_stream;
 
 /// A tiny mpsc-to-stream adapter (tokio-stream is not a dependency here).
-mod tokio_stream_shim {
+pub(super) mod tokio_stream_shim {
     use futures::stream::BoxStream;
     use tokio::sync::mpsc;
 
@@ -24,7 +28,7 @@ mod tokio_stream_shim {
     }
 }
 
-fn event(chat: ChatId) -> Event {
+pub(super) fn event(chat: ChatId) -> Event {
     Event::new(
         Utc::now(),
         UserId::parse("alice").unwrap(),
@@ -33,7 +37,7 @@ fn event(chat: ChatId) -> Event {
     )
 }
 
-fn entries(chat: ChatId, positions: &[i64]) -> Vec<OutboxEntry> {
+pub(super) fn entries(chat: ChatId, positions: &[i64]) -> Vec<OutboxEntry> {
     positions
         .iter()
         .map(|&position| OutboxEntry {
@@ -44,7 +48,7 @@ fn entries(chat: ChatId, positions: &[i64]) -> Vec<OutboxEntry> {
         .collect()
 }
 
-fn config() -> RelayConfig {
+pub(super) fn config() -> RelayConfig {
     RelayConfig {
         relay_id: "r1".into(),
         backoff_initial: Duration::from_millis(100),
@@ -54,12 +58,21 @@ fn config() -> RelayConfig {
     }
 }
 
-fn relay(outbox: MockOutbox, publisher: impl EventPublisher + 'static) -> OutboxRelay {
+pub(super) fn relay(outbox: MockOutbox, publisher: impl EventPublisher + 'static) -> OutboxRelay {
     OutboxRelay::new(Arc::new(outbox), Arc::new(publisher), config())
 }
 
-fn retriable() -> PublishError {
+pub(super) fn retriable() -> PublishError {
     PublishError::Retriable(anyhow::anyhow!("broker down"))
+}
+
+/// Every event of the batch failed with `err()`.
+pub(super) fn all_failed(events: &[Event], err: fn() -> PublishError) -> PublishReport {
+    PublishReport::new(events.iter().map(|_| Delivery::Failed(err())).collect())
+}
+
+pub(super) fn ok(events: &[Event]) -> PublishReport {
+    PublishReport::delivered(events.len())
 }
 
 #[tokio::test]
@@ -80,7 +93,7 @@ async fn marks_only_after_the_publisher_acknowledged() {
         .withf(move |events| events.iter().map(|e| e.id).eq(ids.iter().copied()))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
+        .returning(ok);
     outbox
         .expect_mark_published()
         .withf(|relay, positions| relay == "r1" && positions == [1, 2])
@@ -89,7 +102,7 @@ async fn marks_only_after_the_publisher_acknowledged() {
         .returning(|_, _| Ok(()));
     outbox.expect_release().never();
     let r = relay(outbox, publisher);
-    assert_eq!(r.run_once().await.unwrap(), 2);
+    assert_eq!(r.run_once().await.unwrap().published, 2);
     let stats = r.stats().snapshot();
     assert_eq!(stats.published_total, 2);
     assert!(stats.broker_up);
@@ -103,7 +116,9 @@ async fn releases_and_never_marks_when_publishing_fails() {
     outbox
         .expect_claim()
         .returning(move |_, _, _| Ok(batch.clone()));
-    publisher.expect_publish().returning(|_| Err(retriable()));
+    publisher
+        .expect_publish()
+        .returning(|events| all_failed(events, retriable));
     outbox.expect_mark_published().never();
     outbox
         .expect_release()
@@ -140,7 +155,7 @@ async fn a_failed_mark_republishes_the_same_event_ids() {
                 .lock()
                 .unwrap()
                 .push(events.iter().map(|e| e.id).collect::<Vec<_>>());
-            Ok(())
+            ok(events)
         });
     let mut seq = Sequence::new();
     outbox
@@ -160,45 +175,11 @@ async fn a_failed_mark_republishes_the_same_event_ids() {
         .returning(|_, _| Ok(()));
     let r = relay(outbox, publisher);
     assert!(matches!(r.run_once().await, Err(RelayError::Store(_))));
-    assert_eq!(r.run_once().await.unwrap(), 3);
+    assert_eq!(r.run_once().await.unwrap().published, 3);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0], seen[1], "duplicates carry the same ids");
     assert_eq!(r.stats().snapshot().store_errors_total, 1);
-}
-
-#[tokio::test]
-async fn a_final_error_holds_back_only_the_poisonous_chat() {
-    let (bad, good) = (ChatId::new(), ChatId::new());
-    let mut batch = entries(bad, &[1]);
-    batch.extend(entries(good, &[2, 3]));
-    let mut outbox = MockOutbox::new();
-    let mut publisher = MockEventPublisher::new();
-    outbox
-        .expect_claim()
-        .returning(move |_, _, _| Ok(batch.clone()));
-    publisher.expect_publish().returning(move |events| {
-        match events.iter().any(|e| e.chat_id == bad) {
-            true => Err(PublishError::Final(anyhow::anyhow!("message too large"))),
-            false => Ok(()),
-        }
-    });
-    outbox
-        .expect_mark_published()
-        .withf(|_, positions| positions == [2, 3])
-        .times(1)
-        .returning(|_, _| Ok(()));
-    outbox
-        .expect_release()
-        .withf(|_, positions| positions == [1])
-        .times(1)
-        .returning(|_, _| Ok(()));
-    let r = relay(outbox, publisher);
-    assert!(matches!(
-        r.run_once().await,
-        Err(RelayError::Publish(PublishError::Final(_)))
-    ));
-    assert_eq!(r.stats().published_total(), 2);
 }
 
 #[tokio::test]
@@ -207,13 +188,21 @@ async fn an_empty_outbox_publishes_nothing() {
     let mut publisher = MockEventPublisher::new();
     outbox.expect_claim().returning(|_, _, _| Ok(Vec::new()));
     publisher.expect_publish().never();
-    assert_eq!(relay(outbox, publisher).run_once().await.unwrap(), 0);
+    assert_eq!(
+        relay(outbox, publisher).run_once().await.unwrap().claimed,
+        0
+    );
 }
 
 /// Outbox calls every run loop makes that these tests do not look at.
-fn quiet_housekeeping(outbox: &mut MockOutbox) {
+pub(super) fn quiet_housekeeping(outbox: &mut MockOutbox) {
     outbox.expect_prune().returning(|_| Ok(0));
-    outbox.expect_backlog().returning(|| Ok(1));
+    outbox.expect_backlog().returning(|| {
+        Ok(domain::ports::OutboxCounts {
+            pending: 1,
+            dead: 0,
+        })
+    });
     outbox.expect_release().returning(|_, _| Ok(()));
 }
 
@@ -228,9 +217,9 @@ async fn backs_off_exponentially_while_the_broker_is_down() {
         .returning(move |_, _, _| Ok(entries(chat, &[1])));
     let calls = Arc::new(Mutex::new(Vec::new()));
     let calls_in = Arc::clone(&calls);
-    publisher.expect_publish().returning(move |_| {
+    publisher.expect_publish().returning(move |events| {
         calls_in.lock().unwrap().push(tokio::time::Instant::now());
-        Err(retriable())
+        all_failed(events, retriable)
     });
     outbox.expect_mark_published().never();
     let r = relay(outbox, publisher);
@@ -270,7 +259,9 @@ async fn prunes_at_start_with_the_retention_period() {
         })
         .times(1)
         .returning(|_| Ok(3));
-    outbox.expect_backlog().returning(|| Ok(0));
+    outbox
+        .expect_backlog()
+        .returning(|| Ok(domain::ports::OutboxCounts::default()));
     outbox.expect_claim().returning(|_, _, _| Ok(Vec::new()));
     let r = relay(outbox, MockEventPublisher::new());
     let shutdown = CancellationToken::new();
@@ -336,10 +327,10 @@ struct GatedPublisher {
 
 #[async_trait]
 impl EventPublisher for GatedPublisher {
-    async fn publish(&self, _events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Event]) -> PublishReport {
         self.entered.notify_one();
         self.go.notified().await;
-        Ok(())
+        ok(events)
     }
 }
 
@@ -375,7 +366,7 @@ async fn shutdown_finishes_the_batch_in_hand() {
     assert_eq!(stats.published_total(), 1);
 }
 
-async fn wait_until(cond: impl Fn() -> bool) {
+pub(super) async fn wait_until(cond: impl Fn() -> bool) {
     tokio::time::timeout(Duration::from_secs(5), async {
         while !cond() {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -394,4 +385,36 @@ fn errors_print_their_causes() {
         chain(&err),
         "publishing failed: publishing failed, retriable: producing to Kafka: connection refused"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_wakeups_is_coalesced_into_one_claim() {
+    let mut outbox = MockOutbox::new();
+    quiet_housekeeping(&mut outbox);
+    let claims = Arc::new(AtomicUsize::new(0));
+    let claims_in = Arc::clone(&claims);
+    outbox.expect_claim().returning(move |_, _, _| {
+        claims_in.fetch_add(1, Ordering::SeqCst);
+        Ok(Vec::new())
+    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut cfg = config(); // poll interval: 1 hour
+    cfg.coalesce = Duration::from_millis(50);
+    let r = OutboxRelay::new(Arc::new(outbox), Arc::new(MockEventPublisher::new()), cfg);
+    let shutdown = CancellationToken::new();
+    let task = r.spawn(receiver_stream(rx), shutdown.clone());
+    wait_until(|| claims.load(Ordering::SeqCst) == 1).await;
+    // 20 commits 1 ms apart: the relay is free to claim between any two of them.
+    for _ in 0..20 {
+        tx.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        claims.load(Ordering::SeqCst),
+        2,
+        "the start-up claim, then one claim for the whole burst"
+    );
+    shutdown.cancel();
+    task.await.unwrap();
 }

@@ -6,6 +6,8 @@
 #[cfg(test)]
 mod asyncapi;
 #[cfg(test)]
+mod outbox_contract;
+#[cfg(test)]
 mod publisher;
 #[cfg(test)]
 mod relay;

@@ -15,7 +15,7 @@ async fn every_event_type_arrives_keyed_by_chat_with_its_headers() {
     let (chat, other) = (ChatId::new(), ChatId::new());
     let mut sent = events::one_of_each(chat);
     sent.insert(3, events::created(other, 1));
-    publisher.publish(&sent).await.unwrap();
+    publisher.publish(&sent).await.into_result().unwrap();
 
     let got = support::consume_until(
         &cluster,
@@ -91,7 +91,7 @@ async fn every_event_type_arrives_keyed_by_chat_with_its_headers() {
 async fn an_empty_batch_is_a_no_op() {
     let cluster = support::cluster();
     let publisher = support::publisher(&cluster, Duration::from_secs(5));
-    publisher.publish(&[]).await.unwrap();
+    assert!(publisher.publish(&[]).await.deliveries().is_empty());
 }
 
 #[tokio::test]
@@ -101,6 +101,7 @@ async fn transient_broker_errors_are_retried_inside_the_producer() {
     publisher
         .publish(&[events::created(ChatId::new(), 1)])
         .await
+        .into_result()
         .unwrap();
     cluster.request_errors(
         RDKafkaApiKey::Produce,
@@ -111,7 +112,7 @@ async fn transient_broker_errors_are_retried_inside_the_producer() {
     );
     let chat = ChatId::new();
     let batch = vec![events::created(chat, 1), events::created(chat, 2)];
-    publisher.publish(&batch).await.unwrap();
+    publisher.publish(&batch).await.into_result().unwrap();
     let got = support::consume_until(&cluster, |r| r.len() >= 3, Duration::from_millis(300)).await;
     let ids: Vec<&str> = got
         .iter()
@@ -122,12 +123,13 @@ async fn transient_broker_errors_are_retried_inside_the_producer() {
 }
 
 #[tokio::test]
-async fn authorization_refused_is_final() {
+async fn authorization_refused_is_refused_not_final() {
     let cluster = support::cluster();
     let publisher = support::publisher(&cluster, Duration::from_secs(10));
     publisher
         .publish(&[events::created(ChatId::new(), 1)])
         .await
+        .into_result()
         .unwrap();
     cluster.request_errors(
         RDKafkaApiKey::Produce,
@@ -136,8 +138,9 @@ async fn authorization_refused_is_final() {
     let err = publisher
         .publish(&[events::created(ChatId::new(), 1)])
         .await
+        .into_result()
         .unwrap_err();
-    assert!(matches!(err, PublishError::Final(_)), "{err:?}");
+    assert!(matches!(err, PublishError::Refused(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -147,12 +150,14 @@ async fn an_unreachable_broker_is_retriable_and_publishing_resumes() {
     publisher
         .publish(&[events::created(ChatId::new(), 1)])
         .await
+        .into_result()
         .unwrap();
     cluster.broker_down(-1).unwrap();
     let started = Instant::now();
     let err = publisher
         .publish(&[events::created(ChatId::new(), 1)])
         .await
+        .into_result()
         .unwrap_err();
     assert!(matches!(err, PublishError::Retriable(_)), "{err:?}");
     assert!(
@@ -163,6 +168,7 @@ async fn an_unreachable_broker_is_retriable_and_publishing_resumes() {
     publisher
         .publish(&[events::created(ChatId::new(), 1)])
         .await
+        .into_result()
         .unwrap();
     assert!(publisher.probe(Duration::from_secs(5)).await.is_ok());
 }
@@ -178,7 +184,7 @@ async fn a_batch_larger_than_the_local_queue_still_goes_out_in_order() {
     let publisher = infra_kafka::KafkaPublisher::new(&config).unwrap();
     let chat = ChatId::new();
     let batch: Vec<_> = (1..=10).map(|seq| events::created(chat, seq)).collect();
-    publisher.publish(&batch).await.unwrap();
+    publisher.publish(&batch).await.into_result().unwrap();
     let got = support::consume_until(&cluster, |r| r.len() >= 10, Duration::from_millis(300)).await;
     let ids: Vec<&str> = got.iter().map(Received::id).collect();
     let expected: Vec<String> = batch.iter().map(|e| e.id.to_string()).collect();

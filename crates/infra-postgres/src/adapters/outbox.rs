@@ -1,17 +1,35 @@
-//! `Outbox` for `PgStore`: claim under a lease, mark published, release, count, prune.
+//! `Outbox` for `PgStore`: claim under a lease, mark published, release, record failed
+//! attempts, dead entries, count, prune. The relay's transactions (claim, mark,
+//! release, failures) commit without waiting for the WAL flush (`repo::outbox::relaxed_commit`).
 
 use super::data_error;
 use crate::errors::PgError;
 use crate::repo;
+use crate::repo::outbox::Failure;
 use crate::store::PgStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::Connection;
-use domain::ports::{Outbox, OutboxEntry, StoreError};
+use domain::model::{ChatId, EventId};
+use domain::ports::{
+    AfterFailure, DeadEntry, DeadFilter, FailedAttempt, Outbox, OutboxCounts, OutboxEntry,
+    StoreError,
+};
 use std::time::Duration;
 
-/// Longest lease accepted (longer ones are cut to this): one day.
-const MAX_LEASE_MS: i64 = 24 * 60 * 60 * 1000;
+/// Longest lease or retry delay accepted (longer ones are cut to this): one day.
+const MAX_DELAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Longest error text kept with an entry.
+const MAX_ERROR_CHARS: usize = 2000;
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).map_or(MAX_DELAY_MS, |ms| ms.min(MAX_DELAY_MS))
+}
+
+fn count(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| data_error("negative count"))
+}
 
 #[async_trait]
 impl Outbox for PgStore {
@@ -26,11 +44,12 @@ impl Outbox for PgStore {
             return Ok(Vec::new());
         }
         let relay = relay.to_owned();
-        let lease_ms =
-            i64::try_from(lease.as_millis()).map_or(MAX_LEASE_MS, |ms| ms.min(MAX_LEASE_MS));
+        let lease_ms = millis(lease);
         self.run(move |c| {
-            let rows =
-                c.transaction(|c| repo::outbox::claim(c, &relay, i64::from(limit), lease_ms))?;
+            let rows = c.transaction(|c| {
+                repo::outbox::relaxed_commit(c)?;
+                repo::outbox::claim(c, &relay, i64::from(limit), lease_ms)
+            })?;
             rows.into_iter()
                 .map(|r| {
                     Ok(OutboxEntry {
@@ -52,8 +71,13 @@ impl Outbox for PgStore {
             return Ok(());
         }
         let positions = positions.to_vec();
-        self.run(move |c| repo::outbox::mark_published(c, &positions))
-            .await
+        self.run(move |c| {
+            c.transaction(|c| {
+                repo::outbox::relaxed_commit(c)?;
+                repo::outbox::mark_published(c, &positions)
+            })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(relay = %relay, count = positions.len()))]
@@ -62,13 +86,91 @@ impl Outbox for PgStore {
             return Ok(());
         }
         let (relay, positions) = (relay.to_owned(), positions.to_vec());
-        self.run(move |c| repo::outbox::release(c, &relay, &positions))
-            .await
+        self.run(move |c| {
+            c.transaction(|c| {
+                repo::outbox::relaxed_commit(c)?;
+                repo::outbox::release(c, &relay, &positions)
+            })
+        })
+        .await
     }
 
-    async fn backlog(&self) -> Result<u64, StoreError> {
-        let n = self.run(repo::outbox::backlog).await?;
-        u64::try_from(n).map_err(|_| data_error("negative backlog"))
+    #[tracing::instrument(skip_all, fields(relay = %relay, count = failures.len()))]
+    async fn record_failures(
+        &self,
+        relay: &str,
+        failures: &[FailedAttempt],
+    ) -> Result<(), StoreError> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let relay = relay.to_owned();
+        let failures: Vec<Failure> = failures
+            .iter()
+            .map(|f| Failure {
+                position: f.position,
+                // PostgreSQL text cannot hold NUL; the error is for operators only.
+                error: f
+                    .error
+                    .chars()
+                    .filter(|c| *c != '\0')
+                    .take(MAX_ERROR_CHARS)
+                    .collect(),
+                retry_ms: match f.then {
+                    AfterFailure::RetryAfter(d) => Some(millis(d)),
+                    AfterFailure::SetAside => None,
+                },
+            })
+            .collect();
+        self.run(move |c| {
+            c.transaction(|c| {
+                repo::outbox::relaxed_commit(c)?;
+                repo::outbox::record_failures(c, &relay, &failures)
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn backlog(&self) -> Result<OutboxCounts, StoreError> {
+        let n = self.run(repo::outbox::counts).await?;
+        Ok(OutboxCounts {
+            pending: count(n.pending)?,
+            dead: count(n.dead)?,
+        })
+    }
+
+    async fn dead(&self, limit: u32) -> Result<Vec<DeadEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .run(move |c| repo::outbox::dead(c, i64::from(limit)))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeadEntry {
+                position: r.position,
+                event_id: EventId::from_uuid(r.event_id),
+                chat_id: ChatId::from_uuid(r.chat_id),
+                event_type: r.event_type,
+                attempts: u32::try_from(r.attempts).unwrap_or(0),
+                dead_at: r.dead_at,
+                last_error: r.last_error,
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn retry_dead(&self, filter: DeadFilter) -> Result<u64, StoreError> {
+        let event = match filter {
+            DeadFilter::All => None,
+            DeadFilter::Event(id) => Some(id.as_uuid()),
+        };
+        let n = self
+            .run(move |c| repo::outbox::retry_dead(c, event))
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -11,7 +11,7 @@
 pub mod proxy;
 mod store;
 
-pub use store::TestStore;
+pub use store::{append_to_outbox, TestStore};
 
 use crate::config::PgConfig;
 use crate::store::PgStore;

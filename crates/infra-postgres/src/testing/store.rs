@@ -9,7 +9,10 @@ use domain::model::{
     Chat, ChatCursor, ChatId, ChatTitle, Event, Message, MessageCursor, MessageId, SearchQuery,
     UserId,
 };
-use domain::ports::{ChatRepository, MessageRepository, NewTurn, Outbox, OutboxEntry, StoreError};
+use domain::ports::{
+    ChatRepository, DeadEntry, DeadFilter, FailedAttempt, MessageRepository, NewTurn, Outbox,
+    OutboxCounts, OutboxEntry, StoreError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,10 +160,32 @@ impl Outbox for TestStore {
     async fn release(&self, relay: &str, positions: &[i64]) -> Result<(), StoreError> {
         self.store.release(relay, positions).await
     }
-    async fn backlog(&self) -> Result<u64, StoreError> {
+    async fn record_failures(
+        &self,
+        relay: &str,
+        failures: &[FailedAttempt],
+    ) -> Result<(), StoreError> {
+        self.store.record_failures(relay, failures).await
+    }
+    async fn backlog(&self) -> Result<OutboxCounts, StoreError> {
         self.store.backlog().await
+    }
+    async fn dead(&self, limit: u32) -> Result<Vec<DeadEntry>, StoreError> {
+        self.store.dead(limit).await
+    }
+    async fn retry_dead(&self, filter: DeadFilter) -> Result<u64, StoreError> {
+        self.store.retry_dead(filter).await
     }
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.store.prune(before).await
     }
+}
+
+/// Stores `events` in the outbox as one committed change, without the change itself
+/// (for outbox tests that need entries of any chat).
+pub async fn append_to_outbox(store: &PgStore, events: &[Event]) -> Result<(), StoreError> {
+    let rows = crate::rows::NewOutboxRow::all(events).map_err(StoreError::from)?;
+    store
+        .run(move |c| crate::repo::outbox::append(c, &rows))
+        .await
 }

@@ -1,4 +1,4 @@
-//! The shared storage contract suite (`domain::testing`), run against `PgStore`, each
+//! The shared storage and outbox contract suites (`domain::testing`), run against `PgStore`, each
 //! case on a database of its own.
 
 use domain::testing::Storage;
@@ -38,3 +38,31 @@ async fn data_storage() -> (domain::testing::DataStorage, TestDb) {
 mod data {
     domain::data_contract_tests!(super::data_storage());
 }
+
+/// The outbox contract over `PgStore`, entries appended as a committed change would.
+struct PgOutbox {
+    store: infra_postgres::PgStore,
+    _db: TestDb,
+}
+
+#[async_trait::async_trait]
+impl domain::testing::OutboxUnderTest for PgOutbox {
+    fn outbox(&self) -> &dyn domain::ports::Outbox {
+        &self.store
+    }
+    async fn append(&self, events: &[domain::model::Event]) {
+        infra_postgres::testing::append_to_outbox(&self.store, events)
+            .await
+            .unwrap();
+    }
+}
+
+async fn outbox() -> PgOutbox {
+    let db = TestDb::new();
+    PgOutbox {
+        store: db.store(),
+        _db: db,
+    }
+}
+
+domain::outbox_contract_tests!(outbox());
