@@ -10,6 +10,10 @@ mod outbox_contract;
 #[cfg(test)]
 mod publisher;
 #[cfg(test)]
+mod publisher_failures;
+#[cfg(test)]
 mod relay;
+#[cfg(test)]
+mod relay_dead;
 #[cfg(test)]
 mod support;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-fn relay_config(id: &str) -> RelayConfig {
+pub(crate) fn relay_config(id: &str) -> RelayConfig {
     RelayConfig {
         relay_id: id.to_owned(),
         batch_size: 16,
@@ -24,7 +24,7 @@ fn relay_config(id: &str) -> RelayConfig {
     }
 }
 
-fn start(
+pub(crate) fn start(
     outbox: &Arc<MemoryOutbox>,
     publisher: Arc<dyn EventPublisher>,
     config: RelayConfig,

@@ -106,3 +106,18 @@ pub fn created(chat_id: ChatId, seq: u32) -> Event {
         None,
     )
 }
+
+/// A `message.completed` event whose reply holds `bytes` bytes of text (a reply too
+/// large for the broker's `message.max.bytes` when `bytes` exceeds it).
+pub fn large_reply(chat_id: ChatId, seq: u32, bytes: usize) -> Event {
+    let mut reply = message(chat_id, seq, Role::Assistant, MessageStatus::Complete);
+    reply.content = "x".repeat(bytes);
+    event(
+        chat_id,
+        EventKind::MessageCompleted {
+            message: reply,
+            latency_ms: 1,
+        },
+        None,
+    )
+}

@@ -262,3 +262,20 @@ impl Outbox for MemoryOutbox {
         Ok((n - rows.len()) as u64)
     }
 }
+
+impl MemoryOutbox {
+    /// Failed attempts counted for the entry of `event`.
+    pub fn attempts_of(&self, event: domain::model::EventId) -> Option<u32> {
+        let rows = self.rows.lock().unwrap();
+        rows.iter()
+            .find(|r| r.event.id == event)
+            .map(|r| r.attempts)
+    }
+
+    /// Whether the entry of `event` is published.
+    pub fn is_published(&self, event: domain::model::EventId) -> bool {
+        let rows = self.rows.lock().unwrap();
+        rows.iter()
+            .any(|r| r.event.id == event && r.published_at.is_some())
+    }
+}
