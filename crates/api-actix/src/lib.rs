@@ -11,6 +11,7 @@ pub mod extract;
 pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
+pub mod outbox_cmd;
 pub mod probes;
 pub mod problems;
 pub mod rate_limit;

@@ -1,4 +1,5 @@
-//! `chat-service`: serve the API (default), mint a token, run migrations, erase a user, or print the OpenAPI document.
+//! `chat-service`: serve the API (default), mint a token, run migrations, erase a user,
+//! operate the outbox, or print the OpenAPI document.
 
 use api_actix::config::Settings;
 use api_actix::startup::Application;
@@ -30,6 +31,11 @@ enum Command {
         #[arg(long)]
         sub: String,
     },
+    /// Operate the events outbox (needs DATABASE_URL or DB_HOST).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Print a token for a user, signed with the configured JWT_SECRET.
     Token {
         /// The user (token subject).
@@ -39,6 +45,44 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum OutboxCommand {
+    /// Print the entries set aside (dead), one JSON object per line, oldest first.
+    ListDead {
+        /// Most entries to print.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Make dead entries pending again (all, or one event's): the relay retries them
+    /// within its poll interval, in their original order.
+    RetryDead {
+        /// Only the entry of this event id.
+        #[arg(long)]
+        event: Option<String>,
+    },
+}
+
+async fn outbox(settings: &Settings, command: OutboxCommand) -> anyhow::Result<()> {
+    use api_actix::outbox_cmd;
+    match command {
+        OutboxCommand::ListDead { limit } => {
+            let n = outbox_cmd::list_dead(settings, limit, &mut std::io::stdout().lock()).await?;
+            eprintln!(
+                "outbox: {n} dead entr{} listed",
+                if n == 1 { "y" } else { "ies" }
+            );
+        }
+        OutboxCommand::RetryDead { event } => {
+            let n = outbox_cmd::retry_dead(settings, event.as_deref()).await?;
+            eprintln!(
+                "outbox: {n} dead entr{} made pending again",
+                if n == 1 { "y" } else { "ies" }
+            );
+        }
+    }
+    Ok(())
 }
 
 fn load(cli: &Cli) -> Result<Settings, String> {
@@ -168,6 +212,7 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate(&settings).await,
         Command::Openapi => Ok(()),
         Command::EraseUser { sub } => erase_user(&settings, &sub).await,
+        Command::Outbox { command } => outbox(&settings, command).await,
         Command::Token { sub, ttl } => match &settings.auth.jwt_secret {
             None => Err(anyhow::anyhow!("JWT_SECRET is not set: tokens are signed with it (without it, `serve` prints a dev token)")),
             Some(secret) => api_actix::auth::mint(secret, &sub, ttl, settings.auth.issuer.clone(), settings.auth.audience.clone())

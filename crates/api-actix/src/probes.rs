@@ -62,8 +62,9 @@ impl Probe for PgProbe {
             Check {
                 ok: snap.broker_up,
                 detail: format!(
-                    "to {target}; outbox backlog {}, published {}, publish errors {}{}",
+                    "to {target}; outbox backlog {}, dead {}, published {}, publish errors {}{}",
                     snap.backlog,
+                    snap.dead,
                     snap.published_total,
                     snap.publish_errors_total,
                     snap.last_error
@@ -83,12 +84,15 @@ impl Probe for PgProbe {
             in_use: s.in_use as u64,
             waiting: s.waiting as u64,
         };
+        let snap = self.relay.snapshot();
         GaugeSample {
             pools: vec![
                 sample("requests", self.store.pool_status()),
                 sample("relay", self.relay_store.pool_status()),
             ],
-            outbox_backlog: Some(self.relay.snapshot().backlog),
+            outbox_backlog: Some(snap.backlog),
+            outbox_dead: Some(snap.dead),
+            outbox_dead_total: Some(snap.dead_total),
         }
     }
 }

@@ -316,7 +316,10 @@ async fn postgres(
     mut notes: Vec<String>,
 ) -> anyhow::Result<Wired> {
     use anyhow::Context;
-    let kafka = settings.kafka.is_some();
+    let kafka_message_timeout = settings
+        .kafka
+        .as_ref()
+        .map(|k| Duration::from_millis(k.message_timeout_ms));
     let mut cfg = pg_config(db);
     cfg.text_search_config = settings.data.text_search_config.clone();
     let store = infra_postgres::PgStore::new(&cfg).context("PostgreSQL pool")?;
@@ -359,6 +362,10 @@ async fn postgres(
         events,
         infra_kafka::RelayConfig {
             relay_id,
+            lease: kafka_message_timeout.map_or(
+                infra_kafka::RelayConfig::default().lease,
+                infra_kafka::RelayConfig::lease_covering,
+            ),
             ..Default::default()
         },
     );
@@ -371,7 +378,7 @@ async fn postgres(
         store: (*store).clone(),
         relay_store: relay_pool,
         relay: stats,
-        kafka,
+        kafka: kafka_message_timeout.is_some(),
     };
     let adapters = Adapters {
         chats: store.clone(),

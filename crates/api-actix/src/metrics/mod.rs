@@ -10,7 +10,8 @@ use crate::routes::health::Probe;
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,10 @@ pub struct GaugeSample {
     pub pools: Vec<PoolSample>,
     /// Events stored in the outbox and not yet published, when there is an outbox.
     pub outbox_backlog: Option<u64>,
+    /// Outbox entries set aside (dead), waiting for an operator.
+    pub outbox_dead: Option<u64>,
+    /// Entries the relay of this process set aside since start.
+    pub outbox_dead_total: Option<u64>,
 }
 
 /// Every metric family of the service, registered in its own registry.
@@ -52,6 +57,8 @@ pub struct Metrics {
     db_pool_in_use: IntGaugeVec,
     db_pool_waiting: IntGaugeVec,
     outbox_backlog: IntGauge,
+    outbox_dead: IntGauge,
+    outbox_dead_total: IntCounter,
     probe: Option<Arc<dyn Probe>>,
 }
 
@@ -59,6 +66,12 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntG
     let g = IntGauge::new(name, help)?;
     registry.register(Box::new(g.clone()))?;
     Ok(g)
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    let c = IntCounter::new(name, help)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
 }
 
 fn gauge_vec(
@@ -141,7 +154,17 @@ impl Metrics {
             outbox_backlog: gauge(
                 &r,
                 "outbox_backlog",
-                "Events stored in the outbox and not yet published.",
+                "Events stored in the outbox and not yet published (dead entries excluded).",
+            )?,
+            outbox_dead: gauge(
+                &r,
+                "outbox_dead",
+                "Outbox entries set aside (dead) after failing with a final error; `chat-service outbox retry-dead` retries them.",
+            )?,
+            outbox_dead_total: counter(
+                &r,
+                "outbox_dead_total",
+                "Outbox entries this process set aside (dead) since start.",
             )?,
             probe,
             registry: r,
@@ -194,6 +217,14 @@ impl Metrics {
         if let Some(b) = s.outbox_backlog {
             self.outbox_backlog.set(n(b));
         }
+        if let Some(d) = s.outbox_dead {
+            self.outbox_dead.set(n(d));
+        }
+        if let Some(total) = s.outbox_dead_total {
+            // The relay counts; the counter follows (it never goes down).
+            let seen = self.outbox_dead_total.get();
+            self.outbox_dead_total.inc_by(total.saturating_sub(seen));
+        }
     }
 }
 
@@ -222,6 +253,12 @@ mod tests {
                 waiting: 1,
             }],
             outbox_backlog: Some(42),
+            outbox_dead: Some(2),
+            outbox_dead_total: Some(3),
+        });
+        m.apply(&GaugeSample {
+            outbox_dead_total: Some(5),
+            ..GaugeSample::default()
         });
         let text = TextEncoder::new()
             .encode_to_string(&m.registry.gather())
@@ -233,5 +270,7 @@ mod tests {
         assert!(text.contains("db_pool_waiting{pool=\"requests\"} 1"));
         assert!(text.contains("db_pool_max_connections{pool=\"requests\"} 8"));
         assert!(text.contains("outbox_backlog 42"));
+        assert!(text.contains("outbox_dead 2"));
+        assert!(text.contains("outbox_dead_total 5"), "{text}");
     }
 }

@@ -19,6 +19,7 @@ mod messages;
 mod models;
 mod ops_docs;
 mod ops_metrics;
+mod ops_outbox;
 mod ops_process;
 mod ops_protection;
 mod postgres;

@@ -257,6 +257,8 @@ async fn metrics_report_the_pools_and_the_outbox_backlog() {
         "db_pool_connections_in_use{pool=\"requests\"}",
         "db_pool_waiting{pool=\"relay\"}",
         "outbox_backlog ",
+        "outbox_dead 0",
+        "outbox_dead_total 0",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }

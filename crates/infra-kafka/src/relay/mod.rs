@@ -84,6 +84,17 @@ impl Default for RelayConfig {
 }
 
 impl RelayConfig {
+    /// A lease long enough for one publish with this Kafka message timeout: a publish
+    /// takes at most two message timeouts plus margins (one more pass when the
+    /// producer is replaced), and a claimed batch must not be handed to another relay
+    /// meanwhile. At least the default 2 minutes.
+    pub fn lease_covering(message_timeout: Duration) -> Duration {
+        let publish = message_timeout.saturating_add(Duration::from_secs(5)) * 2;
+        publish
+            .saturating_add(Duration::from_secs(30))
+            .max(Duration::from_secs(120))
+    }
+
     /// The delay before the next attempt at an entry that failed `attempts` times
     /// before this failure: `retry_initial × 2^attempts`, at most `retry_max`.
     pub fn retry_delay(&self, attempts: u32) -> Duration {

@@ -260,3 +260,15 @@ fn retry_delays_double_up_to_the_cap() {
     assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
     assert_eq!(c.retry_delay(u32::MAX), Duration::from_secs(10));
 }
+
+#[test]
+fn the_lease_covers_a_publish_with_a_replaced_producer() {
+    assert_eq!(
+        RelayConfig::lease_covering(Duration::from_secs(10)),
+        Duration::from_secs(120)
+    );
+    assert_eq!(
+        RelayConfig::lease_covering(Duration::from_secs(600)),
+        Duration::from_secs(1240)
+    );
+}
