@@ -30,9 +30,21 @@ fmt:
 bench *args:
     bash bench/run.sh {{ args }}
 
-# Run the fault-injection scenarios (bench/faults.sh).
+# Run the fault-injection scenarios (bench/faults.sh); kafka-restart needs tansu (`just tansu`).
 faults *args:
     bash bench/faults.sh {{ args }}
+
+# Install tansu, the Kafka-protocol broker of the kafka-restart fault scenario (a long build).
+tansu:
+    command -v tansu >/dev/null || cargo install tansu --locked
+
+# The infra-kafka test against a real broker (tansu) restarted empty; not in CI's path.
+test-tansu *args: tansu
+    cargo test -p infra-kafka --features tansu-tests --test it tansu -- --nocapture {{ args }}
+
+# Only the Kafka fault scenario: a broker killed under load and restarted empty.
+faults-kafka *args: tansu
+    bash bench/faults.sh kafka-restart {{ args }}
 
 # Apply the database migrations (DATABASE_URL or DB_* from the environment).
 migrate:

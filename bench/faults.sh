@@ -10,6 +10,10 @@
 #   disconnects  hundreds of clients hanging up mid-stream: replies still stored complete
 #   sigterm      SIGTERM under load: exits within the drain time, no reply left streaming
 #   replicas     two services on one database sending to the same chats
+#   kafka-restart events to a Kafka-protocol broker (tansu, in-memory storage) that is
+#                killed under load and restarted empty (no memory of the producer): every
+#                event committed before it came back is published within 30 s of that
+#                (needs `tansu`: `just tansu`; TANSU=path overrides)
 # Restarts the local PostgreSQL cluster (pg-restart): run it only on a machine where
 # that is acceptable — it is never run by `cargo test`. Not part of CI (several minutes).
 #
@@ -20,13 +24,13 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL="pg-restart provider disconnects sigterm replicas"
+ALL="pg-restart provider disconnects sigterm replicas kafka-restart"
 WANT=""
 for a in "$@"; do
   case $a in
     --keep) KEEP_WORK=1 ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
-    pg-restart | provider | disconnects | sigterm | replicas) WANT="$WANT $a" ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+    pg-restart | provider | disconnects | sigterm | replicas | kafka-restart) WANT="$WANT $a" ;;
     *) die "unknown argument: $a" ;;
   esac
 done
@@ -303,6 +307,72 @@ sc_replicas() {
       and .db.chats_with_seq_gaps == 0' \
     "$(lg_totals rp-send rp-stream)" "$(check_db rp-send rp-stream)" '{}'
   stop_all_services "$pa" "$pb"
+}
+
+# --- Kafka broker killed under load and restarted empty ---------------------------
+TANSU=${TANSU:-$(command -v tansu || echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu")}
+
+# tansu_start NAME PORT: a tansu broker with in-memory storage on 127.0.0.1:PORT, the
+# events topic created; pid in TANSU_PID.
+tansu_start() {
+  local name=$1 port=$2 i
+  start "$name" env RUST_LOG=warn "$TANSU" broker \
+    --kafka-listener-url "tcp://127.0.0.1:$port" \
+    --kafka-advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine "memory://tansu/"
+  TANSU_PID=$LAST_PID
+  for ((i = 0; i < 200; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  "$TANSU" topic create chat-events --partitions 3 --broker "tcp://127.0.0.1:$port" \
+    >>"$WORK/$name.log" 2>&1 || die "$name: creating the topic failed (see $WORK/$name.log)"
+}
+
+sc_kafka_restart() {
+  [ -x "$TANSU" ] || die "kafka-restart needs tansu (a Kafka-protocol broker): run 'just tansu' (cargo install tansu --locked), or set TANSU"
+  local kport
+  kport=$(free_port)
+  tansu_start tansu-1 "$kport"
+  fake fake-kafka --ttft-ms 0
+  service svc-kafka "$FAKE_PORT" "KAFKA_BROKERS=127.0.0.1:$kport"
+  local t="http://127.0.0.1:$SVC_PORT" pid=$SVC_PID
+  lg_bg kr-send --target "$t" --scenario send --concurrency 4 --duration-secs 30 --users kr-send
+  sleep 6
+  local before
+  before=$(psql_db -At -c "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+  log "kafka-restart: $before events published; killing the broker"
+  kill -KILL "$TANSU_PID"
+  sleep 6
+  tansu_start tansu-2 "$kport"
+  local back
+  back=$(psql_db -At -c "SELECT statement_timestamp()")
+  log "kafka-restart: broker back, empty, at $back"
+  lg_wait || true
+  local i left=1
+  for ((i = 0; i < 240; i++)); do
+    left=$(psql_db -At -c "SELECT count(*) FROM outbox WHERE published_at IS NULL AND dead_at IS NULL")
+    [ "$left" = 0 ] && break
+    sleep 0.25
+  done
+  local extra
+  extra=$(psql_db -At <<SQL
+SELECT json_build_object(
+  'published_before_outage', $before,
+  'waiting_when_back', (SELECT count(*) FROM outbox WHERE created_at <= '$back'
+      AND (published_at IS NULL OR published_at > '$back')),
+  'drain_secs', (SELECT coalesce(round(extract(epoch FROM max(published_at) - '$back'::timestamptz)::numeric, 1), 0)
+      FROM outbox WHERE created_at <= '$back'),
+  'left', (SELECT count(*) FROM outbox WHERE published_at IS NULL AND dead_at IS NULL),
+  'dead', (SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL),
+  'events', (SELECT count(*) FROM outbox),
+  'producer_replaced', $(grep -c 'Kafka producer replaced' "$WORK/svc-kafka.log" || true))
+SQL
+)
+  record kafka-restart '.extra.published_before_outage > 0 and .extra.waiting_when_back > 0
+      and .extra.left == 0 and .extra.dead == 0 and .extra.drain_secs <= 30' \
+    "$(lg_totals kr-send)" "$(check_db kr-send)" "$extra"
+  stop_all_services "$pid" "$TANSU_PID"
 }
 
 for s in $WANT; do

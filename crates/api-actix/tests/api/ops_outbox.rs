@@ -22,7 +22,10 @@ fn event() -> Event {
 
 fn cli(db: Option<&TestDb>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-service"));
-    cmd.env_clear().env("LOG_LEVEL", "warn").arg("outbox").args(args);
+    cmd.env_clear()
+        .env("LOG_LEVEL", "warn")
+        .arg("outbox")
+        .args(args);
     if let Some(db) = db {
         cmd.env("DATABASE_URL", db.url());
     }
@@ -41,7 +44,10 @@ async fn dead_entries_are_listed_and_retried_on_demand() {
     append_to_outbox(&store, &[dead1.clone(), dead2.clone(), alive.clone()])
         .await
         .unwrap();
-    let claimed = store.claim("r1", 10, Duration::from_secs(60)).await.unwrap();
+    let claimed = store
+        .claim("r1", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
     let aside: Vec<FailedAttempt> = claimed[..2]
         .iter()
         .map(|e| FailedAttempt {
@@ -90,7 +96,10 @@ async fn dead_entries_are_listed_and_retried_on_demand() {
     let all = cli(Some(&db), &["retry-dead"]);
     assert!(all.status.success(), "{}", stderr(&all));
     assert!(stderr(&all).contains("1 dead entry made pending again"));
-    let revived = store.claim("r2", 10, Duration::from_secs(60)).await.unwrap();
+    let revived = store
+        .claim("r2", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(revived.len(), 3, "every entry is pending again");
     assert!(revived.iter().all(|e| e.attempts == 0));
 }
@@ -99,5 +108,9 @@ async fn dead_entries_are_listed_and_retried_on_demand() {
 fn the_outbox_commands_need_a_database() {
     let out = cli(None, &["retry-dead"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no database configured"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no database configured"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -17,3 +17,6 @@ mod relay;
 mod relay_dead;
 #[cfg(test)]
 mod support;
+#[cfg(test)]
+#[cfg(feature = "tansu-tests")]
+mod tansu;

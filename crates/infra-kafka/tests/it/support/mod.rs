@@ -67,8 +67,17 @@ pub async fn consume_until(
     done: impl Fn(&[Received]) -> bool,
     settle: Duration,
 ) -> Vec<Received> {
+    consume_from(&cluster.bootstrap_servers(), done, settle).await
+}
+
+/// [`consume_until`] from any cluster.
+pub async fn consume_from(
+    bootstrap: &str,
+    done: impl Fn(&[Received]) -> bool,
+    settle: Duration,
+) -> Vec<Received> {
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", "infra-kafka-tests")
         .set("enable.auto.commit", "false")
         .create()
