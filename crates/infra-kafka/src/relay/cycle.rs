@@ -79,7 +79,8 @@ impl OutboxRelay {
     }
 
     /// Publishes the entries: suspects (failed before) one by one first, then the rest
-    /// as one batch; an undelivered entry withholds its chat's later ones.
+    /// as one batch; an undelivered entry withholds its chat's later ones, and a
+    /// suspect that finds the destination unreachable withholds everything.
     async fn publish_all(&self, entries: &[OutboxEntry]) -> Vec<Delivery> {
         let mut results: Vec<Option<Delivery>> = entries.iter().map(|_| None).collect();
         let mut stopped: HashSet<ChatId> = HashSet::new();
@@ -98,10 +99,21 @@ impl OutboxRelay {
                 .into_deliveries()
                 .pop()
                 .unwrap_or(Delivery::Withheld);
+            let unreachable = matches!(
+                delivery,
+                Delivery::Failed(PublishError::Retriable(_) | PublishError::Refused(_))
+            );
             if !delivery.is_delivered() {
                 stopped.insert(entry.event.chat_id);
             }
             results[i] = Some(delivery);
+            if unreachable {
+                // The destination is the problem: try nothing more this cycle.
+                return results
+                    .into_iter()
+                    .map(|d| d.unwrap_or(Delivery::Withheld))
+                    .collect();
+            }
         }
         let mut rest: Vec<usize> = Vec::new();
         for (i, entry) in entries.iter().enumerate() {

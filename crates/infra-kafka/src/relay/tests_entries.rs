@@ -249,6 +249,29 @@ async fn a_destination_refusing_the_service_blames_no_event() {
     assert!(!r.stats().broker_up());
 }
 
+#[tokio::test]
+async fn a_suspect_finding_the_destination_down_stops_the_cycle() {
+    let (a, b) = (ChatId::new(), ChatId::new());
+    let mut outbox = MockOutbox::new();
+    let mut publisher = MockEventPublisher::new();
+    claims(&mut outbox, vec![entry(a, 1, 1), entry(b, 2, 0)]);
+    publisher
+        .expect_publish()
+        .times(1)
+        .returning(|events| all_failed(events, super::tests::retriable));
+    outbox.expect_record_failures().never();
+    outbox
+        .expect_release()
+        .withf(|_, positions| positions == [1, 2])
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let r = relay(outbox, publisher);
+    assert!(matches!(
+        r.run_once().await,
+        Err(RelayError::Publish(PublishError::Retriable(_)))
+    ));
+}
+
 #[test]
 fn retry_delays_double_up_to_the_cap() {
     let c = RelayConfig {

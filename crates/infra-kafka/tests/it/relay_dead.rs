@@ -21,8 +21,19 @@ fn poisoned(a: ChatId, others: &[ChatId]) -> (Vec<Event>, Event) {
     (all, poison)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_event_waits_for_its_retry_holding_back_only_its_chat() {
+/// A relay running over the poisoned outbox.
+struct Running {
+    cluster: support::Cluster,
+    outbox: Arc<MemoryOutbox>,
+    a: ChatId,
+    all: Vec<Event>,
+    poison: Event,
+    stats: Arc<infra_kafka::RelayStats>,
+    task: tokio::task::JoinHandle<()>,
+    shutdown: CancellationToken,
+}
+
+fn run(config: infra_kafka::RelayConfig) -> Running {
     let cluster = support::cluster();
     let outbox = Arc::new(MemoryOutbox::default());
     let (a, others) = (ChatId::new(), [ChatId::new(), ChatId::new()]);
@@ -30,11 +41,35 @@ async fn a_refused_event_waits_for_its_retry_holding_back_only_its_chat() {
     for e in &all {
         outbox.append(vec![e.clone()]);
     }
-    let mut config = relay_config("r1");
-    config.retry_initial = Duration::from_secs(3600);
     let publisher = Arc::new(support::publisher(&cluster, Duration::from_secs(10)));
     let shutdown = CancellationToken::new();
     let (stats, task) = start(&outbox, publisher, config, &shutdown);
+    Running {
+        cluster,
+        outbox,
+        a,
+        all,
+        poison,
+        stats,
+        task,
+        shutdown,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_event_waits_for_its_retry_holding_back_only_its_chat() {
+    let mut config = relay_config("r1");
+    config.retry_initial = Duration::from_secs(3600);
+    let Running {
+        cluster: _cluster,
+        outbox,
+        a,
+        all,
+        poison,
+        stats,
+        task,
+        shutdown,
+    } = run(config);
     let not_a: Vec<&Event> = all.iter().filter(|e| e.chat_id != a).collect();
     support::wait_until("the other chats are out", Duration::from_secs(30), || {
         not_a.iter().all(|e| outbox.is_published(e.id))
@@ -58,19 +93,19 @@ async fn a_refused_event_waits_for_its_retry_holding_back_only_its_chat() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_that_can_never_be_published_is_set_aside_and_its_chat_goes_on() {
-    let cluster = support::cluster();
-    let outbox = Arc::new(MemoryOutbox::default());
-    let (a, others) = (ChatId::new(), [ChatId::new(), ChatId::new()]);
-    let (all, poison) = poisoned(a, &others);
-    for e in &all {
-        outbox.append(vec![e.clone()]);
-    }
     let mut config = relay_config("r1");
     config.retry_initial = Duration::from_millis(20);
     config.max_attempts = 3;
-    let publisher = Arc::new(support::publisher(&cluster, Duration::from_secs(10)));
-    let shutdown = CancellationToken::new();
-    let (stats, task) = start(&outbox, publisher, config, &shutdown);
+    let Running {
+        cluster,
+        outbox,
+        a,
+        all,
+        poison,
+        stats,
+        task,
+        shutdown,
+    } = run(config);
     support::wait_until(
         "all but the dead entry are out",
         Duration::from_secs(30),
