@@ -169,3 +169,52 @@ async fn wakeups_follow_commits() {
             .expect("stream open");
     }
 }
+
+#[tokio::test]
+async fn the_relays_own_writes_commit_without_waiting_for_the_wal_flush() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use domain::ports::{AfterFailure, DeadFilter, FailedAttempt};
+    let (db, s) = store();
+    // Record the synchronous_commit in force for every statement that changes the outbox.
+    let mut conn = db.connect();
+    conn.batch_execute(
+        "CREATE TABLE sc_seen (op text, setting text); \
+         CREATE FUNCTION sc_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           INSERT INTO sc_seen VALUES (TG_OP, current_setting('synchronous_commit')); \
+           RETURN NULL; END $$; \
+         CREATE TRIGGER sc_note AFTER INSERT OR UPDATE ON outbox \
+           FOR EACH STATEMENT EXECUTE FUNCTION sc_note();",
+    )
+    .unwrap();
+    seed(&s, 3, 0).await; // the requests' own writes: durable
+    let got = s.claim("a", 10, LEASE).await.unwrap();
+    s.mark_published("a", &[got[0].position]).await.unwrap();
+    s.release("a", &[got[1].position]).await.unwrap();
+    let failed = FailedAttempt {
+        position: got[2].position,
+        error: "too large".into(),
+        then: AfterFailure::SetAside,
+    };
+    s.record_failures("a", &[failed]).await.unwrap();
+    s.retry_dead(DeadFilter::All).await.unwrap(); // an operator's: durable
+
+    #[derive(QueryableByName)]
+    struct Seen {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        op: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        setting: String,
+    }
+    let seen: Vec<(String, String)> = diesel::sql_query("SELECT op, setting FROM sc_seen")
+        .load::<Seen>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.op, r.setting))
+        .collect();
+    let row = |op: &str, setting: &str| (op.to_owned(), setting.to_owned());
+    let mut expected = vec![row("INSERT", "on"); 3];
+    expected.extend(vec![row("UPDATE", "off"); 4]); // claim, mark, release, failures
+    expected.push(row("UPDATE", "on")); // retry-dead
+    assert_eq!(seen, expected);
+}
