@@ -36,7 +36,7 @@ faults *args:
 
 # Install tansu, the Kafka-protocol broker of the kafka-restart fault scenario (a long build).
 tansu:
-    command -v tansu >/dev/null || cargo install tansu --locked
+    command -v tansu >/dev/null || cargo install tansu --locked --features dynostore
 
 # The infra-kafka test against a real broker (tansu) restarted empty; not in CI's path.
 test-tansu *args: tansu

@@ -330,7 +330,7 @@ tansu_start() {
 }
 
 sc_kafka_restart() {
-  [ -x "$TANSU" ] || die "kafka-restart needs tansu (a Kafka-protocol broker): run 'just tansu' (cargo install tansu --locked), or set TANSU"
+  [ -x "$TANSU" ] || die "kafka-restart needs tansu (a Kafka-protocol broker): run 'just tansu' (cargo install tansu --locked --features dynostore: its in-memory storage needs that feature), or set TANSU"
   local kport
   kport=$(free_port)
   tansu_start tansu-1 "$kport"

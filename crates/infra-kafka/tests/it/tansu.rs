@@ -34,8 +34,14 @@ fn tansu_bin() -> PathBuf {
                 .filter(|p| p.is_file())
         })
         .unwrap_or_else(|| {
-            panic!("tansu not found: `just tansu` (cargo install tansu --locked), or set TANSU")
+            panic!("tansu not found: `just tansu` (cargo install tansu --locked --features dynostore), or set TANSU")
         })
+}
+
+/// The storage engine: `memory://tansu/` (needs tansu built with `--features
+/// dynostore`), or `TANSU_STORAGE`.
+fn storage_engine() -> String {
+    std::env::var("TANSU_STORAGE").unwrap_or_else(|_| "memory://tansu/".to_owned())
 }
 
 /// A tansu broker on 127.0.0.1:`port`, storage in memory; killed when dropped.
@@ -47,7 +53,7 @@ impl Tansu {
         let child = Command::new(tansu_bin())
             .args(["broker", "--kafka-listener-url", &url])
             .args(["--kafka-advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--storage-engine", &storage_engine()])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
