@@ -339,8 +339,8 @@ impl Captured {
 
 #[async_trait::async_trait]
 impl EventPublisher for Captured {
-    async fn publish(&self, events: &[domain::Event]) -> Result<(), domain::ports::PublishError> {
+    async fn publish(&self, events: &[domain::Event]) -> domain::ports::PublishReport {
         self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
+        domain::ports::PublishReport::delivered(events.len())
     }
 }
