@@ -1,0 +1,266 @@
+//! The message service: sending (the turn with the LLM), regenerating, cancelling,
+//! reading, editing and deleting messages, one use case per file.
+
+mod cancel;
+mod read;
+mod regenerate;
+mod send;
+
+use super::generation::{CancelAck, Generation, RunningGuard, Turn};
+use super::history::{build_prompt, HistoryBudget};
+use super::{Actor, CancelError, MessageError, SendError};
+use crate::model::{
+    Chat, ChatId, Event, EventKind, Message, MessageContent, MessageCursor, MessageId,
+    MessageStatus, Page, PageRequest, Role,
+};
+use crate::model::{IdempotencyKey, IdempotentSend};
+use crate::ports::{
+    ChatRepository, Clock, LlmClient, LlmRequest, MessageRepository, ModelCatalog, NewTurn,
+    Sleeper, StoreError,
+};
+use futures::channel::oneshot;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A message to send, built from valid parts only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendMessage {
+    /// The chat to send it to.
+    pub chat_id: ChatId,
+    /// What the user wrote.
+    pub content: MessageContent,
+}
+
+/// What an idempotent send did. (Returned once per request: its size does not matter.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum SendOutcome {
+    /// A new turn: run its generation.
+    Started(Turn),
+    /// A retry of an earlier send: the turn as stored now.
+    Replay {
+        /// The user's message.
+        message: Message,
+        /// The reply (possibly still `streaming`).
+        reply: Message,
+    },
+}
+
+/// Settings of the message service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageServiceConfig {
+    /// Model used when a chat does not set one.
+    pub default_model: String,
+    /// Prompt token budget per model.
+    pub history: HistoryBudget,
+    /// Most history messages read for one prompt (before budgeting).
+    pub history_fetch_limit: u32,
+    /// A `streaming` reply not updated for this long is considered abandoned (its
+    /// process died): it no longer blocks the chat and is marked failed.
+    pub stale_after: Duration,
+}
+
+impl Default for MessageServiceConfig {
+    fn default() -> Self {
+        Self {
+            default_model: "echo".into(),
+            history: HistoryBudget::default(),
+            history_fetch_limit: 200,
+            stale_after: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How many times a send re-reads the chat after losing a race for the next `seq`.
+const MAX_SEQ_RETRIES: usize = 16;
+
+pub(crate) struct Inner {
+    pub(crate) chats: Arc<dyn ChatRepository>,
+    pub(crate) messages: Arc<dyn MessageRepository>,
+    pub(crate) llm: Arc<dyn LlmClient>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: MessageServiceConfig,
+    pub(crate) sleeper: Option<Arc<dyn Sleeper>>,
+    pub(crate) catalog: Option<Arc<dyn ModelCatalog>>,
+    pub(crate) observer: Option<Arc<dyn super::ReplyObserver>>,
+    running: Mutex<HashMap<MessageId, oneshot::Sender<CancelAck>>>,
+}
+
+impl Inner {
+    pub(crate) fn unregister(&self, id: MessageId) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    fn take_running(&self, id: MessageId) -> Option<oneshot::Sender<CancelAck>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+    }
+}
+
+/// Messages of a user's chats, and the round trip to the LLM.
+#[derive(Clone)]
+pub struct MessageService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MessageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageService")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageService {
+    /// A service over its ports.
+    pub fn new(
+        chats: Arc<dyn ChatRepository>,
+        messages: Arc<dyn MessageRepository>,
+        llm: Arc<dyn LlmClient>,
+        clock: Arc<dyn Clock>,
+        config: MessageServiceConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                chats,
+                messages,
+                llm,
+                clock,
+                config,
+                sleeper: None,
+                catalog: None,
+                observer: None,
+                running: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Lets the service wait between retries of the final write of a reply (storing
+    /// it when storage is briefly unavailable): without a sleeper it does not retry.
+    pub fn with_sleeper(self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.with_inner(|i| i.sleeper = Some(sleeper))
+    }
+
+    /// Takes the models on offer from `catalog`: a turn whose chat names an unlisted
+    /// model is refused, a chat without a model uses the catalog's default, `maxTokens`
+    /// is bounded by the model's ceiling, and reply events name the model's provider.
+    /// Without a catalog any model name is passed on.
+    pub fn with_models(self, catalog: Arc<dyn ModelCatalog>) -> Self {
+        self.with_inner(|i| i.catalog = Some(catalog))
+    }
+
+    /// Tells `observer` about every reply once its final state is stored.
+    pub fn with_observer(self, observer: Arc<dyn super::ReplyObserver>) -> Self {
+        self.with_inner(|i| i.observer = Some(observer))
+    }
+
+    fn with_inner(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                chats: shared.chats.clone(),
+                messages: shared.messages.clone(),
+                llm: shared.llm.clone(),
+                clock: shared.clock.clone(),
+                config: shared.config.clone(),
+                sleeper: shared.sleeper.clone(),
+                catalog: shared.catalog.clone(),
+                observer: shared.observer.clone(),
+                running: Mutex::new(HashMap::new()),
+            },
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// How many replies this process is generating now.
+    pub fn active_generations(&self) -> usize {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn event(&self, actor: &Actor, chat_id: ChatId, kind: EventKind) -> Event {
+        let event = Event::new(self.inner.clock.now(), actor.user.clone(), chat_id, kind)
+            .with_request_id(actor.request_id.clone());
+        self.inner.tag_provider(event)
+    }
+
+    async fn owned_chat(&self, actor: &Actor, id: ChatId) -> Result<Chat, StoreError> {
+        match self.inner.chats.find_chat(id).await? {
+            Some(chat) if chat.owner == actor.user => Ok(chat),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    /// A message of one of the actor's chats, with that chat.
+    async fn owned_message(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+    ) -> Result<(Chat, Message), StoreError> {
+        let message = self
+            .inner
+            .messages
+            .find_message(id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let chat = self.owned_chat(actor, message.chat_id).await?;
+        Ok((chat, message))
+    }
+
+    fn stale_before(&self) -> chrono::DateTime<chrono::Utc> {
+        let age = chrono::Duration::from_std(self.inner.config.stale_after)
+            .unwrap_or(chrono::Duration::MAX);
+        self.inner.clock.now() - age
+    }
+
+    /// Marks `streaming` replies abandoned by a dead process as failed, so they stop
+    /// blocking the chat.
+    async fn reap_stale(&self, actor: &Actor, chat_id: ChatId) -> Result<(), StoreError> {
+        let cutoff = self.stale_before();
+        for mut m in self.inner.messages.streaming_messages(chat_id).await? {
+            if m.updated_at >= cutoff {
+                continue;
+            }
+            tracing::warn!(message_id = %m.id, "marking an abandoned streaming reply as failed");
+            m.status = MessageStatus::Failed;
+            m.error = Some("generation was interrupted".into());
+            m.updated_at = self.inner.clock.now();
+            let event = self.event(actor, chat_id, EventKind::MessageFailed(m.clone()));
+            self.inner.messages.finish_reply(&m, &event).await?;
+        }
+        Ok(())
+    }
+
+    fn new_reply(&self, chat: &Chat, seq: u32) -> Message {
+        let now = self.inner.clock.now();
+        Message {
+            id: MessageId::new(),
+            chat_id: chat.id,
+            seq,
+            role: Role::Assistant,
+            content: String::new(),
+            status: MessageStatus::Streaming,
+            model: Some(self.model_of(chat)),
+            usage: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn model_of(&self, chat: &Chat) -> String {
+        self.inner.model_name_for(chat)
+    }
+}

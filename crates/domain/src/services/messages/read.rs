@@ -1,0 +1,81 @@
+//! Reading, editing and deleting messages.
+
+use super::*;
+
+impl MessageService {
+    /// Reads a message of one of the actor's chats.
+    #[tracing::instrument(skip_all, fields(message_id = %id))]
+    pub async fn get(&self, actor: &Actor, id: MessageId) -> Result<Message, MessageError> {
+        Ok(self.owned_message(actor, id).await?.1)
+    }
+
+    /// A page of a chat's messages in conversation order.
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        chat_id: ChatId,
+        page: PageRequest<MessageCursor>,
+    ) -> Result<Page<Message, MessageCursor>, MessageError> {
+        let chat = self.owned_chat(actor, chat_id).await?;
+        let limit = page.limit.get();
+        let mut rows = self
+            .inner
+            .messages
+            .list_messages(chat.id, page.after, limit + 1)
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = more
+            .then(|| rows.last().map(|m| MessageCursor { seq: m.seq }))
+            .flatten();
+        Ok(Page { items: rows, next })
+    }
+
+    /// Replaces a message's content; emits `message.updated`. A reply being generated
+    /// cannot be edited (the chat is busy).
+    #[tracing::instrument(skip_all, fields(message_id = %id))]
+    pub async fn edit(
+        &self,
+        actor: &Actor,
+        id: MessageId,
+        content: MessageContent,
+    ) -> Result<Message, MessageError> {
+        let (_, mut message) = self.owned_message(actor, id).await?;
+        if message.status == MessageStatus::Streaming {
+            return Err(MessageError::ChatBusy {
+                retry_after: crate::services::BUSY_RETRY_AFTER,
+            });
+        }
+        message.content = content.into();
+        message.updated_at = self.inner.clock.now();
+        let event = self.event(
+            actor,
+            message.chat_id,
+            EventKind::MessageUpdated(message.clone()),
+        );
+        self.inner.messages.update_message(&message, &event).await?;
+        Ok(message)
+    }
+
+    /// Deletes a message; later messages move up one `seq`. Emits `message.deleted`.
+    /// Refused while a reply is being generated in the chat.
+    #[tracing::instrument(skip_all, fields(message_id = %id))]
+    pub async fn delete(&self, actor: &Actor, id: MessageId) -> Result<(), MessageError> {
+        let (chat, message) = self.owned_message(actor, id).await?;
+        self.reap_stale(actor, chat.id).await?;
+        let event = self.event(
+            actor,
+            message.chat_id,
+            EventKind::MessageDeleted {
+                message_id: message.id,
+                seq: message.seq,
+            },
+        );
+        self.inner
+            .messages
+            .delete_message(&message, self.stale_before(), &event)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! Regenerating a reply.
+
+use super::*;
+
+impl MessageService {
+    /// Starts a new reply to the user message that `reply_id` answered, built from the
+    /// history up to that user message. The new reply is appended to the chat (next
+    /// `seq`); the old one is kept. Emits `message.created` for the new reply.
+    #[tracing::instrument(skip_all, fields(message_id = %reply_id))]
+    pub async fn regenerate(&self, actor: &Actor, reply_id: MessageId) -> Result<Turn, SendError> {
+        let (_, target) = self.owned_message(actor, reply_id).await?;
+        if target.role != Role::Assistant {
+            return Err(SendError::NotAReply);
+        }
+        if target.status == MessageStatus::Streaming {
+            return Err(SendError::ChatBusy {
+                retry_after: crate::services::BUSY_RETRY_AFTER,
+            });
+        }
+        let limit = self.inner.config.history_fetch_limit;
+        let earlier = self
+            .inner
+            .messages
+            .recent_messages(target.chat_id, target.seq, limit + 1)
+            .await?;
+        let pos = earlier
+            .iter()
+            .position(|m| m.role == Role::User)
+            .ok_or(SendError::NotAReply)?;
+        let question = earlier[pos].clone();
+        let history = &earlier[pos + 1..];
+        let mut attempt = 0;
+        loop {
+            let chat = self.owned_chat(actor, target.chat_id).await?;
+            self.inner.check_model(&chat)?;
+            self.reap_stale(actor, chat.id).await?;
+            let reply = self.new_reply(&chat, chat.message_count + 1);
+            let turn = NewTurn {
+                chat_id: chat.id,
+                expected_count: chat.message_count,
+                user_message: None,
+                reply: reply.clone(),
+                stale_before: self.stale_before(),
+                now: self.inner.clock.now(),
+                events: vec![self.event(actor, chat.id, EventKind::MessageCreated(reply.clone()))],
+                idempotency: None,
+            };
+            match self.inner.messages.start_turn(&turn).await {
+                Ok(()) => return Ok(self.turn(actor, &chat, question, reply, history)),
+                Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
