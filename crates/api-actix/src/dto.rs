@@ -18,12 +18,14 @@ use utoipa::ToSchema;
 mod events;
 mod query;
 pub mod rules;
+mod tree;
 
 pub use events::{Delta, TurnEvent, TurnProblem};
 pub use query::{
     param, ChatListQuery, ChatSearchQuery, MessageListQuery, MessageSearchQuery,
     MessageSearchRequest, SendHeaders, SendQuery,
 };
+pub use tree::{BranchDto, ChatUpdateRequest, ForkRequest, SendRequest};
 
 /// A chat's generation settings; `null` means the service default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -164,6 +166,10 @@ pub struct ChatDto {
     pub settings: SettingsDto,
     /// Number of messages.
     pub message_count: u32,
+    /// The last message of the branch shown by default (`GET /api/v1/messages`
+    /// lists root → it); `null` while the chat has no messages.
+    #[schema(required = true, format = Uuid)]
+    pub active_leaf_id: Option<String>,
     /// RFC 3339 UTC.
     pub created_at: DateTime<Utc>,
     /// Last activity, RFC 3339 UTC.
@@ -177,6 +183,7 @@ impl From<&Chat> for ChatDto {
             title: c.title.as_str().to_owned(),
             settings: SettingsDto::from_domain(&c.settings),
             message_count: c.message_count,
+            active_leaf_id: c.active_leaf_id.map(|id| id.to_string()),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -255,6 +262,11 @@ pub struct MessageDto {
     /// Position in the chat: 1, 2, 3…
     #[schema(minimum = 1)]
     pub seq: u32,
+    /// The message it follows; `null` for a first message (a root).
+    #[schema(required = true, format = Uuid)]
+    pub parent_id: Option<String>,
+    /// Its place among its siblings (the messages with the same parent).
+    pub branch: BranchDto,
     /// Who wrote it.
     pub role: RoleDto,
     /// Text.
@@ -282,6 +294,8 @@ impl From<&Message> for MessageDto {
             id: m.id.to_string(),
             chat_id: m.chat_id.to_string(),
             seq: m.seq,
+            parent_id: m.parent_id.map(|id| id.to_string()),
+            branch: BranchDto::from(&m.branch),
             role: m.role.into(),
             content: m.content.clone(),
             status: m.status.into(),

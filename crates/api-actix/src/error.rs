@@ -382,6 +382,10 @@ impl From<SendError> for ApiError {
                 "id",
                 "only an assistant reply that answers a user message can be regenerated",
             )]),
+            SendError::ParentNotAReply => ApiError::Unprocessable(vec![FieldError::new(
+                "parentId",
+                "must be an assistant reply of the chat (or null for a new root)",
+            )]),
             SendError::Llm { error, .. } => ApiError::Llm { error, stored: None },
             SendError::Unavailable(e) => ApiError::Unavailable(e),
             SendError::Unknown(e) => ApiError::Internal(e),

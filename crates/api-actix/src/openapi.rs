@@ -35,7 +35,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
     ),
     paths(
         routes::chats::create, routes::chats::list, routes::chats::search,
-        routes::chats::get, routes::chats::update, routes::chats::delete,
+        routes::chats::get, routes::chats::update, routes::chats::delete, routes::fork::fork,
         routes::messages::send, routes::messages::list, routes::messages::get,
         routes::messages::edit, routes::messages::delete, routes::messages::regenerate,
         routes::messages::cancel, routes::models::list,
@@ -45,6 +45,8 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
     components(schemas(
         ChatDto, ChatPage, ChatRequest, SettingsDto, SettingsRequest, MessageDto, MessagePage,
         MessageRequest, TurnDto, TurnEvent, TurnProblem, UsageDto, Problem, FieldError,
+        crate::dto::BranchDto, crate::dto::SendRequest, crate::dto::ChatUpdateRequest,
+        crate::dto::ForkRequest,
         health::Health, health::Readiness, health::NotReady, health::CheckState,
         crate::dto_data::SearchPage, crate::dto_data::SearchHitDto, crate::dto_data::HitChatDto,
         crate::dto_data::SnippetDto, crate::dto_data::HighlightDto, crate::dto_data::ExportLine,

@@ -185,6 +185,17 @@ impl MessageRepository for VecStore {
             .iter_mut()
             .find(|c| c.id == turn.chat_id)
             .ok_or(StoreError::NotFound)?;
+        // The idempotency key is checked before the busy check (see the port's contract).
+        let mut recs = self.idempotent.lock().map_err(|_| StoreError::Conflict)?;
+        if let Some(rec) = &turn.idempotency {
+            let live = turn.now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
+            if recs
+                .iter()
+                .any(|r| r.user == rec.user && r.key == rec.key && r.created_at >= live)
+            {
+                return Err(StoreError::Conflict);
+            }
+        }
         if chat.message_count != turn.expected_count {
             return Err(StoreError::Conflict);
         }
@@ -195,15 +206,13 @@ impl MessageRepository for VecStore {
         }) {
             return Err(StoreError::ChatBusy);
         }
-        if let Some(rec) = &turn.idempotency {
-            let mut recs = self.idempotent.lock().map_err(|_| StoreError::Conflict)?;
-            let live = turn.now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
-            if recs
-                .iter()
-                .any(|r| r.user == rec.user && r.key == rec.key && r.created_at >= live)
-            {
+        let first = turn.user_message.as_ref().unwrap_or(&turn.reply);
+        if let Some(p) = first.parent_id {
+            if !ms.iter().any(|m| m.id == p && m.chat_id == turn.chat_id) {
                 return Err(StoreError::Conflict);
             }
+        }
+        if let Some(rec) = &turn.idempotency {
             recs.retain(|r| !(r.user == rec.user && r.key == rec.key));
             recs.push(rec.clone());
         }
@@ -211,6 +220,7 @@ impl MessageRepository for VecStore {
         ms.push(turn.reply.clone());
         chat.message_count = turn.reply.seq;
         chat.updated_at = turn.now;
+        chat.active_leaf_id = Some(turn.reply.id);
         emit(&turn.events.iter().collect::<Vec<_>>());
         Ok(())
     }
@@ -246,19 +256,142 @@ impl MessageRepository for VecStore {
     ) -> Result<(), StoreError> {
         let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
         let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
-        ms.retain(|m| m.id != message.id);
-        for m in ms
-            .iter_mut()
-            .filter(|m| m.chat_id == message.chat_id && m.seq > message.seq)
-        {
-            m.seq -= 1;
+        // The subtree: children come after their parents in `seq` order.
+        let mut gone = vec![message.id];
+        for m in ms.iter().filter(|m| m.chat_id == message.chat_id) {
+            if m.parent_id.is_some_and(|p| gone.contains(&p)) {
+                gone.push(m.id);
+            }
         }
+        ms.retain(|m| !gone.contains(&m.id));
+        let mut seq = 0;
+        for m in ms.iter_mut().filter(|m| m.chat_id == message.chat_id) {
+            seq += 1;
+            m.seq = seq;
+        }
+        let fallback = newest_below(&ms, message.chat_id, message.parent_id);
         if let Some(c) = chats.iter_mut().find(|c| c.id == message.chat_id) {
-            c.message_count -= 1;
+            c.message_count = seq;
+            if c.active_leaf_id.is_some_and(|l| gone.contains(&l)) {
+                c.active_leaf_id = fallback;
+            }
         }
         emit(&[event]);
         Ok(())
     }
+    async fn list_branch(
+        &self,
+        chat_id: ChatId,
+        through: MessageId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        if !ms.iter().any(|m| m.id == through && m.chat_id == chat_id) {
+            return Ok(Vec::new());
+        }
+        let leaf = newest_below(&ms, chat_id, Some(through)).unwrap_or(through);
+        let from = after.map_or(0, |c| c.seq);
+        let mut path = path_to(&ms, leaf);
+        path.reverse();
+        Ok(path
+            .into_iter()
+            .filter(|m| m.seq > from)
+            .take(limit as usize)
+            .map(|mut m| {
+                let siblings: Vec<MessageId> = ms
+                    .iter()
+                    .filter(|s| s.chat_id == chat_id && s.parent_id == m.parent_id)
+                    .map(|s| s.id)
+                    .collect();
+                m.branch = Branch::among(&siblings, m.id);
+                m
+            })
+            .collect())
+    }
+    async fn branch_history(
+        &self,
+        _chat_id: ChatId,
+        leaf: MessageId,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        let mut path = path_to(&ms, leaf);
+        path.truncate(limit as usize);
+        Ok(path)
+    }
+    async fn newest_leaf(
+        &self,
+        chat_id: ChatId,
+        below: Option<MessageId>,
+    ) -> Result<Option<MessageId>, StoreError> {
+        let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        Ok(newest_below(&ms, chat_id, below))
+    }
+    async fn children(
+        &self,
+        chat_id: ChatId,
+        parent: Option<MessageId>,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        Ok(ms
+            .iter()
+            .filter(|m| m.chat_id == chat_id && m.parent_id == parent)
+            .map(|m| m.id)
+            .collect())
+    }
+    async fn select_branch(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
+        let c = chats
+            .iter_mut()
+            .find(|c| c.id == chat.id)
+            .ok_or(StoreError::NotFound)?;
+        c.active_leaf_id = chat.active_leaf_id;
+        emit(&[event]);
+        Ok(())
+    }
+    async fn insert_chat_with_messages(
+        &self,
+        chat: &Chat,
+        messages: &[Message],
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
+        let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        chats.push(chat.clone());
+        ms.extend(messages.iter().cloned());
+        emit(&events.iter().collect::<Vec<_>>());
+        Ok(())
+    }
+}
+
+/// The newest descendant of `below` (of the newest root for `None`) in a chat.
+fn newest_below(ms: &[Message], chat_id: ChatId, below: Option<MessageId>) -> Option<MessageId> {
+    let newest_child = |p: Option<MessageId>| {
+        ms.iter()
+            .filter(|m| m.chat_id == chat_id && m.parent_id == p)
+            .max_by_key(|m| m.seq)
+            .map(|m| m.id)
+    };
+    let mut at = match below {
+        Some(id) => id,
+        None => newest_child(None)?,
+    };
+    while let Some(next) = newest_child(Some(at)) {
+        at = next;
+    }
+    Some(at)
+}
+
+/// The branch ending at `leaf`, newest first.
+fn path_to(ms: &[Message], leaf: MessageId) -> Vec<Message> {
+    let mut path = Vec::new();
+    let mut at = ms.iter().find(|m| m.id == leaf);
+    while let Some(m) = at {
+        path.push(m.clone());
+        at = m.parent_id.and_then(|p| ms.iter().find(|x| x.id == p));
+    }
+    path
 }
 
 /// A model that answers the last message in upper case, in two chunks.
@@ -321,6 +454,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 SendMessage {
                     chat_id: chat.id,
                     content: MessageContent::parse("hello there")?,
+                    parent: Default::default(),
                 },
             )
             .await?;

@@ -6,6 +6,7 @@
 mod data;
 mod log_publisher;
 mod store;
+mod tree;
 
 pub use log_publisher::LogPublisher;
 pub use store::MemoryStore;

@@ -233,11 +233,11 @@ impl MessageRepository for MemoryStore {
         let Some(chat_id) = st.message_chat.get(&id) else {
             return Ok(None);
         };
-        Ok(st
-            .messages
-            .get(chat_id)
-            .and_then(|ms| ms.iter().find(|m| m.id == id))
-            .cloned())
+        Ok(st.messages.get(chat_id).and_then(|ms| {
+            ms.iter()
+                .find(|m| m.id == id)
+                .map(|m| crate::tree::with_branch(ms, m))
+        }))
     }
 
     async fn list_messages(
@@ -307,14 +307,11 @@ impl MessageRepository for MemoryStore {
     async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
         self.commit(&turn.events, |st| {
             let chat = st.chats.get(&turn.chat_id).ok_or(StoreError::NotFound)?;
-            if chat.message_count != turn.expected_count {
-                return Err(StoreError::Conflict);
-            }
-            if st.busy(turn.chat_id, turn.stale_before) {
-                return Err(StoreError::ChatBusy);
-            }
+            let expected = chat.message_count == turn.expected_count;
+            // The key is checked first: a retry racing the send it repeats must re-read
+            // (and find the record), not be told the chat is busy with its own reply.
+            let live_since = turn.now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
             if let Some(rec) = &turn.idempotency {
-                let live_since = turn.now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
                 let k = (rec.user.clone(), rec.key.as_str().to_owned());
                 if st
                     .idempotency
@@ -323,6 +320,22 @@ impl MessageRepository for MemoryStore {
                 {
                     return Err(StoreError::Conflict);
                 }
+            }
+            if !expected {
+                return Err(StoreError::Conflict);
+            }
+            if st.busy(turn.chat_id, turn.stale_before) {
+                return Err(StoreError::ChatBusy);
+            }
+            let parent = turn
+                .user_message
+                .as_ref()
+                .map_or(turn.reply.parent_id, |m| m.parent_id);
+            if parent.is_some_and(|p| st.message_chat.get(&p) != Some(&turn.chat_id)) {
+                return Err(StoreError::Conflict);
+            }
+            if let Some(rec) = &turn.idempotency {
+                let k = (rec.user.clone(), rec.key.as_str().to_owned());
                 st.idempotency.insert(k, rec.clone());
             }
             let new: Vec<Message> = turn
@@ -339,6 +352,7 @@ impl MessageRepository for MemoryStore {
             if let Some(c) = st.chats.get_mut(&turn.chat_id) {
                 c.message_count = count;
                 c.updated_at = turn.now;
+                c.active_leaf_id = Some(turn.reply.id);
             }
             Ok(())
         })
@@ -392,17 +406,128 @@ impl MessageRepository for MemoryStore {
             if st.busy(chat_id, stale_before) {
                 return Err(StoreError::ChatBusy);
             }
-            st.message_chat.remove(&message.id);
             let ms = st.messages.entry(chat_id).or_default();
-            ms.retain(|m| m.id != message.id);
+            let Some(parent) = ms.iter().find(|m| m.id == message.id).map(|m| m.parent_id) else {
+                return Err(StoreError::NotFound);
+            };
+            let gone = crate::tree::subtree(ms, message.id);
+            ms.retain(|m| !gone.contains(&m.id));
             for (i, m) in ms.iter_mut().enumerate() {
                 m.seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
             }
             let count = u32::try_from(ms.len()).unwrap_or(u32::MAX);
+            let fallback =
+                crate::tree::newest_leaf(ms, parent).or_else(|| crate::tree::newest_leaf(ms, None));
+            for id in &gone {
+                st.message_chat.remove(id);
+            }
             if let Some(c) = st.chats.get_mut(&chat_id) {
                 c.message_count = count;
                 c.updated_at = event.time.max(c.updated_at);
+                if c.active_leaf_id.is_some_and(|l| gone.contains(&l)) {
+                    c.active_leaf_id = fallback;
+                }
             }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_branch(
+        &self,
+        chat_id: ChatId,
+        through: MessageId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let st = self.lock();
+        let Some(ms) = st.messages.get(&chat_id) else {
+            return Ok(Vec::new());
+        };
+        let Some(leaf) = crate::tree::newest_leaf(ms, Some(through)) else {
+            return Ok(Vec::new());
+        };
+        let after = after.map_or(0, |c| c.seq);
+        Ok(crate::tree::path_to(ms, leaf)
+            .into_iter()
+            .filter(|m| m.seq > after)
+            .take(limit as usize)
+            .map(|m| crate::tree::with_branch(ms, m))
+            .collect())
+    }
+
+    async fn branch_history(
+        &self,
+        chat_id: ChatId,
+        leaf: MessageId,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let st = self.lock();
+        let Some(ms) = st.messages.get(&chat_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(crate::tree::path_to(ms, leaf)
+            .into_iter()
+            .rev()
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn newest_leaf(
+        &self,
+        chat_id: ChatId,
+        below: Option<MessageId>,
+    ) -> Result<Option<MessageId>, StoreError> {
+        let st = self.lock();
+        Ok(st
+            .messages
+            .get(&chat_id)
+            .and_then(|ms| crate::tree::newest_leaf(ms, below)))
+    }
+
+    async fn children(
+        &self,
+        chat_id: ChatId,
+        parent: Option<MessageId>,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let st = self.lock();
+        Ok(st
+            .messages
+            .get(&chat_id)
+            .map(|ms| crate::tree::children(ms, parent))
+            .unwrap_or_default())
+    }
+
+    async fn select_branch(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        self.commit(std::slice::from_ref(event), |st| {
+            let leaf = chat.active_leaf_id.ok_or(StoreError::NotFound)?;
+            if st.message_chat.get(&leaf) != Some(&chat.id) {
+                return Err(StoreError::NotFound);
+            }
+            let c = st.chats.get_mut(&chat.id).ok_or(StoreError::NotFound)?;
+            c.active_leaf_id = Some(leaf);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_chat_with_messages(
+        &self,
+        chat: &Chat,
+        messages: &[Message],
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.commit(events, |st| {
+            st.by_owner
+                .entry(chat.owner.clone())
+                .or_default()
+                .insert(chat.id);
+            for m in messages {
+                st.message_chat.insert(m.id, chat.id);
+            }
+            st.messages.insert(chat.id, messages.to_vec());
+            st.chats.insert(chat.id, chat.clone());
             Ok(())
         })
         .await

@@ -18,6 +18,7 @@ pub(crate) struct ChatRow {
     pub title: String,
     pub settings: serde_json::Value,
     pub message_count: i32,
+    pub active_leaf_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -40,6 +41,7 @@ impl ChatRow {
             settings: serde_json::to_value(&c.settings)
                 .map_err(|e| PgError::Data(format!("chat settings: {e}")))?,
             message_count: to_i32(c.message_count, "message_count")?,
+            active_leaf_id: c.active_leaf_id.map(|id| id.as_uuid()),
             created_at: c.created_at,
             updated_at: c.updated_at,
         })
@@ -55,6 +57,7 @@ impl ChatRow {
             settings: serde_json::from_value(self.settings)
                 .map_err(|e| PgError::Data(format!("chat {} settings: {e}", self.id)))?,
             message_count: to_u32(self.message_count, "message_count")?,
+            active_leaf_id: self.active_leaf_id.map(MessageId::from_uuid),
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -62,12 +65,13 @@ impl ChatRow {
 }
 
 /// A row of `messages`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct MessageRow {
     pub id: Uuid,
     pub chat_id: Uuid,
     pub seq: i32,
+    pub parent_id: Option<Uuid>,
     pub role: String,
     pub content: String,
     pub status: String,
@@ -85,6 +89,7 @@ impl MessageRow {
             id: m.id.as_uuid(),
             chat_id: m.chat_id.as_uuid(),
             seq: to_i32(m.seq, "seq")?,
+            parent_id: m.parent_id.map(|id| id.as_uuid()),
             role: m.role.as_str().to_owned(),
             content: m.content.clone(),
             status: m.status.as_str().to_owned(),
@@ -109,6 +114,8 @@ impl MessageRow {
             id: MessageId::from_uuid(self.id),
             chat_id: ChatId::from_uuid(self.chat_id),
             seq: to_u32(self.seq, "seq")?,
+            parent_id: self.parent_id.map(MessageId::from_uuid),
+            branch: Default::default(),
             role: Role::parse(&self.role)
                 .ok_or_else(|| PgError::Data(format!("message {} role {}", self.id, self.role)))?,
             content: self.content,

@@ -7,6 +7,7 @@ diesel::table! {
         title -> Text,
         settings -> Jsonb,
         message_count -> Int4,
+        active_leaf_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -17,6 +18,9 @@ diesel::table! {
         id -> Uuid,
         chat_id -> Uuid,
         seq -> Int4,
+        // `depth` and `line_id` (the tree's derived columns, see the migration
+        // `conversation_trees`) are filled by a trigger and read only by raw SQL.
+        parent_id -> Nullable<Uuid>,
         role -> Text,
         content -> Text,
         status -> Text,

@@ -160,6 +160,8 @@ const CHAT_ID: &str = "The chat.";
 pub struct MessageListQuery {
     /// The chat.
     pub chat_id: Option<String>,
+    /// The branch through this message instead of the active one.
+    pub leaf_id: Option<String>,
     /// Page size.
     pub limit: Option<String>,
     /// Position.
@@ -170,6 +172,14 @@ impl IntoParams for MessageListQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         vec![
             param("chatId", true, CHAT_ID, rules::uuid(), None),
+            param(
+                "leafId",
+                false,
+                "A message of the chat: list the branch through it (its ancestors from the root, \
+                 itself, then its newest descendants) instead of the active branch.",
+                rules::uuid(),
+                None,
+            ),
             param("limit", false, LIMIT, rules::page_limit(), None),
             param("cursor", false, CURSOR, rules::message_cursor(), None),
         ]
@@ -177,16 +187,33 @@ impl IntoParams for MessageListQuery {
 }
 
 impl MessageListQuery {
-    /// The chat and the page request.
-    pub fn page(&self) -> Result<(ChatId, PageRequest<MessageCursor>), ApiError> {
+    /// The chat, the message the branch goes through (`None`: the active branch) and
+    /// the page request.
+    pub fn page(&self) -> Result<BranchPageRequest, ApiError> {
         let mut f = Fields::default();
         let chat = chat_id(self.chat_id.as_deref(), &mut f);
+        let leaf = self
+            .leaf_id
+            .as_deref()
+            .map(|raw| super::tree::message_ref(raw, "leafId", &mut f));
         let limit = limit(self.limit.as_deref(), &mut f);
         let after = cursor(self.cursor.as_deref(), &mut f, MessageCursor::decode);
         let chat = f.finish(|| chat)??;
-        Ok((chat, PageRequest { limit, after }))
+        Ok((
+            chat,
+            leaf.flatten().transpose()?,
+            PageRequest { limit, after },
+        ))
     }
 }
+
+/// What `GET /api/v1/messages` asks for: the chat, the message the branch goes
+/// through, the page.
+pub type BranchPageRequest = (
+    ChatId,
+    Option<domain::MessageId>,
+    PageRequest<MessageCursor>,
+);
 
 /// Query of `POST /api/v1/messages`.
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,8 @@
 //! Chat routes: thin handlers that parse, call one service method and map the result.
 
-use crate::dto::{ChatDto, ChatListQuery, ChatPage, ChatRequest, ChatSearchQuery};
+use crate::dto::{
+    ChatDto, ChatListQuery, ChatPage, ChatRequest, ChatSearchQuery, ChatUpdateRequest,
+};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
 use crate::state::AppState;
@@ -73,23 +75,32 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ChatDto::from(&chat)))
 }
 
-/// Change a chat's title and/or settings (absent fields are kept; `settings` replaces the whole object).
-#[utoipa::path(put, path = "/api/v1/chats/{id}", tag = "chats", request_body = Option<ChatRequest>,
+/// Change a chat's title and/or settings (absent fields are kept; `settings` replaces the whole object), and/or select the branch it shows (`activeLeafId`, emits `chat.updated`).
+#[utoipa::path(put, path = "/api/v1/chats/{id}", tag = "chats", request_body = Option<ChatUpdateRequest>,
     params(("id" = uuid::Uuid, Path, description = "Chat id")),
     responses((status = 200, body = ChatDto),
+        (status = 404, body = crate::error::Problem, description = "No such chat, or `activeLeafId` names no message of the chat"),
         (status = 422, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); or settings the model registry refuses (type `/problems/unprocessable`): a `settings.model` that `GET /api/v1/models` does not list, its message naming the choices (`… choose one of: a, b`), or a `settings.maxTokens` above that model's `maxOutputTokens` (the default model's when no model is set), its message naming the ceiling")),
     security(("bearer" = [])))]
 pub async fn update(
     state: web::Data<AppState>,
     Caller(actor): Caller,
     id: web::Path<String>,
-    JsonBody(body): JsonBody<ChatRequest>,
+    JsonBody(body): JsonBody<ChatUpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = chat_id(&id)?;
-    let chat = state
-        .chats
-        .update(&actor, id, body.try_into_update()?)
-        .await?;
+    let (change, leaf) = body.split()?;
+    // Everything is checked before anything changes.
+    let update = change.unwrap_or_default().try_into_update()?;
+    let chat = match leaf {
+        Some(leaf) => {
+            if update.title.is_some() || update.settings.is_some() {
+                state.chats.update(&actor, id, update).await?;
+            }
+            state.messages.select_branch(&actor, id, leaf).await?
+        }
+        None => state.chats.update(&actor, id, update).await?,
+    };
     Ok(HttpResponse::Ok().json(ChatDto::from(&chat)))
 }
 

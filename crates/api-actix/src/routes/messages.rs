@@ -2,8 +2,8 @@
 
 use super::turn;
 use crate::dto::{
-    MessageDto, MessageListQuery, MessagePage, MessageRequest, SendHeaders, SendQuery, TurnDto,
-    TurnEvent, TurnProblem,
+    MessageDto, MessageListQuery, MessagePage, MessageRequest, SendHeaders, SendQuery, SendRequest,
+    TurnDto, TurnEvent, TurnProblem,
 };
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
@@ -32,12 +32,13 @@ fn message_id(raw: &str) -> Result<MessageId, ApiError> {
 
 /// Send a message to a chat and get the assistant's reply (JSON, or SSE with `Accept: text/event-stream`).
 #[utoipa::path(post, path = "/api/v1/messages", tag = "messages", params(SendQuery, SendHeaders),
-    request_body = MessageRequest,
+    request_body = SendRequest,
     responses(
         (status = 201, description = "The stored message and reply as JSON; with `Accept: text/event-stream`, Server-Sent Events: `message`, `delta`…, then `reply` or `error`",
             content((TurnDto = "application/json"), (TurnEvent = "text/event-stream"))),
+        (status = 404, body = crate::error::Problem, description = "No such chat, or `parentId` names no message of the chat"),
         (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; nothing was stored; see Retry-After"),
-        (status = 422, body = crate::error::Problem, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); or a valid request that cannot be carried out (type `/problems/unprocessable`): the `Idempotency-Key` was used with another request, or the chat's `settings.model` is no longer listed by `GET /api/v1/models` (`errors` names `settings.model`, its message the choices); nothing was stored"),
+        (status = 422, body = crate::error::Problem, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); or a valid request that cannot be carried out (type `/problems/unprocessable`): `parentId` is a user message (a message follows an assistant reply, or `null` starts a new root), the `Idempotency-Key` was used with another request, or the chat's `settings.model` is no longer listed by `GET /api/v1/models` (`errors` names `settings.model`, its message the choices); nothing was stored"),
         (status = 502, body = TurnProblem, description = "The LLM provider failed (and so did the model's fallbacks, tried before the first token); the message is stored, the reply is stored failed"),
         (status = 503, body = crate::error::Problem, description = "Unavailable: storage unreachable, or no model is listed at all yet (every provider discovers its models and none has answered); nothing was stored; see `Retry-After`"),
         (status = 504, body = TurnProblem, description = "The LLM provider timed out; the message is stored, the reply is stored failed")),
@@ -50,12 +51,16 @@ pub async fn send(
     state: web::Data<AppState>,
     Caller(actor): Caller,
     query: web::Query<SendQuery>,
-    JsonBody(body): JsonBody<MessageRequest>,
+    JsonBody(body): JsonBody<SendRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let chat_id = query.chat_id()?;
-    let content = body.try_into_content()?;
-    let cmd = SendMessage { chat_id, content };
+    let (content, parent) = body.try_into_parts()?;
+    let cmd = SendMessage {
+        chat_id,
+        content,
+        parent,
+    };
     match key {
         None => {
             let started = state.messages.send(&actor, cmd).await?;
@@ -70,16 +75,21 @@ pub async fn send(
     }
 }
 
-/// List a chat's messages in conversation order.
+/// List a branch of a chat in conversation order: root → active leaf, or the branch through `leafId`.
 #[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(MessageListQuery),
-    responses((status = 200, body = MessagePage)), security(("bearer" = [])))]
+    responses((status = 200, body = MessagePage),
+        (status = 404, body = crate::error::Problem, description = "No such chat, or `leafId` names no message of the chat")),
+    security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     Caller(actor): Caller,
     query: web::Query<MessageListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (chat_id, page) = query.page()?;
-    let p = state.messages.list(&actor, chat_id, page).await?;
+    let (chat_id, leaf, page) = query.page()?;
+    let p = state
+        .messages
+        .list_branch(&actor, chat_id, leaf, page)
+        .await?;
     Ok(HttpResponse::Ok().json(MessagePage {
         items: p.items.iter().map(MessageDto::from).collect(),
         next_cursor: p.next.map(|c| c.encode()),
@@ -118,7 +128,7 @@ pub async fn edit(
     Ok(HttpResponse::Ok().json(MessageDto::from(&m)))
 }
 
-/// Delete a message; later messages move up one `seq`.
+/// Delete a message and every message below it; later messages close up their `seq`s.
 #[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", params(("id" = uuid::Uuid, Path, description = "Message id")),
     responses((status = 204, description = "Deleted"),
         (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; see Retry-After")),
@@ -132,7 +142,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Generate a new reply to the user message that this reply answered (appended to the chat).
+/// Generate a new reply to the user message that this reply answered: a sibling of it, which becomes the active branch.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/regenerate", tag = "messages", params(("id" = uuid::Uuid, Path, description = "Id of an assistant reply")),
     responses(
         (status = 201, description = "The answered user message and the new reply as JSON; with `Accept: text/event-stream`, Server-Sent Events as for a send",

@@ -3,6 +3,7 @@
 
 pub mod chats;
 pub mod data;
+pub mod fork;
 pub mod health;
 pub mod messages;
 pub mod models;
@@ -67,6 +68,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
     }),
     ep(Method::GET, "/api/v1/chats/{id}", || web::to(chats::get)),
     ep(Method::PUT, "/api/v1/chats/{id}", || web::to(chats::update)),
+    ep(Method::POST, "/api/v1/chats/{id}/fork", || {
+        web::to(fork::fork)
+    }),
     ep(Method::DELETE, "/api/v1/chats/{id}", || {
         web::to(chats::delete)
     }),

@@ -1,6 +1,6 @@
 //! The chat entity, its title and its generation settings.
 
-use super::ids::{ChatId, UserId};
+use super::ids::{ChatId, MessageId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -276,6 +276,9 @@ pub struct Chat {
     pub settings: ChatSettings,
     /// How many messages it holds; also the `seq` of its last message.
     pub message_count: u32,
+    /// The last message of the branch shown by default (`None` while it has none).
+    #[serde(default)]
+    pub active_leaf_id: Option<MessageId>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// Last activity: a change to the chat or to any of its messages.

@@ -6,14 +6,32 @@ use super::message::Message;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Where a forked chat comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForkOrigin {
+    /// The chat forked.
+    pub chat_id: ChatId,
+    /// The last message copied (the branch root → this message was copied).
+    pub message_id: MessageId,
+}
+
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "data", rename_all = "camelCase")]
 pub enum EventKind {
     /// A chat was created; carries the new chat.
     ChatCreated(Chat),
-    /// A chat's title or settings changed; carries the chat after the change.
+    /// A chat's title, settings or active branch changed; carries the chat after the change.
     ChatUpdated(Chat),
+    /// A chat was created as a fork of another one's branch; published as
+    /// `chat.created`, its data carrying `forkedFrom`.
+    ChatForked {
+        /// The new chat.
+        chat: Chat,
+        /// The chat and message it copies the branch up to.
+        forked_from: ForkOrigin,
+    },
     /// A chat and all its messages were deleted.
     ChatDeleted {
         /// The deleted chat.
@@ -50,7 +68,7 @@ impl EventKind {
     /// The CloudEvents `type`, such as `chat.created`.
     pub fn type_name(&self) -> &'static str {
         match self {
-            EventKind::ChatCreated(_) => "chat.created",
+            EventKind::ChatCreated(_) | EventKind::ChatForked { .. } => "chat.created",
             EventKind::ChatUpdated(_) => "chat.updated",
             EventKind::ChatDeleted { .. } => "chat.deleted",
             EventKind::MessageCreated(_) => "message.created",
@@ -180,6 +198,16 @@ impl Event {
     pub fn to_cloudevent(&self, source: &str) -> serde_json::Value {
         let data = match &self.kind {
             EventKind::ChatCreated(c) | EventKind::ChatUpdated(c) => chat_data(c),
+            EventKind::ChatForked { chat, forked_from } => {
+                let mut d = chat_data(chat);
+                if let Some(o) = d.as_object_mut() {
+                    o.insert(
+                        "forkedFrom".into(),
+                        serde_json::to_value(forked_from).unwrap_or_default(),
+                    );
+                }
+                d
+            }
             EventKind::ChatDeleted { chat_id } => serde_json::json!({ "id": chat_id }),
             EventKind::MessageCreated(m)
             | EventKind::MessageUpdated(m)
@@ -233,6 +261,7 @@ fn chat_data(c: &Chat) -> serde_json::Value {
         "title": c.title,
         "settings": c.settings,
         "messageCount": c.message_count,
+        "activeLeafId": c.active_leaf_id,
         "createdAt": c.created_at,
         "updatedAt": c.updated_at,
     })
@@ -255,6 +284,7 @@ mod tests {
             title: ChatTitle::default(),
             settings: ChatSettings::default(),
             message_count: 0,
+            active_leaf_id: None,
             created_at: now,
             updated_at: now,
         }
@@ -289,6 +319,8 @@ mod tests {
             id: MessageId::new(),
             chat_id: c.id,
             seq: 2,
+            parent_id: None,
+            branch: Default::default(),
             role: Role::Assistant,
             content: "hi".into(),
             status: MessageStatus::Complete,

@@ -153,6 +153,48 @@ pub struct Usage {
     pub completion_tokens: u32,
 }
 
+/// A message's place among its siblings (the messages with the same parent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Branch {
+    /// 1-based position among the siblings, in `seq` order.
+    pub index: u32,
+    /// How many siblings there are (itself included).
+    pub count: u32,
+    /// The sibling before it, if any.
+    pub prev_id: Option<MessageId>,
+    /// The sibling after it, if any.
+    pub next_id: Option<MessageId>,
+}
+
+impl Default for Branch {
+    /// An only child.
+    fn default() -> Self {
+        Self {
+            index: 1,
+            count: 1,
+            prev_id: None,
+            next_id: None,
+        }
+    }
+}
+
+impl Branch {
+    /// The place of `id` among `siblings` (ids in `seq` order); an only child when
+    /// `id` is not among them.
+    pub fn among(siblings: &[MessageId], id: MessageId) -> Self {
+        let Some(pos) = siblings.iter().position(|s| *s == id) else {
+            return Self::default();
+        };
+        Self {
+            index: u32::try_from(pos + 1).unwrap_or(u32::MAX),
+            count: u32::try_from(siblings.len()).unwrap_or(u32::MAX),
+            prev_id: pos.checked_sub(1).map(|p| siblings[p]),
+            next_id: siblings.get(pos + 1).copied(),
+        }
+    }
+}
+
 /// One message of a chat.
 ///
 /// Assistant replies are the only messages whose content can be empty (a reply
@@ -167,6 +209,13 @@ pub struct Message {
     pub chat_id: ChatId,
     /// Its position in the chat: 1, 2, 3… with no gaps.
     pub seq: u32,
+    /// The message it follows: `None` for a first message (a root of the tree).
+    #[serde(default)]
+    pub parent_id: Option<MessageId>,
+    /// Its place among its siblings, as of the read that returned it. Derived, not
+    /// stored, and not carried by events (siblings added later would make it stale).
+    #[serde(skip)]
+    pub branch: Branch,
     /// Who wrote it.
     pub role: Role,
     /// Its text.

@@ -112,7 +112,16 @@ pub trait ChatRepository: Send + Sync {
 /// - `finish_reply` changes a reply only while it is `streaming`, and says whether it did.
 /// - `delete_message` moves every later message of the chat up one `seq`.
 /// - `start_turn` stores `NewTurn::idempotency` in the same transaction, and fails with
-///   `Conflict` if a live record with the same user and key exists.
+///   `Conflict` if a live record with the same user and key exists — checked BEFORE the
+///   busy check, so a retry racing the send it repeats is told to re-read (and then finds
+///   the record), never that the chat is busy.
+/// - Trees (DESIGN.md §2.1): `start_turn` fails with `Conflict` when a new message's
+///   `parent_id` is no longer a message of the chat, and makes the reply the chat's
+///   active leaf. Every message an adapter returns from `find_message` and
+///   `list_branch` carries its `branch` (siblings: same chat and `parent_id`, in `seq`
+///   order). `delete_message` deletes the message with its whole subtree, closes up the
+///   `seq`s and moves an active leaf that was inside the subtree to the newest
+///   descendant of the deleted message's parent (of the newest root, for a root).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync {
@@ -149,12 +158,56 @@ pub trait MessageRepository: Send + Sync {
     async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError>;
     /// Replaces a message's content and `updated_at`; `NotFound` if it is gone.
     async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError>;
-    /// Deletes a message, renumbers the later ones and decrements the chat's
-    /// `message_count`; `NotFound` if it is gone, `ChatBusy` as in `start_turn`.
+    /// Deletes a message and everything below it, renumbers the later ones and lowers
+    /// the chat's `message_count` by the number deleted; `NotFound` if it is gone,
+    /// `ChatBusy` as in `start_turn`.
     async fn delete_message(
         &self,
         message: &Message,
         stale_before: DateTime<Utc>,
         event: &Event,
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` messages of the branch through `through` — its ancestors from the
+    /// root, itself, then its newest descendants (at each step the child with the
+    /// highest `seq`) — in conversation order, with `seq` after `after`, each with its
+    /// `branch`. Empty when `through` is not a message of the chat.
+    async fn list_branch(
+        &self,
+        chat_id: ChatId,
+        through: MessageId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Up to `limit` messages of the branch from the root to `leaf` (inclusive), newest
+    /// first: the history of a prompt. (`branch` is not filled in.)
+    async fn branch_history(
+        &self,
+        chat_id: ChatId,
+        leaf: MessageId,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// The newest descendant of `below` (itself when it has no children), or of the
+    /// chat's newest root when `below` is `None`; `None` when there is no such message.
+    async fn newest_leaf(
+        &self,
+        chat_id: ChatId,
+        below: Option<MessageId>,
+    ) -> Result<Option<MessageId>, StoreError>;
+    /// The ids of the children of `parent` (the chat's roots for `None`), in `seq` order.
+    async fn children(
+        &self,
+        chat_id: ChatId,
+        parent: Option<MessageId>,
+    ) -> Result<Vec<MessageId>, StoreError>;
+    /// Stores `chat.active_leaf_id` (nothing else of the chat) and `event`; `NotFound`
+    /// when the chat, or the leaf in it, is gone.
+    async fn select_branch(&self, chat: &Chat, event: &Event) -> Result<(), StoreError>;
+    /// Stores a new chat with its messages (`seq` 1..k, each `parent_id` an earlier one
+    /// of them or `None`) and the events, all or nothing.
+    async fn insert_chat_with_messages(
+        &self,
+        chat: &Chat,
+        messages: &[Message],
+        events: &[Event],
     ) -> Result<(), StoreError>;
 }

@@ -77,6 +77,7 @@ impl ChatService {
             title: cmd.title.unwrap_or_default(),
             settings: cmd.settings.unwrap_or_default(),
             message_count: 0,
+            active_leaf_id: None,
             created_at: now,
             updated_at: now,
         };

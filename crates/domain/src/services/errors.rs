@@ -64,6 +64,10 @@ pub enum SendError {
     /// Regenerate was asked of a message that is not an assistant reply to a user message.
     #[error("only an assistant reply that answers a user message can be regenerated")]
     NotAReply,
+    /// A send named a `parentId` that is not an assistant reply (a user message must
+    /// follow a reply, or start a new root).
+    #[error("a message can only follow an assistant reply")]
+    ParentNotAReply,
     /// The provider failed; the user's message is stored and the reply is stored as `failed`.
     #[error("{error}")]
     Llm {

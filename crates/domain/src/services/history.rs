@@ -104,6 +104,8 @@ mod tests {
             id: MessageId::new(),
             chat_id: ChatId::new(),
             seq,
+            parent_id: None,
+            branch: Default::default(),
             role,
             content: content.into(),
             status,

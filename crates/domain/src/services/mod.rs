@@ -67,6 +67,8 @@ mod testing_support {
             id: MessageId::new(),
             chat_id,
             seq,
+            parent_id: None,
+            branch: Default::default(),
             role,
             content: String::new(),
             status,

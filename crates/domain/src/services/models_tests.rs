@@ -52,6 +52,7 @@ fn chat(settings: ChatSettings) -> Chat {
         title: ChatTitle::default(),
         settings,
         message_count: 0,
+        active_leaf_id: None,
         created_at: t,
         updated_at: t,
     }
@@ -108,11 +109,12 @@ fn send_with(chat: Chat, turns: usize) -> (MessageService, Recorded<Event>, Reco
         .expect_find_chat()
         .returning(move |_| Ok(Some(chat.clone())));
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages
         .expect_streaming_messages()
         .returning(|_| Ok(vec![]));
     messages
-        .expect_recent_messages()
+        .expect_branch_history()
         .returning(|_, _, _| Ok(vec![]));
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
@@ -154,6 +156,7 @@ fn send(svc: &MessageService, chat_id: ChatId) -> Result<Turn, SendError> {
         SendMessage {
             chat_id,
             content: MessageContent::parse("hi").unwrap(),
+            parent: Default::default(),
         },
     ))
 }

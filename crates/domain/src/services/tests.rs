@@ -29,6 +29,7 @@ fn stored_chat(owner: &str, count: u32) -> Chat {
         title: ChatTitle::default(),
         settings: ChatSettings::default(),
         message_count: count,
+        active_leaf_id: (count > 0).then(MessageId::new),
         created_at: t,
         updated_at: t,
     }
@@ -149,12 +150,13 @@ fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
         .expect_find_chat()
         .returning(move |_| Ok(Some(chat.clone())));
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages
         .expect_streaming_messages()
         .returning(|_| Ok(vec![]));
     messages.expect_start_turn().returning(|_| Ok(()));
     messages
-        .expect_recent_messages()
+        .expect_branch_history()
         .returning(|_, _, _| Ok(vec![]));
     (id, chats, messages)
 }
@@ -173,6 +175,7 @@ fn chat_with_message(
         .expect_find_chat()
         .returning(move |_| Ok(Some(chat.clone())));
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages.expect_find_message().returning(move |_| {
         Ok(Some(super::testing_support::message(
             cid, seq, role, status,
@@ -204,6 +207,7 @@ fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
         .expect_find_chat()
         .returning(move |_| Ok(Some(chat.clone())));
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages
         .expect_streaming_messages()
         .returning(|_| Ok(vec![]));
@@ -224,8 +228,7 @@ fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
         .times(1)
         .returning(|_| Ok(()));
     messages
-        .expect_recent_messages()
-        .withf(|_, before, _| *before == 5)
+        .expect_branch_history()
         .returning(|_, _, _| Ok(vec![]));
     let svc = message_service(chats, messages, MockLlmClient::new());
     let turn = block_on(svc.send(
@@ -233,6 +236,7 @@ fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("hi").unwrap(),
+            parent: Default::default(),
         },
     ))
     .unwrap();
@@ -256,6 +260,7 @@ fn send_retries_when_another_writer_took_the_seq() {
         Ok(Some(c))
     });
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages
         .expect_streaming_messages()
         .returning(|_| Ok(vec![]));
@@ -272,7 +277,7 @@ fn send_retries_when_another_writer_took_the_seq() {
         }
     });
     messages
-        .expect_recent_messages()
+        .expect_branch_history()
         .returning(|_, _, _| Ok(vec![]));
     let svc = message_service(chats, messages, MockLlmClient::new());
     let turn = block_on(svc.send(
@@ -280,6 +285,7 @@ fn send_retries_when_another_writer_took_the_seq() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("x").unwrap(),
+            parent: Default::default(),
         },
     ))
     .unwrap();
@@ -295,6 +301,7 @@ fn a_busy_chat_is_reported_with_retry_after() {
         .expect_find_chat()
         .returning(move |_| Ok(Some(chat.clone())));
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages
         .expect_streaming_messages()
         .returning(|_| Ok(vec![]));
@@ -302,7 +309,7 @@ fn a_busy_chat_is_reported_with_retry_after() {
         .expect_start_turn()
         .returning(|_| Err(StoreError::ChatBusy));
     messages
-        .expect_recent_messages()
+        .expect_branch_history()
         .returning(|_, _, _| Ok(vec![]));
     let svc = message_service(chats, messages, MockLlmClient::new());
     let r = block_on(svc.send(
@@ -310,6 +317,7 @@ fn a_busy_chat_is_reported_with_retry_after() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("x").unwrap(),
+            parent: Default::default(),
         },
     ));
     assert!(
@@ -326,6 +334,7 @@ fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
         .expect_find_chat()
         .returning(move |_| Ok(Some(chat.clone())));
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     let old = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     messages
         .expect_streaming_messages()
@@ -346,7 +355,7 @@ fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
         .returning(|_, _| Ok(true));
     messages.expect_start_turn().returning(|_| Ok(()));
     messages
-        .expect_recent_messages()
+        .expect_branch_history()
         .returning(|_, _, _| Ok(vec![]));
     let svc = message_service(chats, messages, MockLlmClient::new());
     block_on(svc.send(
@@ -354,6 +363,7 @@ fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("x").unwrap(),
+            parent: Default::default(),
         },
     ))
     .unwrap();
@@ -396,6 +406,7 @@ fn generation_stores_the_completed_reply_with_usage() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("hi").unwrap(),
+            parent: Default::default(),
         },
     ))
     .unwrap();
@@ -432,6 +443,7 @@ fn a_stream_that_breaks_stores_a_failed_reply_with_the_partial_text() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("hi").unwrap(),
+            parent: Default::default(),
         },
     ))
     .unwrap();
@@ -514,6 +526,7 @@ fn a_storage_blip_at_the_end_of_a_reply_is_retried_not_lost() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("q").unwrap(),
+            parent: Default::default(),
         },
     ))
     .unwrap();
@@ -540,6 +553,7 @@ fn without_a_sleeper_a_storage_failure_at_the_end_is_reported() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("q").unwrap(),
+            parent: Default::default(),
         },
     ))
     .unwrap();
@@ -558,11 +572,12 @@ fn a_failed_history_read_stores_no_turn() {
         .expect_find_chat()
         .returning(move |_| Ok(Some(chat.clone())));
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages
         .expect_streaming_messages()
         .returning(|_| Ok(vec![]));
     messages
-        .expect_recent_messages()
+        .expect_branch_history()
         .returning(|_, _, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
     messages.expect_start_turn().never();
     let svc = message_service(chats, messages, MockLlmClient::new());
@@ -571,6 +586,7 @@ fn a_failed_history_read_stores_no_turn() {
         SendMessage {
             chat_id: id,
             content: MessageContent::parse("x").unwrap(),
+            parent: Default::default(),
         },
     ));
     assert!(matches!(r, Err(SendError::Unavailable(_))));

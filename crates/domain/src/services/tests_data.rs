@@ -24,6 +24,7 @@ fn chat(owner: &str, count: u32) -> Chat {
         title: ChatTitle::default(),
         settings: ChatSettings::default(),
         message_count: count,
+        active_leaf_id: None,
         created_at: t,
         updated_at: t,
     }

@@ -28,6 +28,7 @@ fn chat(title: &str) -> Chat {
         title: ChatTitle::parse(title).unwrap(),
         settings: ChatSettings::default(),
         message_count: 2,
+        active_leaf_id: None,
         created_at: t,
         updated_at: t,
     }

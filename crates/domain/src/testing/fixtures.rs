@@ -19,6 +19,7 @@ pub fn chat_at(owner: &str, title: &str, at: DateTime<Utc>) -> Chat {
         title: ChatTitle::parse(title).unwrap(),
         settings: ChatSettings::default(),
         message_count: 0,
+        active_leaf_id: None,
         created_at: at,
         updated_at: at,
     }
@@ -48,6 +49,8 @@ pub fn message(
         id: MessageId::new(),
         chat_id,
         seq,
+        parent_id: None,
+        branch: Default::default(),
         role,
         content: content.into(),
         status,
@@ -59,22 +62,25 @@ pub fn message(
     }
 }
 
-/// A turn after `count` messages: a user message and a streaming reply.
+/// A turn after `count` messages: a user message following the chat's active leaf (as
+/// `chat` has it) and a streaming reply to it.
 pub fn turn(chat: &Chat, count: u32, text: &str) -> crate::ports::NewTurn {
-    let user_message = message(
+    let mut user_message = message(
         chat.id,
         count + 1,
         Role::User,
         MessageStatus::Complete,
         text,
     );
-    let reply = message(
+    user_message.parent_id = chat.active_leaf_id;
+    let mut reply = message(
         chat.id,
         count + 2,
         Role::Assistant,
         MessageStatus::Streaming,
         "",
     );
+    reply.parent_id = Some(user_message.id);
     crate::ports::NewTurn {
         chat_id: chat.id,
         expected_count: count,

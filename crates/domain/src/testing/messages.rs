@@ -50,9 +50,11 @@ pub async fn start_turn_stores_both_messages_and_counts(s: &Storage) {
 
 pub async fn start_turn_without_user_message(s: &Storage) {
     let c = with_turns(s, 1).await;
+    let question = s.messages.list_messages(c.id, None, 1).await.unwrap()[0].id;
     let mut t = turn(&c, 2, "unused");
     t.user_message = None;
     t.reply.seq = 3;
+    t.reply.parent_id = Some(question);
     s.messages.start_turn(&t).await.unwrap();
     assert_eq!(
         s.chats

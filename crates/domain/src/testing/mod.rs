@@ -14,6 +14,7 @@ mod data;
 mod fixtures;
 mod messages;
 mod outbox;
+mod tree;
 
 pub use catalog::*;
 pub use chats::*;
@@ -21,6 +22,7 @@ pub use data::*;
 pub use fixtures::*;
 pub use messages::*;
 pub use outbox::*;
+pub use tree::*;
 
 use crate::ports::{ChatRepository, MessageRepository};
 use std::sync::Arc;
@@ -58,7 +60,15 @@ macro_rules! storage_contract_tests {
             delete_message_renumbers_later_ones, delete_message_refused_while_busy,
             streaming_messages_lists_only_streaming, concurrent_turns_leave_a_gapless_sequence,
             times_round_trip_exactly, idempotency_record_is_stored_with_the_turn,
-            expired_idempotency_records_are_replaced, retitle_changes_only_a_title_still_expected
+            expired_idempotency_records_are_replaced, retitle_changes_only_a_title_still_expected,
+            tree_regenerated_replies_are_siblings, tree_branch_reads_follow_the_path,
+            tree_reads_match_a_plain_model_of_a_grown_tree,
+            tree_start_turn_refuses_a_parent_outside_the_chat,
+            tree_delete_takes_the_subtree_and_moves_the_active_leaf,
+            tree_select_branch_stores_only_the_active_leaf,
+            tree_insert_chat_with_messages_stores_a_chain,
+            tree_concurrent_sends_on_two_branches_keep_seq_gapless,
+            tree_idempotency_key_is_checked_before_the_busy_check
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

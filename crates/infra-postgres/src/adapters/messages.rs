@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::Connection;
 use domain::model::{
-    ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId, UserId,
+    Chat, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId, UserId,
 };
 use domain::ports::{MessageRepository, NewTurn, StoreError};
 
@@ -35,13 +35,7 @@ fn seq_i32(n: u32) -> i32 {
 impl MessageRepository for PgStore {
     #[tracing::instrument(skip_all, fields(message_id = %id))]
     async fn find_message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
-        let id = id.as_uuid();
-        self.run(move |c| {
-            repo::messages::find(c, id)?
-                .map(MessageRow::into_domain)
-                .transpose()
-        })
-        .await
+        self.find_branched(id).await
     }
 
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
@@ -135,22 +129,33 @@ impl MessageRepository for PgStore {
         let (stale_before, now) = (turn.stale_before, turn.now);
         let idem = turn.idempotency.as_ref().map(idem_row);
         let live_since = now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
+        let parent = rows.first().and_then(|r| r.parent_id);
+        let leaf = turn.reply.id.as_uuid();
         self.run(move |c| {
             c.transaction(|c| {
                 let count = repo::chats::lock(c, chat_id)?.ok_or(PgError::NotFound)?;
+                // The key first: a retry racing the send it repeats waits here for that
+                // send's transaction, then re-reads and finds its record (a Conflict),
+                // instead of seeing that send's reply and answering "busy".
+                if let Some(row) = &idem {
+                    if !repo::idempotency::claim(c, row, live_since)? {
+                        return Err(PgError::Conflict);
+                    }
+                }
                 if repo::messages::is_busy(c, chat_id, stale_before)? {
                     return Err(PgError::ChatBusy);
                 }
                 if count != expected {
                     return Err(PgError::Conflict);
                 }
-                if let Some(row) = &idem {
-                    if !repo::idempotency::claim(c, row, live_since)? {
-                        return Err(PgError::Conflict);
+                if let Some(p) = parent {
+                    if repo::messages::seq_of(c, chat_id, p)?.is_none() {
+                        return Err(PgError::Conflict); // deleted meanwhile: re-read
                     }
                 }
                 repo::messages::insert(c, &rows)?;
                 repo::chats::set_count(c, chat_id, new_count, now)?;
+                repo::branches::set_active_leaf(c, chat_id, Some(leaf))?;
                 repo::outbox::append(c, &events)
             })
         })
@@ -210,11 +215,59 @@ impl MessageRepository for PgStore {
                 if repo::messages::is_busy(c, chat_id, stale_before)? {
                     return Err(PgError::ChatBusy);
                 }
-                repo::messages::delete_and_renumber(c, chat_id, id, seq)?;
-                repo::chats::set_count(c, chat_id, count - 1, at)?;
+                let gone = super::branches::delete_subtree(c, chat_id, id, seq)?;
+                repo::chats::set_count(c, chat_id, count - gone, at)?;
                 repo::outbox::append(c, &events)
             })
         })
         .await
+    }
+
+    async fn list_branch(
+        &self,
+        chat_id: ChatId,
+        through: MessageId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.branch_page(chat_id, through, after, limit).await
+    }
+
+    async fn branch_history(
+        &self,
+        chat_id: ChatId,
+        leaf: MessageId,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.history(chat_id, leaf, limit).await
+    }
+
+    async fn newest_leaf(
+        &self,
+        chat_id: ChatId,
+        below: Option<MessageId>,
+    ) -> Result<Option<MessageId>, StoreError> {
+        self.newest(chat_id, below).await
+    }
+
+    async fn children(
+        &self,
+        chat_id: ChatId,
+        parent: Option<MessageId>,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        self.child_ids(chat_id, parent).await
+    }
+
+    async fn select_branch(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        self.store_active_leaf(chat, event).await
+    }
+
+    async fn insert_chat_with_messages(
+        &self,
+        chat: &Chat,
+        messages: &[Message],
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.insert_with_messages(chat, messages, events).await
     }
 }

@@ -1,6 +1,7 @@
 //! The domain's storage ports implemented by `PgStore`: each method converts its
 //! inputs, then runs one small closure (one transaction when it changes anything).
 
+mod branches;
 mod chats;
 mod data;
 mod messages;

@@ -1,5 +1,5 @@
 //! Statements on `messages`: reads in `seq` order, the busy check, inserts, the
-//! conditional finish of a reply, edits, and deletion with renumbering.
+//! conditional finish of a reply and edits (deletion of a subtree: `branches`).
 
 use crate::errors::PgError;
 use crate::rows::MessageRow;
@@ -151,29 +151,4 @@ pub(crate) fn seq_of(
         .select(messages::seq)
         .first(conn)
         .optional()?)
-}
-
-/// Deletes the message at `seq` and moves every later one up one place.
-///
-/// `UNIQUE (chat_id, seq)` is checked row by row, so a plain `seq = seq - 1` could
-/// collide midway; the later messages are first moved to negative numbers (distinct,
-/// and free) and then to their new places, which the deletion freed.
-pub(crate) fn delete_and_renumber(
-    conn: &mut PgConnection,
-    chat_id: Uuid,
-    id: Uuid,
-    seq: i32,
-) -> Result<(), PgError> {
-    let n = diesel::delete(messages::table.find(id)).execute(conn)?;
-    if n == 0 {
-        return Err(PgError::NotFound);
-    }
-    let in_chat = messages::table.filter(messages::chat_id.eq(chat_id));
-    diesel::update(in_chat.filter(messages::seq.gt(seq)))
-        .set(messages::seq.eq(messages::seq * -1))
-        .execute(conn)?;
-    diesel::update(in_chat.filter(messages::seq.lt(0)))
-        .set(messages::seq.eq(messages::seq * -1 - 1))
-        .execute(conn)?;
-    Ok(())
 }

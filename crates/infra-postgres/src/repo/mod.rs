@@ -1,6 +1,7 @@
 //! Repository functions: plain functions over `&mut PgConnection`, one statement or a
 //! few each, so the adapter can compose several of them in one `conn.transaction`.
 
+pub(crate) mod branches;
 pub(crate) mod chats;
 pub(crate) mod data;
 pub(crate) mod idempotency;

@@ -142,6 +142,50 @@ impl MessageRepository for TestStore {
             .delete_message(message, stale_before, event)
             .await
     }
+    async fn list_branch(
+        &self,
+        chat_id: ChatId,
+        through: MessageId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.store.list_branch(chat_id, through, after, limit).await
+    }
+    async fn branch_history(
+        &self,
+        chat_id: ChatId,
+        leaf: MessageId,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.store.branch_history(chat_id, leaf, limit).await
+    }
+    async fn newest_leaf(
+        &self,
+        chat_id: ChatId,
+        below: Option<MessageId>,
+    ) -> Result<Option<MessageId>, StoreError> {
+        self.store.newest_leaf(chat_id, below).await
+    }
+    async fn children(
+        &self,
+        chat_id: ChatId,
+        parent: Option<MessageId>,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        self.store.children(chat_id, parent).await
+    }
+    async fn select_branch(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+        self.store.select_branch(chat, event).await
+    }
+    async fn insert_chat_with_messages(
+        &self,
+        chat: &Chat,
+        messages: &[Message],
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        self.store
+            .insert_chat_with_messages(chat, messages, events)
+            .await
+    }
 }
 
 #[async_trait]

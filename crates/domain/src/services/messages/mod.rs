@@ -1,10 +1,14 @@
 //! The message service: sending (the turn with the LLM), regenerating, cancelling,
 //! reading, editing and deleting messages, one use case per file.
 
+mod branches;
 mod cancel;
+mod fork;
 mod read;
 mod regenerate;
 mod send;
+
+pub use branches::SendParent;
 
 use super::generation::{CancelAck, Generation, RunningGuard, Turn};
 use super::history::{build_prompt, HistoryBudget};
@@ -30,6 +34,8 @@ pub struct SendMessage {
     pub chat_id: ChatId,
     /// What the user wrote.
     pub content: MessageContent,
+    /// The message it follows.
+    pub parent: SendParent,
 }
 
 /// What an idempotent send did. (Returned once per request: its size does not matter.)
@@ -249,6 +255,8 @@ impl MessageService {
             id: MessageId::new(),
             chat_id: chat.id,
             seq,
+            parent_id: None,
+            branch: Default::default(),
             role: Role::Assistant,
             content: String::new(),
             status: MessageStatus::Streaming,

@@ -9,7 +9,8 @@ impl MessageService {
         Ok(self.owned_message(actor, id).await?.1)
     }
 
-    /// A page of a chat's messages in conversation order.
+    /// A page of the chat's active branch, root → active leaf (see
+    /// [`MessageService::list_branch`]).
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
     pub async fn list(
         &self,
@@ -17,19 +18,7 @@ impl MessageService {
         chat_id: ChatId,
         page: PageRequest<MessageCursor>,
     ) -> Result<Page<Message, MessageCursor>, MessageError> {
-        let chat = self.owned_chat(actor, chat_id).await?;
-        let limit = page.limit.get();
-        let mut rows = self
-            .inner
-            .messages
-            .list_messages(chat.id, page.after, limit + 1)
-            .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next = more
-            .then(|| rows.last().map(|m| MessageCursor { seq: m.seq }))
-            .flatten();
-        Ok(Page { items: rows, next })
+        self.list_branch(actor, chat_id, None, page).await
     }
 
     /// Replaces a message's content; emits `message.updated`. A reply being generated
@@ -58,8 +47,11 @@ impl MessageService {
         Ok(message)
     }
 
-    /// Deletes a message; later messages move up one `seq`. Emits `message.deleted`.
-    /// Refused while a reply is being generated in the chat.
+    /// Deletes a message and its whole subtree (every message below it); later messages
+    /// close up their `seq`s, and an active leaf inside the subtree moves to the newest
+    /// remaining descendant of the message's parent. Emits one `message.deleted` (for
+    /// the message named; its descendants go with it). Refused while a reply is being
+    /// generated in the chat.
     #[tracing::instrument(skip_all, fields(message_id = %id))]
     pub async fn delete(&self, actor: &Actor, id: MessageId) -> Result<(), MessageError> {
         let (chat, message) = self.owned_message(actor, id).await?;

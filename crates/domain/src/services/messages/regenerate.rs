@@ -4,8 +4,9 @@ use super::*;
 
 impl MessageService {
     /// Starts a new reply to the user message that `reply_id` answered, built from the
-    /// history up to that user message. The new reply is appended to the chat (next
-    /// `seq`); the old one is kept. Emits `message.created` for the new reply.
+    /// branch up to that user message. The new reply is a sibling of the old one (same
+    /// parent, next `seq`) and becomes the chat's active leaf; the old one is kept.
+    /// Emits `message.created` for the new reply.
     #[tracing::instrument(skip_all, fields(message_id = %reply_id))]
     pub async fn regenerate(&self, actor: &Actor, reply_id: MessageId) -> Result<Turn, SendError> {
         let (_, target) = self.owned_message(actor, reply_id).await?;
@@ -17,24 +18,28 @@ impl MessageService {
                 retry_after: crate::services::BUSY_RETRY_AFTER,
             });
         }
+        let question_id = target.parent_id.ok_or(SendError::NotAReply)?;
         let limit = self.inner.config.history_fetch_limit;
         let earlier = self
             .inner
             .messages
-            .recent_messages(target.chat_id, target.seq, limit + 1)
+            .branch_history(target.chat_id, question_id, limit + 1)
             .await?;
-        let pos = earlier
-            .iter()
-            .position(|m| m.role == Role::User)
-            .ok_or(SendError::NotAReply)?;
-        let question = earlier[pos].clone();
-        let history = &earlier[pos + 1..];
+        let question = match earlier.first() {
+            Some(q) if q.id == question_id && q.role == Role::User => q.clone(),
+            _ => return Err(SendError::NotAReply),
+        };
+        let history = &earlier[1..];
         let mut attempt = 0;
         loop {
             let chat = self.owned_chat(actor, target.chat_id).await?;
             self.inner.check_model(&chat)?;
             self.reap_stale(actor, chat.id).await?;
-            let reply = self.new_reply(&chat, chat.message_count + 1);
+            let mut reply = self.new_reply(&chat, chat.message_count + 1);
+            reply.parent_id = Some(question.id);
+            reply.branch = self
+                .branch_of_new(chat.id, Some(question.id), reply.id)
+                .await?;
             let turn = NewTurn {
                 chat_id: chat.id,
                 expected_count: chat.message_count,
@@ -46,7 +51,9 @@ impl MessageService {
                 idempotency: None,
             };
             match self.inner.messages.start_turn(&turn).await {
-                Ok(()) => return Ok(self.turn(actor, &chat, question, reply, history)),
+                Ok(()) => {
+                    return Ok(self.turn(actor, &chat, question.clone(), reply, history));
+                }
                 Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
                 Err(e) => return Err(e.into()),
             }

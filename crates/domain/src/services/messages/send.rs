@@ -46,9 +46,7 @@ impl MessageService {
         else {
             return Ok(None);
         };
-        if record.chat_id != cmd.chat_id
-            || record.fingerprint != IdempotentSend::fingerprint(cmd.chat_id, cmd.content.as_str())
-        {
+        if record.chat_id != cmd.chat_id || record.fingerprint != Self::fingerprint(cmd) {
             return Err(SendError::IdempotencyMismatch);
         }
         let message = self
@@ -64,6 +62,13 @@ impl MessageService {
             .await?
             .ok_or(SendError::NotFound)?;
         Ok(Some(SendOutcome::Replay { message, reply }))
+    }
+
+    fn fingerprint(cmd: &SendMessage) -> String {
+        IdempotentSend::fingerprint(
+            cmd.chat_id,
+            &cmd.parent.fingerprint_text(cmd.content.as_str()),
+        )
     }
 
     async fn send_inner(
@@ -82,11 +87,15 @@ impl MessageService {
             let chat = self.owned_chat(actor, cmd.chat_id).await?;
             self.inner.check_model(&chat)?;
             self.reap_stale(actor, chat.id).await?;
+            let parent = self.resolve_parent(&chat, cmd.parent).await?;
             let now = self.inner.clock.now();
+            let id = MessageId::new();
             let user_message = Message {
-                id: MessageId::new(),
+                id,
                 chat_id: chat.id,
                 seq: chat.message_count + 1,
+                parent_id: parent,
+                branch: self.branch_of_new(chat.id, parent, id).await?,
                 role: Role::User,
                 content: cmd.content.as_str().to_owned(),
                 status: MessageStatus::Complete,
@@ -96,22 +105,17 @@ impl MessageService {
                 created_at: now,
                 updated_at: now,
             };
-            let reply = self.new_reply(&chat, chat.message_count + 2);
+            let mut reply = self.new_reply(&chat, chat.message_count + 2);
+            reply.parent_id = Some(user_message.id);
             // Read the history before storing the turn: once the turn is stored, its
             // generation must start, so nothing that can fail may stand in between.
             let history = self
-                .inner
-                .messages
-                .recent_messages(
-                    chat.id,
-                    user_message.seq,
-                    self.inner.config.history_fetch_limit,
-                )
+                .history_to(chat.id, parent, self.inner.config.history_fetch_limit)
                 .await?;
             let idempotency = key.as_ref().map(|k| IdempotentSend {
                 user: actor.user.clone(),
                 key: k.clone(),
-                fingerprint: IdempotentSend::fingerprint(chat.id, cmd.content.as_str()),
+                fingerprint: Self::fingerprint(&cmd),
                 chat_id: chat.id,
                 message_id: user_message.id,
                 reply_id: reply.id,

@@ -1,0 +1,142 @@
+//! Conversation trees (DESIGN.md §2.1): which message a send follows, reading a
+//! branch, and selecting the branch a chat shows.
+
+use super::*;
+use crate::model::Branch;
+
+/// The message a new user message follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SendParent {
+    /// The chat's active leaf (`parentId` absent).
+    #[default]
+    ActiveLeaf,
+    /// None: a new root (`parentId: null`).
+    Root,
+    /// An assistant reply of the chat (edit-and-resend, or continuing an older branch).
+    Message(MessageId),
+}
+
+impl SendParent {
+    /// What an idempotency fingerprint covers besides the chat: the content and, when
+    /// named, the parent. (Content never holds a NUL, so the forms cannot collide; the
+    /// default form is the content alone, as before trees.)
+    pub(crate) fn fingerprint_text(&self, content: &str) -> String {
+        match self {
+            SendParent::ActiveLeaf => content.to_owned(),
+            SendParent::Root => format!("{content}\0root"),
+            SendParent::Message(id) => format!("{content}\0parent={id}"),
+        }
+    }
+}
+
+impl MessageService {
+    /// The parent a send follows in `chat`: `NotFound` for a message that is not one of
+    /// the chat's, `ParentNotAReply` for one that is not an assistant reply.
+    pub(super) async fn resolve_parent(
+        &self,
+        chat: &Chat,
+        parent: SendParent,
+    ) -> Result<Option<MessageId>, SendError> {
+        match parent {
+            SendParent::ActiveLeaf => Ok(chat.active_leaf_id),
+            SendParent::Root => Ok(None),
+            SendParent::Message(id) => match self.inner.messages.find_message(id).await? {
+                Some(m) if m.chat_id == chat.id && m.role == Role::Assistant => Ok(Some(m.id)),
+                Some(m) if m.chat_id == chat.id => Err(SendError::ParentNotAReply),
+                _ => Err(SendError::NotFound),
+            },
+        }
+    }
+
+    /// The history of a prompt whose new message follows `parent`: the branch from
+    /// the root to `parent`, newest first.
+    pub(super) async fn history_to(
+        &self,
+        chat_id: ChatId,
+        parent: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        match parent {
+            Some(p) => self.inner.messages.branch_history(chat_id, p, limit).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The place a new child of `parent` will take among its siblings.
+    pub(super) async fn branch_of_new(
+        &self,
+        chat_id: ChatId,
+        parent: Option<MessageId>,
+        id: MessageId,
+    ) -> Result<Branch, StoreError> {
+        let mut siblings = self.inner.messages.children(chat_id, parent).await?;
+        siblings.push(id);
+        Ok(Branch::among(&siblings, id))
+    }
+
+    /// A page of a branch of the chat, root → leaf: the branch through `through`
+    /// (its ancestors, itself, then its newest descendants), or the active branch.
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
+    pub async fn list_branch(
+        &self,
+        actor: &Actor,
+        chat_id: ChatId,
+        through: Option<MessageId>,
+        page: PageRequest<MessageCursor>,
+    ) -> Result<Page<Message, MessageCursor>, MessageError> {
+        let chat = self.owned_chat(actor, chat_id).await?;
+        let through = match through {
+            Some(id) => match self.inner.messages.find_message(id).await? {
+                Some(m) if m.chat_id == chat.id => Some(id),
+                _ => return Err(MessageError::NotFound),
+            },
+            None => chat.active_leaf_id,
+        };
+        let Some(through) = through else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        };
+        let limit = page.limit.get();
+        let mut rows = self
+            .inner
+            .messages
+            .list_branch(chat.id, through, page.after, limit + 1)
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = more
+            .then(|| rows.last().map(|m| MessageCursor { seq: m.seq }))
+            .flatten();
+        Ok(Page { items: rows, next })
+    }
+
+    /// Makes the chat show the branch through `message`: its active leaf becomes the
+    /// newest descendant of `message` (at each step the child with the highest `seq`).
+    /// Emits `chat.updated`. Selecting a branch is navigation, not activity: the chat's
+    /// `updatedAt` (and so its place in the chat list) does not change.
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, message_id = %message))]
+    pub async fn select_branch(
+        &self,
+        actor: &Actor,
+        chat_id: ChatId,
+        message: MessageId,
+    ) -> Result<Chat, MessageError> {
+        let mut chat = self.owned_chat(actor, chat_id).await?;
+        match self.inner.messages.find_message(message).await? {
+            Some(m) if m.chat_id == chat.id => {}
+            _ => return Err(MessageError::NotFound),
+        }
+        let leaf = self
+            .inner
+            .messages
+            .newest_leaf(chat.id, Some(message))
+            .await?
+            .ok_or(MessageError::NotFound)?;
+        chat.active_leaf_id = Some(leaf);
+        let event = self.event(actor, chat.id, EventKind::ChatUpdated(chat.clone()));
+        self.inner.messages.select_branch(&chat, &event).await?;
+        Ok(chat)
+    }
+}
