@@ -14,3 +14,4 @@ mod outage;
 mod outbox;
 mod ssl;
 mod support;
+mod trees_migration;
