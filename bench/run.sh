@@ -48,6 +48,8 @@ psql_db -v chats="$CHATS" -f "$ROOT/bench/seed.sql" >"$WORK/seed.log" || die "se
 MCHATS=$((CHATS / 1000))
 log "seed $((CHATS * 2)) messages for message search (heavy user: 10%)"
 psql_db -v chats="$CHATS" -f "$ROOT/bench/seed_messages.sql" >>"$WORK/seed.log" || die "seeding messages failed"
+log "seed the deep chat: a 10,000-message branch with 300 side branches"
+psql_db -f "$ROOT/bench/seed_tree.sql" >>"$WORK/seed.log" || die "seeding the deep chat failed"
 MESSAGES=$(psql_db -At -c "SELECT count(*) FROM messages")
 SEARCH_INDEX=$(psql_db -At -c "SELECT pg_size_pretty(pg_relation_size('messages_search_idx'))")
 log "messages: $MESSAGES, search index (messages_search_idx): $SEARCH_INDEX"
@@ -144,6 +146,35 @@ for sc in $SCENARIOS; do
     fi
     i=$((i + 1))
   done
+done
+
+# The deep chat (bench/seed_tree.sql): a page of its 10,000-message branch through the
+# service (list-messages of user `deep`) and the same statements through pgbench, at
+# every concurrency; a send in it at concurrency 1 (a chat takes one turn at a time)
+# and its prompt-history read through pgbench. Raw results: $RAW/tree-*.json.
+tree_pgbench() { # NAME SCRIPT C
+  local prefix="$WORK/pglog/tree-$1-c$3"
+  (cd "$WORK/pglog" && timeout $((DUR + 60)) pgbench -n -M prepared -c "$3" -j $(($3 < 2 ? $3 : 2)) \
+    -T "$DUR" -l --log-prefix "$prefix" -f "$ROOT/bench/pgbench/$2" "$BENCH_DB") >"$prefix.out" 2>&1 \
+    || log "pgbench $1 c=$3 failed (see $prefix.out)"
+  "$LG" pglog --prefix "$prefix" --summary "$prefix.out" --concurrency "$3" --clients "$3" \
+    --out "$RAW/tree-db-$1-c$3.json" >/dev/null || log "no pgbench result for $1 c=$3"
+  rm -f "$prefix".[0-9]*
+}
+for c in $CONCS; do
+  log "branch page of the deep chat c=$c: service, pgbench"
+  timeout $((DUR * 3 + 180)) "$LG" run --target "$TARGET" --scenario list-messages --concurrency "$c" \
+    --duration-secs "$DUR" --warmup-secs "$WARM" --timeout-ms 30000 --users deep \
+    --out "$RAW/tree-svc-branch-page-c$c.json" >/dev/null || log "loadgen branch page c=$c failed"
+  tree_pgbench branch-page branch_page.sql "$c"
+done
+log "send in the deep chat c=1: service, pgbench (its prompt-history read)"
+timeout $((DUR * 3 + 180)) "$LG" run --target "$TARGET" --scenario send --concurrency 1 \
+  --duration-secs "$DUR" --warmup-secs "$WARM" --timeout-ms 30000 --users deep --existing-chats \
+  --out "$RAW/tree-svc-send-c1.json" >/dev/null || log "loadgen deep send failed"
+tree_pgbench branch-history branch_history.sql 1
+for f in "$RAW"/tree-*.json; do
+  [ -f "$f" ] && log "$(basename "$f" .json): p99 $(jq -r '.latency_ms.p99 // "n/a"' "$f") ms"
 done
 
 for c in 1 64; do

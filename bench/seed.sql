@@ -55,11 +55,21 @@ SELECT bench_chat_id(n), 'pgb', 'pgbench chat #' || n, '{}'::jsonb, 0,
        to_timestamp(1735689600 + n), to_timestamp(1735689600 + n)
 FROM generate_series(2000001, 2004096) AS n;
 
-INSERT INTO messages (id, chat_id, seq, role, content, status, model, prompt_tokens,
-                      completion_tokens, error, created_at, updated_at)
-SELECT (lpad(to_hex(1735689600000 + n * 1000 + s), 12, '0') || '7' || lpad(to_hex(s), 3, '0')
-          || '8' || lpad(to_hex(n), 15, '0'))::uuid,
+-- The id of seeded message s of chat n.
+CREATE OR REPLACE FUNCTION bench_message_id(n bigint, s bigint) RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT (lpad(to_hex(1735689600000 + n * 1000 + s), 12, '0') || '7' || lpad(to_hex(s), 3, '0')
+          || '8' || lpad(to_hex(n), 15, '0'))::uuid
+$$;
+
+-- Seeded chats are single branches: message s follows s - 1, all on one line (the
+-- tree columns are written here; the trigger that fills them is off for the bulk load).
+ALTER TABLE messages DISABLE TRIGGER messages_set_tree;
+INSERT INTO messages (id, chat_id, seq, parent_id, depth, line_id, role, content, status, model,
+                      prompt_tokens, completion_tokens, error, created_at, updated_at)
+SELECT bench_message_id(n, s),
        bench_chat_id(n), s,
+       CASE WHEN s > 1 THEN bench_message_id(n, s - 1) END, s, bench_message_id(n, 1),
        CASE WHEN s % 2 = 1 THEN 'user' ELSE 'assistant' END,
        CASE WHEN s % 2 = 1 THEN 'Question ' || s || ': what should I know about this topic?'
             ELSE 'Answer ' || s || ': here are a few things worth knowing, in short sentences, '
@@ -73,6 +83,10 @@ SELECT (lpad(to_hex(1735689600000 + n * 1000 + s), 12, '0') || '7' || lpad(to_he
        to_timestamp(1735689600 + n) + s * interval '1 ms'
 FROM generate_series(1, :chats) AS n, generate_series(1, 40) AS s
 WHERE n % 1000 = 1;
+ALTER TABLE messages ENABLE TRIGGER messages_set_tree;
+UPDATE chats SET active_leaf_id = bench_message_id(n, 40)
+FROM generate_series(1, :chats) AS n
+WHERE n % 1000 = 1 AND chats.id = bench_chat_id(n);
 
 DO $$ DECLARE r record; BEGIN
   FOR r IN SELECT indexdef FROM saved_indexes LOOP

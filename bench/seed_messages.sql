@@ -28,11 +28,13 @@ CREATE TEMP TABLE bench_message_chats AS
   FROM generate_series(1, :chats) AS n
   WHERE n % 500 = 0 OR n % 50 = 3;
 
-INSERT INTO messages (id, chat_id, seq, role, content, status, model, prompt_tokens,
-                      completion_tokens, error, created_at, updated_at)
-SELECT (lpad(to_hex(1735689600000 + c.n * 1000 + s), 12, '0') || '7' || lpad(to_hex(s), 3, '0')
-          || '8' || lpad(to_hex(c.n), 15, '0'))::uuid,
+-- Single branches, as in bench/seed.sql (tree columns written here, trigger off).
+ALTER TABLE messages DISABLE TRIGGER messages_set_tree;
+INSERT INTO messages (id, chat_id, seq, parent_id, depth, line_id, role, content, status, model,
+                      prompt_tokens, completion_tokens, error, created_at, updated_at)
+SELECT bench_message_id(c.n, s),
        bench_chat_id(c.n), s,
+       CASE WHEN s > 1 THEN bench_message_id(c.n, s - 1) END, s, bench_message_id(c.n, 1),
        CASE WHEN s % 2 = 1 THEN 'user' ELSE 'assistant' END,
        CASE WHEN s % 2 = 1 THEN 'Question ' ELSE 'Answer ' END || s || ': '
          || 'term' || (1 + abs(hashint8((c.n::bigint * 1000 + s) * 16 + 1)) % 200) || ' ' ||
@@ -55,8 +57,9 @@ SELECT (lpad(to_hex(1735689600000 + c.n * 1000 + s), 12, '0') || '7' || lpad(to_
        to_timestamp(1735689600 + c.n) + s * interval '1 ms',
        to_timestamp(1735689600 + c.n) + s * interval '1 ms'
 FROM bench_message_chats c, generate_series(1, c.count) AS s;
+ALTER TABLE messages ENABLE TRIGGER messages_set_tree;
 
-UPDATE chats ch SET message_count = c.count
+UPDATE chats ch SET message_count = c.count, active_leaf_id = bench_message_id(c.n, c.count)
 FROM bench_message_chats c WHERE ch.id = bench_chat_id(c.n);
 
 DO $$ DECLARE r record; BEGIN

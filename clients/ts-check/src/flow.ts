@@ -106,6 +106,43 @@ export async function flow(): Promise<string[]> {
     params: { query: { chatId: chat.id, limit: 100 } },
   });
   for (const m of history.data?.items ?? []) log.push(show(m));
+
+  // Branches: a message's siblings ("‹ 2/3 ›"), the branch through the previous one,
+  // selecting it, an edit-and-resend from a reply (`parentId`), a new root (`null`), a fork.
+  const last = history.data?.items.at(-1);
+  if (last !== undefined) {
+    const b: { index: number; count: number; prevId: string | null; nextId: string | null } =
+      last.branch;
+    log.push(`${b.index}/${b.count}`);
+    if (b.prevId !== null) {
+      const other = await api.GET("/api/v1/messages", {
+        params: { query: { chatId: chat.id, leafId: b.prevId } },
+      });
+      for (const m of other.data?.items ?? []) log.push(`${m.parentId ?? "root"} ${show(m)}`);
+      const selected = await api.PUT("/api/v1/chats/{id}", {
+        params: { path: { id: chat.id } },
+        body: { activeLeafId: b.prevId },
+      });
+      const leaf: string | null = selected.data?.activeLeafId ?? null;
+      log.push(`active: ${leaf ?? "none"}`);
+    }
+    if (last.parentId !== null) {
+      await api.POST("/api/v1/messages", {
+        params: { query: { chatId: chat.id } },
+        body: { content: "Edited question", parentId: last.parentId },
+      });
+    }
+    await api.POST("/api/v1/messages", {
+      params: { query: { chatId: chat.id } },
+      body: { content: "Start over", parentId: null },
+    });
+    const fork = await api.POST("/api/v1/chats/{id}/fork", {
+      params: { path: { id: chat.id } },
+      body: { messageId: last.id },
+    });
+    if (fork.data) log.push(`${fork.data.title}: ${fork.data.messageCount}`);
+    else log.push(`${fork.error.status} ${fork.error.detail}`);
+  }
   const gone = await api.DELETE("/api/v1/chats/{id}", { params: { path: { id: chat.id } } });
   if (gone.error) log.push(gone.error.title);
   log.push(`deleted: ${gone.response.status === 204}`);

@@ -38,6 +38,8 @@ pub struct Stats {
     faults: AtomicU64,
     finished: AtomicU64,
     dropped: AtomicU64,
+    /// The body of the last chat-completion request (JSON), for tests of the prompt.
+    last_request: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 impl Stats {
@@ -56,6 +58,18 @@ impl Stats {
     /// Streamed responses abandoned because the client went away.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+    /// The JSON body of the last chat-completion request received, if any.
+    pub fn last_request(&self) -> Option<serde_json::Value> {
+        self.last_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    pub(crate) fn record_request(&self, body: &[u8]) {
+        if let Ok(v) = serde_json::from_slice(body) {
+            *self.last_request.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+        }
     }
 }
 

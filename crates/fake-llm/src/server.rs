@@ -90,6 +90,7 @@ pub(crate) async fn chat_completions(
     body: web::Bytes,
 ) -> HttpResponse {
     state.stats.requests.fetch_add(1, Ordering::Relaxed);
+    state.stats.record_request(&body);
     if !authorized(&state, &req) {
         return error(
             StatusCode::UNAUTHORIZED,

@@ -134,6 +134,10 @@ pub struct RunArgs {
     /// all (409 "busy" answers are expected and counted).
     #[arg(long)]
     pub shared_chats: Option<u32>,
+    /// Send/stream: instead, send to the existing chats of `--users` (such as the deep
+    /// chat of bench/seed_tree.sql), each following its active branch.
+    #[arg(long)]
+    pub existing_chats: bool,
     /// Search terms, picked at random per request.
     #[arg(long = "query", default_values_t = ["lisbon".to_owned(), "zzqx".to_owned()])]
     pub queries: Vec<String>,

@@ -118,7 +118,14 @@ pub async fn prepare(
     match args.scenario {
         Scenario::Send | Scenario::Stream => {
             let name = base_name(&users);
-            if let Some(n) = args.shared_chats {
+            if args.existing_chats {
+                for user in users.sample(50) {
+                    let bearer = tokens.bearer(&user)?;
+                    plan.pool
+                        .extend(chats_of(client, base, &bearer, &user, 0).await?);
+                }
+                anyhow::ensure!(!plan.pool.is_empty(), "setup: the users have no chats");
+            } else if let Some(n) = args.shared_chats {
                 plan.pool = create_chats(client, base, tokens, &name, n.max(1), acks).await?;
             } else {
                 for w in 0..args.concurrency {

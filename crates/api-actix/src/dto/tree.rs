@@ -116,7 +116,7 @@ impl ChatUpdateRequest {
             .active_leaf_id
             .as_deref()
             .map(|raw| message_ref(raw, "activeLeafId", &mut f));
-        let change = (self.title.is_some() || self.settings.is_some()).then(|| ChatRequest {
+        let change = (self.title.is_some() || self.settings.is_some()).then_some(ChatRequest {
             title: self.title,
             settings: self.settings,
         });

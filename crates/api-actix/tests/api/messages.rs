@@ -92,7 +92,7 @@ async fn get_edit_and_delete_a_message() {
     let chat = app.create_chat("alice", "c").await;
     let id = chat["id"].as_str().unwrap();
     let t1: Value = app.send("alice", id, "first").await.json().await.unwrap();
-    app.send("alice", id, "second").await;
+    let t2: Value = app.send("alice", id, "second").await.json().await.unwrap();
     let mid = t1["message"]["id"].as_str().unwrap();
     let got: Value = app
         .get("alice", &format!("/api/v1/messages/{mid}"))
@@ -128,26 +128,31 @@ async fn get_edit_and_delete_a_message() {
         .unwrap();
     problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
 
+    // Deleting the second question takes its reply (everything below it) with it.
+    let second = t2["message"]["id"].as_str().unwrap();
     let r = app
-        .delete("alice", &format!("/api/v1/messages/{mid}"))
+        .delete("alice", &format!("/api/v1/messages/{second}"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let left = app.messages("alice", id).await;
     let seqs: Vec<u64> = left.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, [1, 2, 3]);
-    assert_eq!(left[0]["content"], "Echo: first");
-    problem(
-        app.get("alice", &format!("/api/v1/messages/{mid}"))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_eq!(seqs, [1, 2]);
+    assert_eq!(left[1]["content"], "Echo: first");
+    for gone in [second, t2["reply"]["id"].as_str().unwrap()] {
+        problem(
+            app.get("alice", &format!("/api/v1/messages/{gone}"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
     let t3: Value = app.send("alice", id, "third").await.json().await.unwrap();
-    assert_eq!(t3["message"]["seq"], 4);
+    assert_eq!(t3["message"]["seq"], 3);
+    assert_eq!(t3["message"]["parentId"], t1["reply"]["id"]);
 }
 
 #[tokio::test]
@@ -177,7 +182,11 @@ async fn regenerate_appends_a_new_reply_to_the_same_question() {
     assert_eq!(again["reply"]["seq"], 3);
     assert_eq!(again["reply"]["content"], "Echo: question");
     assert_ne!(again["reply"]["id"], t["reply"]["id"]);
-    assert_eq!(app.messages("alice", id).await.len(), 3);
+    // The new reply is a sibling of the old one, and the active branch shows it.
+    assert_eq!(again["reply"]["parentId"], t["message"]["id"]);
+    let active = app.messages("alice", id).await;
+    assert_eq!(active.len(), 2);
+    assert_eq!(active[1]["id"], again["reply"]["id"]);
     // A user message is not a reply.
     let mid = t["message"]["id"].as_str().unwrap();
     let r = app
@@ -304,7 +313,11 @@ async fn a_failed_reply_can_be_regenerated() {
         .await
         .unwrap();
     problem(r, StatusCode::BAD_GATEWAY).await;
-    assert_eq!(app.messages("alice", id).await.len(), 3);
+    // The active branch: the question and the newest (failed) reply; the first failed
+    // reply is its sibling.
+    let active = app.messages("alice", id).await;
+    assert_eq!(active.len(), 2);
+    assert_eq!(active[1]["branch"]["count"], 2);
     let prompts = prompts.lock().unwrap();
     assert_eq!(prompts.len(), 2);
     assert_eq!(prompts[1].messages.last().unwrap().content, "retry me");

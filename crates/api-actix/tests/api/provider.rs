@@ -187,9 +187,13 @@ async fn regenerate_after_a_failure_succeeds_without_resending_the_message() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let t: Value = r.json().await.unwrap();
     assert_eq!(t["reply"]["status"], "complete");
+    // The active branch: the one question and the new reply (the failed one is its
+    // sibling, off the branch).
     let stored = app.messages("alice", &id).await;
-    assert_eq!(stored.len(), 3);
+    assert_eq!(stored.len(), 2);
     assert_eq!(stored.iter().filter(|m| m["role"] == "user").count(), 1);
+    assert_eq!(stored[1]["id"], t["reply"]["id"]);
+    assert_eq!(stored[1]["branch"]["index"], 2);
 }
 
 fn slow() -> FakeLlmConfig {

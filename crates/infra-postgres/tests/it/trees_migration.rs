@@ -23,7 +23,7 @@ fn migrate_to_flat(conn: &mut PgConnection) {
     loop {
         let status = migration_status(conn).unwrap();
         match status.pending.first() {
-            Some(next) if digits(next) < TREES.to_owned() => {
+            Some(next) if digits(next).as_str() < TREES => {
                 conn.run_next_migration(MIGRATIONS).unwrap();
             }
             Some(next) => {

@@ -25,10 +25,19 @@ impl MessageService {
             .messages
             .branch_history(target.chat_id, question_id, limit + 1)
             .await?;
-        let question = match earlier.first() {
-            Some(q) if q.id == question_id && q.role == Role::User => q.clone(),
-            _ => return Err(SendError::NotAReply),
-        };
+        if !earlier
+            .first()
+            .is_some_and(|q| q.id == question_id && q.role == Role::User)
+        {
+            return Err(SendError::NotAReply);
+        }
+        // Read on its own for its `branch` (history rows do not carry it).
+        let question = self
+            .inner
+            .messages
+            .find_message(question_id)
+            .await?
+            .ok_or(SendError::NotFound)?;
         let history = &earlier[1..];
         let mut attempt = 0;
         loop {

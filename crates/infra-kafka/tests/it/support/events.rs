@@ -23,6 +23,7 @@ pub fn chat(id: ChatId, message_count: u32) -> Chat {
             max_tokens: Some(MaxTokens::new(512).unwrap()),
         },
         message_count,
+        active_leaf_id: None,
         created_at: now,
         updated_at: now,
     }
@@ -35,6 +36,8 @@ pub fn message(chat_id: ChatId, seq: u32, role: Role, status: MessageStatus) -> 
         id: MessageId::new(),
         chat_id,
         seq,
+        parent_id: None,
+        branch: Default::default(),
         role,
         content: format!("message {seq}"),
         status,

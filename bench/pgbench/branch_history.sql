@@ -1,0 +1,4 @@
+-- The prompt history of a send in the deep chat (bench/seed_tree.sql): the branch
+-- root → the active leaf, newest first, 200 messages (repo::branches::history), as
+-- MessageService::send reads it before storing the turn.
+WITH RECURSIVE seg AS (SELECT m.line_id, m.seq AS hi, m.depth - h.depth + 1 AS acc FROM messages m JOIN messages h ON h.id = m.line_id WHERE m.id = bench_deep_id(10000) AND m.chat_id = bench_chat_id(3000001) UNION ALL SELECT p.line_id, p.seq, s.acc + p.depth - ph.depth + 1 FROM seg s JOIN messages h ON h.id = s.line_id JOIN messages p ON p.id = h.parent_id JOIN messages ph ON ph.id = p.line_id WHERE s.acc < 200) SELECT b.* FROM seg s CROSS JOIN LATERAL (SELECT m.* FROM messages m WHERE m.line_id = s.line_id AND m.seq <= s.hi ORDER BY m.seq DESC LIMIT 200) b ORDER BY b.seq DESC LIMIT 200;
