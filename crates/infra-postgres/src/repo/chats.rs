@@ -230,7 +230,7 @@ pub(crate) fn search(
             SELECT id, updated_at FROM chats \
             WHERE owner = $1 AND title ILIKE $2 AND (updated_at, id) < ($3, $4) \
          ) \
-         SELECT c.id, c.owner, c.title, c.settings, c.message_count, c.created_at, c.updated_at \
+         SELECT c.id, c.owner, c.title, c.settings, c.message_count, c.active_leaf_id, c.created_at, c.updated_at \
          FROM chats c \
          JOIN (SELECT id FROM m ORDER BY updated_at DESC, id DESC LIMIT $5) t ON t.id = c.id \
          ORDER BY c.updated_at DESC, c.id DESC",

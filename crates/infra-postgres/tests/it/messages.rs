@@ -97,14 +97,15 @@ async fn deleting_the_first_of_many_renumbers_all_and_counts_down() {
     s.delete_message(&first, now() - Duration::minutes(10), &e)
         .await
         .unwrap();
+    // The first question is a root with its reply below it: both go.
     let left = s.list_messages(c.id, None, 100).await.unwrap();
     assert_eq!(
         left.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        (1..=11).collect::<Vec<_>>()
+        (1..=10).collect::<Vec<_>>()
     );
-    assert_eq!(left[0].content, "a0");
+    assert_eq!(left[0].content, "q1");
     let chat = s.find_chat(c.id).await.unwrap().unwrap();
-    assert_eq!(chat.message_count, 11);
+    assert_eq!(chat.message_count, 10);
     assert!(chat.updated_at >= c.updated_at);
     assert_eq!(outbox_len(&db), before + 1);
 }
@@ -114,7 +115,7 @@ async fn delete_uses_the_stored_position_of_a_moved_message() {
     let (_db, s) = store();
     let c = chat_with_turns(&s, 3).await;
     let all = s.list_messages(c.id, None, 10).await.unwrap();
-    let stale_copy = all[4].clone(); // seq 5, about to become 4
+    let stale_copy = all[5].clone(); // a reply (a leaf): seq 6, about to become 5
     let e = |m: &domain::model::Message| {
         event(
             &c,
@@ -125,7 +126,7 @@ async fn delete_uses_the_stored_position_of_a_moved_message() {
         )
     };
     let cutoff = now() - Duration::minutes(10);
-    s.delete_message(&all[0], cutoff, &e(&all[0]))
+    s.delete_message(&all[1], cutoff, &e(&all[1]))
         .await
         .unwrap();
     s.delete_message(&stale_copy, cutoff, &e(&stale_copy))
@@ -133,7 +134,7 @@ async fn delete_uses_the_stored_position_of_a_moved_message() {
         .unwrap();
     let left = s.list_messages(c.id, None, 10).await.unwrap();
     let ids: Vec<_> = left.iter().map(|m| m.id).collect();
-    assert_eq!(ids, [all[1].id, all[2].id, all[3].id, all[5].id]);
+    assert_eq!(ids, [all[0].id, all[2].id, all[3].id, all[4].id]);
     assert_eq!(left.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
 }
 
@@ -188,9 +189,14 @@ async fn repeated_deletes_after_edits_keep_seq_gapless() {
     }
     let cutoff = now() - Duration::minutes(10);
     let mut expected: Vec<_> = all.iter().map(|m| m.id).collect();
-    for position in [0, 4, 0, 6] {
+    // Replies are leaves here, so each delete takes exactly one message.
+    for position in [0, 2, 0, 1] {
         let current = s.list_messages(c.id, None, 100).await.unwrap();
-        let victim = current[position].clone();
+        let replies: Vec<_> = current
+            .iter()
+            .filter(|m| m.role == domain::model::Role::Assistant)
+            .collect();
+        let victim = replies[position].clone();
         let e = event(
             &c,
             EventKind::MessageDeleted {
@@ -199,7 +205,7 @@ async fn repeated_deletes_after_edits_keep_seq_gapless() {
             },
         );
         s.delete_message(&victim, cutoff, &e).await.unwrap();
-        expected.remove(position);
+        expected.retain(|id| *id != victim.id);
         let left = s.list_messages(c.id, None, 100).await.unwrap();
         assert_eq!(left.iter().map(|m| m.id).collect::<Vec<_>>(), expected);
         let n = u32::try_from(expected.len()).unwrap();
