@@ -14,6 +14,7 @@ mod data;
 mod fixtures;
 mod messages;
 mod outbox;
+mod owned;
 mod tree;
 
 pub use catalog::*;
@@ -22,6 +23,7 @@ pub use data::*;
 pub use fixtures::*;
 pub use messages::*;
 pub use outbox::*;
+pub use owned::*;
 pub use tree::*;
 
 use crate::ports::{ChatRepository, MessageRepository};
@@ -68,7 +70,9 @@ macro_rules! storage_contract_tests {
             tree_select_branch_stores_only_the_active_leaf,
             tree_insert_chat_with_messages_stores_a_chain,
             tree_concurrent_sends_on_two_branches_keep_seq_gapless,
-            tree_idempotency_key_is_checked_before_the_busy_check
+            tree_idempotency_key_is_checked_before_the_busy_check,
+            find_owned_message_sees_only_the_owners, update_chat_is_a_compare_and_set,
+            concurrent_title_and_settings_updates_keep_both,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

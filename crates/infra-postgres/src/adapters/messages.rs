@@ -38,6 +38,22 @@ impl MessageRepository for PgStore {
         self.find_branched(id).await
     }
 
+    #[tracing::instrument(skip_all, fields(message_id = %id))]
+    async fn find_owned_message(
+        &self,
+        owner: &UserId,
+        id: MessageId,
+    ) -> Result<Option<(Chat, Message)>, StoreError> {
+        let id = id.as_uuid();
+        let owner = owner.as_str().to_owned();
+        self.run(move |c| {
+            repo::messages::find_owned(c, &owner, id)?
+                .map(|(chat, m)| Ok::<_, PgError>((chat.into_domain()?, m.into_domain()?)))
+                .transpose()
+        })
+        .await
+    }
+
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]
     async fn list_messages(
         &self,
