@@ -86,6 +86,14 @@ pub enum ApiError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// The caller's token quota is spent (nothing was stored); retry when it resets.
+    #[error("{detail}")]
+    QuotaExceeded {
+        /// Which quota, how much is used, when it resets.
+        detail: String,
+        /// Until the period resets.
+        retry_after: Duration,
+    },
     /// The LLM provider failed; the user's message and the failed reply are stored.
     #[error("{error}")]
     Llm {
@@ -199,6 +207,7 @@ impl ApiError {
                 ("headers-too-large", "Request header fields too large")
             }
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
+            ApiError::QuotaExceeded { .. } => ("quota-exceeded", "Token quota exceeded"),
             ApiError::Llm {
                 error: LlmError::Timeout(_),
                 ..
@@ -243,7 +252,8 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Conflict { retry_after, .. } => *retry_after,
-            ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+            ApiError::TooManyRequests { retry_after }
+            | ApiError::QuotaExceeded { retry_after, .. } => Some(*retry_after),
             ApiError::Llm {
                 error: LlmError::RateLimited { retry_after },
                 ..
@@ -291,7 +301,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Llm {
                 error: LlmError::Timeout(_),
                 ..
@@ -382,6 +394,16 @@ impl From<SendError> for ApiError {
                 "id",
                 "only an assistant reply that answers a user message can be regenerated",
             )]),
+            SendError::QuotaExceeded(e) => ApiError::QuotaExceeded {
+                detail: format!(
+                    "your token quota per {} ({} tokens) is spent ({} used); it resets at {}",
+                    e.period.as_str(),
+                    e.limit,
+                    e.used,
+                    e.resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                retry_after: e.retry_after,
+            },
             SendError::Llm { error, .. } => ApiError::Llm { error, stored: None },
             SendError::Unavailable(e) => ApiError::Unavailable(e),
             SendError::Unknown(e) => ApiError::Internal(e),

@@ -8,6 +8,7 @@ mod data;
 mod events;
 mod llm;
 mod storage;
+mod usage;
 
 pub use catalog::*;
 pub use clock::*;
@@ -15,3 +16,4 @@ pub use data::*;
 pub use events::*;
 pub use llm::*;
 pub use storage::*;
+pub use usage::*;

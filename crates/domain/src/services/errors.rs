@@ -58,6 +58,9 @@ pub enum SendError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// The user's token quota is spent; nothing was stored and the provider was not called.
+    #[error(transparent)]
+    QuotaExceeded(super::QuotaExceeded),
     /// The idempotency key was used before with a different request.
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyMismatch,

@@ -83,10 +83,11 @@ async fn store_final(
     inner: &Inner,
     reply: &crate::model::Message,
     event: &Event,
+    usage: Option<&crate::model::UsageEntry>,
 ) -> Result<bool, crate::ports::StoreError> {
     let mut delays = FINISH_RETRY_DELAYS_MS.iter();
     loop {
-        match inner.messages.finish_reply(reply, event).await {
+        match inner.messages.finish_reply(reply, event, usage).await {
             Err(crate::ports::StoreError::Unavailable(e)) => {
                 match (&inner.sleeper, delays.next()) {
                     (Some(sleeper), Some(ms)) => {
@@ -129,6 +130,7 @@ impl Generation {
             _guard,
         } = self;
         let started = inner.clock.now();
+        let prompt_estimate = super::usage::estimate_prompt(&request);
         let mut model = request.model.clone();
         let mut content = String::new();
         let mut usage: Option<Usage> = None;
@@ -183,7 +185,8 @@ impl Generation {
             Event::new(now, actor.user.clone(), reply.chat_id, kind)
                 .with_request_id(actor.request_id.clone()),
         );
-        let stored = store_final(&inner, &reply, &event).await?;
+        let charge = super::usage::reply_entry(&actor.user, &reply, prompt_estimate);
+        let stored = store_final(&inner, &reply, &event, charge.as_ref()).await?;
         if let (true, Some(observer)) = (stored, &inner.observer) {
             observer.reply_stored(&actor, &reply);
         }

@@ -11,10 +11,12 @@ pub mod history;
 mod messages;
 mod models;
 mod observer;
+mod quota;
 mod retention;
 mod search;
 pub mod title_text;
 mod titles;
+mod usage;
 
 pub use chats::*;
 pub use data_errors::*;
@@ -26,9 +28,11 @@ pub use generation::*;
 pub use messages::*;
 pub use models::ModelService;
 pub use observer::*;
+pub use quota::*;
 pub use retention::*;
 pub use search::*;
 pub use titles::*;
+pub use usage::*;
 
 use crate::model::UserId;
 
@@ -55,6 +59,8 @@ impl Actor {
 mod tests;
 #[cfg(test)]
 mod tests_data;
+#[cfg(test)]
+mod tests_usage;
 
 #[cfg(test)]
 mod testing_support {

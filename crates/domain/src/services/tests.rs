@@ -341,9 +341,11 @@ fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
         });
     messages
         .expect_finish_reply()
-        .withf(|m, e| m.status == MessageStatus::Failed && e.kind.type_name() == "message.failed")
+        .withf(|m, e, _| {
+            m.status == MessageStatus::Failed && e.kind.type_name() == "message.failed"
+        })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     messages.expect_start_turn().returning(|_| Ok(()));
     messages
         .expect_recent_messages()
@@ -364,7 +366,7 @@ fn generation_stores_the_completed_reply_with_usage() {
     let (id, chats, mut messages) = ready_to_send();
     messages
         .expect_finish_reply()
-        .withf(|m, e| {
+        .withf(|m, e, _| {
             m.status == MessageStatus::Complete
                 && m.content == "Hello!"
                 && m.usage
@@ -375,7 +377,7 @@ fn generation_stores_the_completed_reply_with_usage() {
                 && matches!(&e.kind, EventKind::MessageCompleted { message, .. } if message == m)
         })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     let mut llm = MockLlmClient::new();
     llm.expect_stream()
         .withf(|r| r.messages.len() == 1 && r.model == "echo")
@@ -410,14 +412,14 @@ fn a_stream_that_breaks_stores_a_failed_reply_with_the_partial_text() {
     let (id, chats, mut messages) = ready_to_send();
     messages
         .expect_finish_reply()
-        .withf(|m, e| {
+        .withf(|m, e, _| {
             m.status == MessageStatus::Failed
                 && m.content == "par"
                 && m.error.is_some()
                 && e.kind.type_name() == "message.failed"
         })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     let mut llm = MockLlmClient::new();
     llm.expect_stream().returning(|_| {
         let items = vec![
@@ -472,11 +474,11 @@ fn cancel_without_a_local_generation_cancels_in_storage() {
     let (chats, mut messages) = chat_with_message(2, Role::Assistant, MessageStatus::Streaming);
     messages
         .expect_finish_reply()
-        .withf(|m, e| {
+        .withf(|m, e, _| {
             m.status == MessageStatus::Cancelled && e.kind.type_name() == "message.cancelled"
         })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     let svc = message_service(chats, messages, MockLlmClient::new());
     let m = block_on(svc.cancel(&actor("alice"), MessageId::new())).unwrap();
     assert_eq!(m.status, MessageStatus::Cancelled);
@@ -489,7 +491,7 @@ fn a_storage_blip_at_the_end_of_a_reply_is_retried_not_lost() {
     messages
         .expect_finish_reply()
         .times(3)
-        .returning(move |m, _| {
+        .returning(move |m, _, _| {
             attempts += 1;
             assert_eq!(m.content, "kept");
             if attempts < 3 {
@@ -527,7 +529,7 @@ fn without_a_sleeper_a_storage_failure_at_the_end_is_reported() {
     messages
         .expect_finish_reply()
         .times(1)
-        .returning(|_, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+        .returning(|_, _, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
     let mut llm = MockLlmClient::new();
     llm.expect_stream().returning(|_| {
         Ok(Box::pin(futures::stream::iter(vec![Ok(LlmChunk::Delta(

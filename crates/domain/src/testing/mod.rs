@@ -1,6 +1,6 @@
 //! The contract suites: one set of cases per port, run against every adapter of it
 //! (storage: memory and Postgres; the model catalog: static and provider-backed; the
-//! outbox: [`outbox_contract_tests!`]), so a test double cannot drift from the real
+//! outbox: [`outbox_contract_tests!`]; the usage ledger and quotas: [`usage_contract_tests!`]), so a test double cannot drift from the real
 //! thing. Enabled by the `testing` feature.
 //!
 //! An adapter's tests call [`storage_contract_tests!`] with an async expression that
@@ -14,6 +14,7 @@ mod data;
 mod fixtures;
 mod messages;
 mod outbox;
+mod usage;
 
 pub use catalog::*;
 pub use chats::*;
@@ -21,6 +22,7 @@ pub use data::*;
 pub use fixtures::*;
 pub use messages::*;
 pub use outbox::*;
+pub use usage::*;
 
 use crate::ports::{ChatRepository, MessageRepository};
 use std::sync::Arc;

@@ -27,7 +27,12 @@ impl MessageService {
             message.chat_id,
             EventKind::MessageCancelled(message.clone()),
         );
-        if self.inner.messages.finish_reply(&message, &event).await? {
+        if self
+            .inner
+            .messages
+            .finish_reply(&message, &event, None)
+            .await?
+        {
             return Ok(message);
         }
         match self.inner.messages.find_message(id).await? {

@@ -84,6 +84,7 @@ pub(crate) struct Inner {
     pub(crate) sleeper: Option<Arc<dyn Sleeper>>,
     pub(crate) catalog: Option<Arc<dyn ModelCatalog>>,
     pub(crate) observer: Option<Arc<dyn super::ReplyObserver>>,
+    pub(crate) quota: Option<Arc<super::Quota>>,
     running: Mutex<HashMap<MessageId, oneshot::Sender<CancelAck>>>,
 }
 
@@ -136,6 +137,7 @@ impl MessageService {
                 sleeper: None,
                 catalog: None,
                 observer: None,
+                quota: None,
                 running: Mutex::new(HashMap::new()),
             }),
         }
@@ -160,6 +162,12 @@ impl MessageService {
         self.with_inner(|i| i.observer = Some(observer))
     }
 
+    /// Refuses a send or regenerate of a user whose token quota is spent (see
+    /// [`super::Quota`]), before anything is stored or the provider is called.
+    pub fn with_quota(self, quota: Arc<super::Quota>) -> Self {
+        self.with_inner(|i| i.quota = Some(quota))
+    }
+
     fn with_inner(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
@@ -172,6 +180,7 @@ impl MessageService {
                 sleeper: shared.sleeper.clone(),
                 catalog: shared.catalog.clone(),
                 observer: shared.observer.clone(),
+                quota: shared.quota.clone(),
                 running: Mutex::new(HashMap::new()),
             },
         };
@@ -238,7 +247,7 @@ impl MessageService {
             m.error = Some("generation was interrupted".into());
             m.updated_at = self.inner.clock.now();
             let event = self.event(actor, chat_id, EventKind::MessageFailed(m.clone()));
-            self.inner.messages.finish_reply(&m, &event).await?;
+            self.inner.messages.finish_reply(&m, &event, None).await?;
         }
         Ok(())
     }

@@ -33,6 +33,7 @@ impl MessageService {
         loop {
             let chat = self.owned_chat(actor, target.chat_id).await?;
             self.inner.check_model(&chat)?;
+            self.inner.check_quota(actor).await?;
             self.reap_stale(actor, chat.id).await?;
             let reply = self.new_reply(&chat, chat.message_count + 1);
             let turn = NewTurn {

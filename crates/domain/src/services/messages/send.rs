@@ -81,6 +81,7 @@ impl MessageService {
             }
             let chat = self.owned_chat(actor, cmd.chat_id).await?;
             self.inner.check_model(&chat)?;
+            self.inner.check_quota(actor).await?;
             self.reap_stale(actor, chat.id).await?;
             let now = self.inner.clock.now();
             let user_message = Message {
