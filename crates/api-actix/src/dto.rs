@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 mod events;
 mod query;
 pub mod rules;
+pub mod usage;
 
 pub use events::{Delta, TurnEvent, TurnProblem};
 pub use query::{

@@ -38,7 +38,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         routes::chats::get, routes::chats::update, routes::chats::delete,
         routes::messages::send, routes::messages::list, routes::messages::get,
         routes::messages::edit, routes::messages::delete, routes::messages::regenerate,
-        routes::messages::cancel, routes::models::list,
+        routes::messages::cancel, routes::models::list, routes::usage::report,
         routes::data::search, routes::data::export, routes::data::erase_me,
         health::healthz, health::readyz, crate::metrics::handler, spec,
     ),
@@ -49,12 +49,16 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         crate::dto_data::SearchPage, crate::dto_data::SearchHitDto, crate::dto_data::HitChatDto,
         crate::dto_data::SnippetDto, crate::dto_data::HighlightDto, crate::dto_data::ExportLine,
         routes::models::ModelDto, routes::models::ModelListDto,
+        crate::dto::usage::UsageReportDto, crate::dto::usage::UsageGroupDto,
+        crate::dto::usage::UsageTotalsDto, crate::dto::usage::UsagePurposeDto,
+        crate::dto::usage::UsageGroupByDto,
     )),
     tags(
         (name = "chats", description = "The caller's chats"),
         (name = "messages", description = "Messages of a chat, sends and replies, search"),
         (name = "data", description = "The caller's own data: export and erasure"),
         (name = "models", description = "The models a chat may use"),
+        (name = "usage", description = "The caller's token usage (quotas are checked against it)"),
         (name = "operations", description = "Health, readiness, metrics and this document (no token)"),
     )
 )]

@@ -84,6 +84,8 @@ pub struct DataAdapters {
     pub background_erasure: Arc<dyn ErasureRepository>,
     /// Retention, for the maintenance job.
     pub retention: Arc<dyn RetentionRepository>,
+    /// The usage ledger (replies are charged through `MessageRepository::finish_reply`).
+    pub usage: Arc<dyn domain::ports::UsageRepository>,
 }
 
 impl std::fmt::Debug for DataAdapters {
@@ -96,12 +98,17 @@ impl DataAdapters {
     /// Every data port from `requests`, the background ones from `background`.
     pub fn of<R, B>(requests: Arc<R>, background: Arc<B>) -> Self
     where
-        R: MessageSearchRepository + ExportRepository + ErasureRepository + 'static,
+        R: MessageSearchRepository
+            + ExportRepository
+            + ErasureRepository
+            + domain::ports::UsageRepository
+            + 'static,
         B: ErasureRepository + RetentionRepository + 'static,
     {
         Self {
             search: requests.clone(),
             export: requests.clone(),
+            usage: requests.clone(),
             erasure: requests,
             background_erasure: background.clone(),
             retention: background,
@@ -188,7 +195,13 @@ impl Application {
             adapters.clock.clone(),
             title_config(settings),
         )
-        .with_models(models.clone());
+        .with_models(models.clone())
+        .with_usage(adapters.data.usage.clone());
+        let quota = domain::services::Quota::new(
+            adapters.data.usage.clone(),
+            adapters.clock.clone(),
+            settings.quota,
+        );
         let messages = MessageService::new(
             adapters.chats.clone(),
             adapters.messages.clone(),
@@ -198,6 +211,7 @@ impl Application {
         )
         .with_sleeper(std::sync::Arc::new(crate::state::TokioSleeper))
         .with_models(models.clone())
+        .with_quota(Arc::new(quota))
         .with_observer(Arc::new(crate::state::TitleTrigger::new(
             titles,
             spawner.clone(),
@@ -213,6 +227,10 @@ impl Application {
                 adapters.data.search.clone(),
             ),
             export: domain::services::ExportService::new(adapters.data.export.clone()),
+            usage: domain::services::UsageService::new(
+                adapters.data.usage.clone(),
+                adapters.clock.clone(),
+            ),
             erasure: domain::services::ErasureService::new(
                 adapters.data.erasure.clone(),
                 adapters.clock.clone(),

@@ -87,6 +87,8 @@ keys! {
     "search.text_config" ["SEARCH_TEXT_CONFIG"] "PostgreSQL text-search configuration of message search, e.g. english; changing it rebuilds the index at start-up (default simple)";
     "retention.chat_idle_days" ["RETENTION_CHAT_IDLE_DAYS"] "delete chats with no activity for this many days, 0 = never (default 0)";
     "retention.sweep_interval_secs" ["RETENTION_SWEEP_INTERVAL_SECS"] "seconds between two retention sweeps (default 3600)";
+    "quota.tokens_per_day" ["QUOTA_TOKENS_PER_DAY"] "tokens (prompt plus completion, titles included) a user may spend per UTC day; a send or regenerate past it is 429 until midnight UTC, 0 = no limit (default 0)";
+    "quota.tokens_per_month" ["QUOTA_TOKENS_PER_MONTH"] "tokens a user may spend per UTC calendar month; past it, 429 until the 1st, 0 = no limit (default 0)";
     "log.format" ["LOG_FORMAT"] "pretty (default) or json";
     "log.level" ["LOG_LEVEL", "RUST_LOG"] "filter in RUST_LOG syntax (default info)";
 }
@@ -410,6 +412,7 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
         chat_idle_days: (idle_days > 0).then_some(idle_days),
         sweep_interval_secs: r.ranged("retention.sweep_interval_secs", 3_600, 1, 604_800),
     };
+    let quota = super::quota::read(r);
     let log = LogSettings {
         format: match r
             .raw("log.format")
@@ -448,6 +451,7 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
         kafka,
         rate_limit,
         data,
+        quota,
         log,
     }
 }

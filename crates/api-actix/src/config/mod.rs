@@ -3,6 +3,7 @@
 
 mod keys;
 mod providers;
+mod quota;
 mod secret;
 mod source;
 
@@ -225,6 +226,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Search and retention.
     pub data: DataSettings,
+    /// Token quotas per user (off unless set).
+    pub quota: domain::services::QuotaConfig,
     /// Logging.
     pub log: LogSettings,
 }

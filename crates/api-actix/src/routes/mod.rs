@@ -1,4 +1,4 @@
-//! The HTTP routes: `/api/v1/chats`, `/api/v1/messages`, `/api/v1/models`, operations
+//! The HTTP routes: `/api/v1/chats`, `/api/v1/messages`, `/api/v1/models`, `/api/v1/usage`, operations
 //! (health, metrics, API docs) and the fallbacks, all from one table.
 
 pub mod chats;
@@ -7,6 +7,7 @@ pub mod health;
 pub mod messages;
 pub mod models;
 mod turn;
+pub mod usage;
 
 use crate::error::ApiError;
 use actix_web::http::Method;
@@ -94,6 +95,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep(Method::GET, "/api/v1/export", || web::to(data::export)),
     ep(Method::DELETE, "/api/v1/me", || web::to(data::erase_me)),
     ep(Method::GET, "/api/v1/models", || web::to(models::list)),
+    ep(Method::GET, "/api/v1/usage", || web::to(usage::report)),
     ep(Method::GET, "/healthz", || web::to(health::healthz)),
     ep(Method::GET, "/readyz", || web::to(health::readyz)),
     ep(Method::GET, "/metrics", || web::to(crate::metrics::handler)),

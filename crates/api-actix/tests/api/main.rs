@@ -29,3 +29,4 @@ mod raw;
 mod slow_clients;
 mod streaming;
 mod titles;
+mod usage;
