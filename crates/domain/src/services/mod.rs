@@ -60,6 +60,8 @@ mod tests;
 #[cfg(test)]
 mod tests_data;
 #[cfg(test)]
+mod tests_hardening;
+#[cfg(test)]
 mod tests_usage;
 
 #[cfg(test)]
