@@ -142,10 +142,10 @@ fn a_regenerate_over_quota_stores_nothing() {
         super::testing_support::message(cid, 2, Role::Assistant, MessageStatus::Complete);
     reply.model = Some("echo".into());
     let question = super::testing_support::message(cid, 1, Role::User, MessageStatus::Complete);
-    let r = reply.clone();
+    let (owned, r) = (c.clone(), reply.clone());
     messages
-        .expect_find_message()
-        .returning(move |_| Ok(Some(r.clone())));
+        .expect_find_owned_message()
+        .returning(move |_, _| Ok(Some((owned.clone(), r.clone()))));
     messages
         .expect_recent_messages()
         .returning(move |_, _, _| Ok(vec![question.clone()]));
