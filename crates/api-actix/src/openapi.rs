@@ -41,6 +41,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         routes::messages::cancel, routes::models::list,
         routes::data::search, routes::data::export, routes::data::erase_me,
         health::healthz, health::readyz, crate::metrics::handler, spec,
+        crate::playground::playground,
     ),
     components(schemas(
         ChatDto, ChatPage, ChatRequest, SettingsDto, SettingsRequest, MessageDto, MessagePage,
@@ -55,7 +56,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         (name = "messages", description = "Messages of a chat, sends and replies, search"),
         (name = "data", description = "The caller's own data: export and erasure"),
         (name = "models", description = "The models a chat may use"),
-        (name = "operations", description = "Health, readiness, metrics and this document (no token)"),
+        (name = "operations", description = "Health, readiness, metrics, this document and the playground page (no token)"),
     )
 )]
 pub struct ApiDoc;
