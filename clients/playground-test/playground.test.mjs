@@ -301,5 +301,36 @@ test("rename, title search, model picker and delete", async () => {
   await page.click("#chats .chat-item:has-text('Renamed tour')");
   await page.waitForSelector("#messages li.msg");
   await shot("19-tour");
-  assert.deepEqual(pageErrors, [], "no script error and no CSP violation");
+});
+
+test("message search, delete a message, export", async () => {
+  await page.fill("#message-search", "edited");
+  const hits = await until("message search hits", async () => {
+    const found = await page.$$eval("#hits .hit", (ns) =>
+      ns.map((n) => ({ chat: n.querySelector(".chat-title").textContent, marks: [...n.querySelectorAll("mark")].map((m) => m.textContent) })),
+    );
+    return found.length ? found : null;
+  });
+  assert.equal(hits[0].chat, "Renamed tour");
+  assert.ok(hits.every((h) => h.marks.some((m) => m.toLowerCase() === "edited")), JSON.stringify(hits));
+  await shot("20-message-search");
+  await page.click("#hits .hit >> nth=0");
+  await until("the hit's chat", async () => (await page.inputValue("#chat-title")) === "Renamed tour");
+
+  const count = () => page.$$eval("#messages li.msg", (ns) => ns.length);
+  const before = await count();
+  const last = await lastReply();
+  await page.click("#messages li.msg >> nth=-1 >> button.delete");
+  await until("the message deleted", async () => (await count()) === before - 1);
+  assert.notEqual((await lastReply()).id, last.id);
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+  const file = await download.path();
+  const lines = (await import("node:fs")).readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.ok(lines.some((l) => JSON.stringify(l).includes("Renamed tour")), "the export holds the chat");
+  await shot("21-after-delete-and-export");
+});
+
+test("no script error and no CSP violation on the way", () => {
+  assert.deepEqual(pageErrors, []);
 });

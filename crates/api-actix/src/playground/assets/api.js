@@ -171,6 +171,26 @@ export class Api {
     return this.json("PUT", `/messages/${id}`, { body: { content } });
   }
 
+  deleteMessage(id) {
+    return this.json("DELETE", `/messages/${id}`);
+  }
+
+  /** Full-text search over the caller's messages: hits with the chat and a snippet. */
+  searchMessages(text) {
+    return this.json("GET", `/messages/search?${new URLSearchParams({ q: text, limit: "20" })}`);
+  }
+
+  /** A new chat holding a copy of the branch from the root to `messageId`. */
+  fork(chatId, messageId) {
+    return this.json("POST", `/chats/${chatId}/fork`, { body: { messageId } });
+  }
+
+  /** Everything the caller stored, as newline-delimited JSON (a Blob). */
+  async exportAll() {
+    const res = await this.fetch("GET", "/export");
+    return res.blob();
+  }
+
   cancel(id) {
     return this.json("POST", `/messages/${id}/cancel`);
   }

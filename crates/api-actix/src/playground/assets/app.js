@@ -322,7 +322,7 @@ async function stop() {
   await api.cancel(id);
 }
 
-const trees = () => state.messages.some((m) => "parentId" in m || "branch" in m);
+const trees = () => state.messages.some((m) => m.id !== "pending" && ("parentId" in m || "branch" in m));
 
 /** Keeps the shown list up to `id` (included), for a new branch below it. */
 function cutAfter(id) {
@@ -369,8 +369,44 @@ async function branch(id) {
   await loadMessages();
 }
 
+async function removeMessage(m) {
+  await api.deleteMessage(m.id);
+  await loadMessages();
+  await refreshChat();
+}
+
+async function fork(m) {
+  const chat = await api.fork(state.chat.id, m.id);
+  await loadChats();
+  await openChat(chat.id);
+}
+
+async function searchMessages() {
+  const q = $("message-search").value.trim();
+  if (!q) {
+    $("hits").replaceChildren();
+    return;
+  }
+  const page = await api.searchMessages(q);
+  view.renderHits(page.items, guarded(openChat));
+}
+
+async function exportAll() {
+  const blob = await api.exportAll();
+  const url = URL.createObjectURL(blob);
+  const a = view.el("a", { href: url, download: "chat-service-export.ndjson" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 const actions = {
   regenerate: guarded(regenerate),
+  remove: guarded(removeMessage),
+  fork: guarded(fork),
+  // Fork is a conversation-tree route: offered when messages carry `parentId`.
+  canFork: () => trees(),
   edit: (m) => {
     state.editing = m.id;
     render();
@@ -414,6 +450,12 @@ $("stop").addEventListener("click", guarded(stop));
 $("more-chats").addEventListener("click", guarded(() => loadChats(true)));
 $("input").addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) guarded(send)(ev);
+});
+$("export").addEventListener("click", guarded(exportAll));
+let hitTimer = null;
+$("message-search").addEventListener("input", () => {
+  clearTimeout(hitTimer);
+  hitTimer = setTimeout(guarded(searchMessages), 250);
 });
 let searchTimer = null;
 $("search").addEventListener("input", () => {

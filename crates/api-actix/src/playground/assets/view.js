@@ -152,6 +152,12 @@ export function renderMessage(m, act, editing) {
     actions.append(
       el("button", { type: "button", class: "link regenerate", text: "Regenerate", onclick: () => act.regenerate(m) }),
     );
+    if (act.canFork()) {
+      actions.append(el("button", { type: "button", class: "link fork", text: "Fork", onclick: () => act.fork(m) }));
+    }
+  }
+  if (!editing && m.status !== "streaming" && m.id !== "pending") {
+    actions.append(el("button", { type: "button", class: "link delete", text: "Delete", onclick: () => act.remove(m) }));
   }
   return el(
     "li",
@@ -174,4 +180,33 @@ export function renderMessages(messages, act, editingId) {
 export function contentOf(id) {
   const li = document.querySelector(`#messages li[data-id="${CSS.escape(id)}"]`);
   return li ? li.querySelector(".content") : null;
+}
+
+/** Message search hits: the chat's title and the snippet, its matches in `<mark>`. */
+export function renderHits(hits, open) {
+  const list = document.getElementById("hits");
+  list.replaceChildren(
+    ...hits.map((h) => {
+      const chars = Array.from(h.snippet.text); // offsets count code points
+      const parts = [];
+      let at = 0;
+      for (const { start, end } of h.snippet.matches) {
+        if (start < at) continue;
+        parts.push(chars.slice(at, start).join(""), el("mark", { text: chars.slice(start, end).join("") }));
+        at = end;
+      }
+      parts.push(chars.slice(at).join(""));
+      return el(
+        "li",
+        {},
+        el(
+          "button",
+          { type: "button", class: "hit", onclick: () => open(h.chat.id) },
+          el("span", { class: "chat-title small", text: h.chat.title }),
+          el("span", { class: "snippet" }, ...parts),
+        ),
+      );
+    }),
+  );
+  if (!hits.length) list.append(el("li", { class: "muted small", text: "No message matches" }));
 }
