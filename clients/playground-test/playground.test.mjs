@@ -84,6 +84,20 @@ async function sendStalling(words) {
   });
 }
 
+/** A test step; on failure, a screenshot `FAILED-<n>.png` of the page as it was. */
+let steps = 0;
+function step(name, fn) {
+  const n = String(++steps).padStart(2, "0");
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      if (page) await page.screenshot({ path: path.join(shots, `FAILED-${n}.png`) }).catch(() => {});
+      throw e;
+    }
+  });
+}
+
 before(async () => {
   svc = await services();
   browser = await chromium.launch({
@@ -105,7 +119,7 @@ after(async () => {
   stopAll();
 });
 
-test("the page opens with the development token filled in, under a strict CSP", async () => {
+step("the page opens with the development token filled in, under a strict CSP", async () => {
   const res = await page.goto(`${svc.base}/`);
   assert.equal(res.status(), 200);
   const h = res.headers();
@@ -118,7 +132,7 @@ test("the page opens with the development token filled in, under a strict CSP", 
   await shot("01-open");
 });
 
-test("create a chat", async () => {
+step("create a chat", async () => {
   await page.fill("#new-title", "Playground tour");
   await page.click("#new-chat");
   await page.waitForSelector("#chats .chat-item:has-text('Playground tour')");
@@ -127,7 +141,7 @@ test("create a chat", async () => {
   await shot("02-created");
 });
 
-test("send: the reply streams in, then is stored complete", async () => {
+step("send: the reply streams in, then is stored complete", async () => {
   const text = "hello streaming world [fault:stall-midx1]";
   await sendText(text);
   await page.waitForSelector("#messages li.msg.user:has-text('hello streaming world')");
@@ -148,7 +162,7 @@ test("send: the reply streams in, then is stored complete", async () => {
   await shot("04-streamed");
 });
 
-test("regenerate: a new reply to the same message", async () => {
+step("regenerate: a new reply to the same message", async () => {
   const before = await lastReply();
   await page.click("#messages li.msg.assistant >> nth=-1 >> button.regenerate");
   const fresh = await until("the regenerated reply", async () => {
@@ -159,7 +173,7 @@ test("regenerate: a new reply to the same message", async () => {
   await shot("05-regenerated");
 });
 
-test("edit and resend: the edited message gets a new reply", async () => {
+step("edit and resend: the edited message gets a new reply", async () => {
   await page.click("#messages li.msg.user >> nth=0 >> button.edit");
   await page.fill("#messages .edit-input", "edited question please");
   await shot("06-editing");
@@ -173,7 +187,7 @@ test("edit and resend: the edited message gets a new reply", async () => {
   await shot("07-resent");
 });
 
-test("stop a slow reply: its partial text is kept, cancelled", async () => {
+step("stop a slow reply: its partial text is kept, cancelled", async () => {
   const partial = await sendStalling("please stop me now");
   await shot("08-before-stop");
   await page.click("#stop");
@@ -188,7 +202,7 @@ test("stop a slow reply: its partial text is kept, cancelled", async () => {
   await shot("09-stopped");
 });
 
-test("reload in the middle of a reply: it continues and completes", async () => {
+step("reload in the middle of a reply: it continues and completes", async () => {
   const words = "resume after reload";
   await sendStalling(words);
   await shot("10-before-reload");
@@ -211,7 +225,7 @@ test("reload in the middle of a reply: it continues and completes", async () => 
   await shot("12-resumed-complete");
 });
 
-test("a reply is shown as text, never run as HTML (XSS)", async () => {
+step("a reply is shown as text, never run as HTML (XSS)", async () => {
   await page.evaluate(() => {
     window.__xss = 0;
   });
@@ -228,7 +242,7 @@ test("a reply is shown as text, never run as HTML (XSS)", async () => {
   await shot("13-xss-as-text");
 });
 
-test("problems are shown: 502 from the provider, 409 busy, 429, 401", async () => {
+step("problems are shown: 502 from the provider, 409 busy, 429, 401", async () => {
   await sendForReply("break please [fault:500]", has("failed"));
   const bad = await problemShown(502);
   assert.match(bad.title, /LLM provider failed/);
@@ -267,11 +281,13 @@ test("problems are shown: 502 from the provider, 409 busy, 429, 401", async () =
   await until("the token state", async () => (await page.textContent("#token-state")).includes("user dev"));
 });
 
-test("rename, title search, model picker and delete", async () => {
+step("rename, title search, model picker and delete", async () => {
   await page.fill("#new-title", "Throwaway");
   await page.click("#new-chat");
   await page.waitForSelector("#chats .chat-item:has-text('Throwaway')");
+  await until("the new chat opened", async () => (await page.inputValue("#chat-title")) === "Throwaway");
   await page.click("#chats .chat-item:has-text('Playground tour')");
+  await until("the chat opened", async () => (await page.inputValue("#chat-title")) === "Playground tour");
   await page.fill("#chat-title", "Renamed tour");
   await page.click("#rename");
   await page.waitForSelector("#chats .chat-item:has-text('Renamed tour')");
@@ -303,7 +319,7 @@ test("rename, title search, model picker and delete", async () => {
   await shot("19-tour");
 });
 
-test("message search, delete a message, export", async () => {
+step("message search, delete a message, export", async () => {
   await page.fill("#message-search", "edited");
   const hits = await until("message search hits", async () => {
     const found = await page.$$eval("#hits .hit", (ns) =>
@@ -331,6 +347,24 @@ test("message search, delete a message, export", async () => {
   await shot("21-after-delete-and-export");
 });
 
-test("no script error and no CSP violation on the way", () => {
+step("chat settings are saved; a bad one gets a 422 naming the field", async () => {
+  await page.click("#settings summary");
+  await page.fill("#system-prompt", "Be brief.");
+  await page.fill("#temperature", "0.5");
+  await page.fill("#max-tokens", "256");
+  await page.click("#save-settings");
+  await page.reload();
+  await until("the saved settings", async () => (await page.inputValue("#system-prompt")) === "Be brief.");
+  assert.equal(await page.inputValue("#temperature"), "0.5");
+  assert.equal(await page.inputValue("#max-tokens"), "256");
+  await page.click("#settings summary");
+  await page.fill("#temperature", "5");
+  await page.click("#save-settings");
+  const invalid = await problemShown(422);
+  assert.match(invalid.detail, /settings\.temperature/);
+  await shot("22-problem-422");
+});
+
+step("no script error and no CSP violation on the way", async () => {
   assert.deepEqual(pageErrors, []);
 });

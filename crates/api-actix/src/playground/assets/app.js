@@ -80,18 +80,28 @@ function showChat() {
   if (!c) return;
   $("chat-title").value = c.title;
   view.renderModels(state.models, c.settings.model);
+  $("system-prompt").value = c.settings.systemPrompt || "";
+  $("temperature").value = c.settings.temperature ?? "";
+  $("max-tokens").value = c.settings.maxTokens ?? "";
   $("delete-chat").textContent = "Delete chat";
   delete $("delete-chat").dataset.armed;
 }
 
+// Opening chats quickly one after the other: only the last one opened is shown.
+let opening = 0;
+
 async function openChat(id) {
+  const mine = ++opening;
   if (state.live && state.live.chatId !== id) detach();
-  state.chat = await api.getChat(id);
+  const chat = await api.getChat(id);
+  if (mine !== opening) return;
+  state.chat = chat;
   state.editing = null;
   history.replaceState(null, "", `#chat=${id}`);
   showChat();
   view.renderChats(state.chats || [], id, guarded(openChat));
   await loadMessages();
+  if (mine !== opening) return;
   const last = state.messages[state.messages.length - 1];
   if (!state.live && last && last.role === "assistant" && last.status === "streaming") {
     resume(last).catch(report);
@@ -100,7 +110,10 @@ async function openChat(id) {
 
 async function loadMessages() {
   if (!state.chat) return;
-  state.messages = await api.messages(state.chat.id);
+  const chatId = state.chat.id;
+  const messages = await api.messages(chatId);
+  if (!state.chat || state.chat.id !== chatId) return; // another chat was opened meanwhile
+  state.messages = messages;
   render();
 }
 
@@ -136,6 +149,21 @@ async function renameChat() {
 async function pickModel() {
   const model = $("model").value || null;
   state.chat = await api.updateChat(state.chat.id, { settings: { ...state.chat.settings, model } });
+  showChat();
+}
+
+/** The settings form as a request: empty fields are `null` (the default); numbers are
+ * sent as typed, so the service's 422 names a bad one. */
+async function saveSettings(ev) {
+  if (ev) ev.preventDefault();
+  const number = (v) => (v.trim() === "" ? null : Number.isNaN(Number(v)) ? v : Number(v));
+  const settings = {
+    ...state.chat.settings,
+    systemPrompt: $("system-prompt").value === "" ? null : $("system-prompt").value,
+    temperature: number($("temperature").value),
+    maxTokens: number($("max-tokens").value),
+  };
+  state.chat = await api.updateChat(state.chat.id, { settings });
   showChat();
 }
 
@@ -233,7 +261,10 @@ function finish(live) {
 }
 
 async function refreshChat() {
-  state.chat = await api.getChat(state.chat.id);
+  const id = state.chat && state.chat.id;
+  if (!id) return;
+  const chat = await api.getChat(id);
+  if (state.chat && state.chat.id === id) state.chat = chat;
   await loadChats();
 }
 
@@ -445,6 +476,7 @@ $("new-chat").addEventListener("click", guarded(createChat));
 $("rename").addEventListener("click", guarded(renameChat));
 $("model").addEventListener("change", guarded(pickModel));
 $("delete-chat").addEventListener("click", guarded(deleteChat));
+$("settings-form").addEventListener("submit", guarded(saveSettings));
 $("composer").addEventListener("submit", guarded(send));
 $("stop").addEventListener("click", guarded(stop));
 $("more-chats").addEventListener("click", guarded(() => loadChats(true)));

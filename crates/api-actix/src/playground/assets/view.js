@@ -138,6 +138,13 @@ export function renderMessage(m, act, editing) {
     { class: "meta" },
     el("span", { class: "role", text: who }),
     m.model ? el("span", { class: "muted small", text: m.model }) : null,
+    m.usage
+      ? el("span", {
+          class: "muted small usage",
+          title: "prompt + completion tokens",
+          text: `${m.usage.promptTokens}+${m.usage.completionTokens} tokens`,
+        })
+      : null,
     m.status !== "complete" ? el("span", { class: `badge status ${m.status}`, text: m.status }) : null,
     branchNav(m, act),
   );
