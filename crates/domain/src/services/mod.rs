@@ -55,6 +55,8 @@ impl Actor {
 mod tests;
 #[cfg(test)]
 mod tests_data;
+#[cfg(test)]
+mod tests_hardening;
 
 #[cfg(test)]
 mod testing_support {
