@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox_cmd;
+pub mod playground;
 pub mod probes;
 pub mod problems;
 pub mod rate_limit;

@@ -41,6 +41,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         routes::messages::cancel, routes::models::list, routes::usage::report,
         routes::data::search, routes::data::export, routes::data::erase_me,
         health::healthz, health::readyz, crate::metrics::handler, spec,
+        crate::playground::playground,
     ),
     components(schemas(
         ChatDto, ChatPage, ChatRequest, SettingsDto, SettingsRequest, MessageDto, MessagePage,
@@ -59,7 +60,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         (name = "data", description = "The caller's own data: export and erasure"),
         (name = "models", description = "The models a chat may use"),
         (name = "usage", description = "The caller's token usage (quotas are checked against it)"),
-        (name = "operations", description = "Health, readiness, metrics and this document (no token)"),
+        (name = "operations", description = "Health, readiness, metrics, this document and the playground page (no token)"),
     )
 )]
 pub struct ApiDoc;

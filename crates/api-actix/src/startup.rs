@@ -250,6 +250,12 @@ impl Application {
         let metrics = web::Data::new(metrics);
         let rate_limits = web::Data::new(RateLimits::new(&settings.rate_limit));
         let spec = web::Data::new(crate::openapi::SpecJson(crate::openapi::json()));
+        let playground = web::Data::new(crate::playground::Playground::new(
+            settings.http.playground,
+            dev_token
+                .as_deref()
+                .filter(|_| crate::playground::is_loopback(&settings.http.addr)),
+        ));
         let draining = crate::shutdown::Draining::default();
         let draining_data = web::Data::new(draining.clone());
         let origins = settings.http.cors_allowed_origins.clone();
@@ -269,6 +275,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(rate_limits.clone())
                 .app_data(spec.clone())
+                .app_data(playground.clone())
                 .app_data(draining_data.clone())
                 .app_data(keep_alive)
                 .app_data(data.clone())

@@ -30,6 +30,7 @@ keys! {
     "http.shutdown_delay_secs" ["HTTP_SHUTDOWN_DELAY_SECS"] "on SIGTERM, time /readyz answers 503 while still accepting, before the drain (default 0)";
     "http.sse_keep_alive_secs" ["HTTP_SSE_KEEP_ALIVE_SECS"] "idle time after which an event stream gets a `: keep-alive` comment, 0 = never (default 15)";
     "http.workers" ["HTTP_WORKERS"] "worker threads, 0 = one per core (default 0)";
+    "http.playground" ["HTTP_PLAYGROUND"] "serve the playground page (a browser chat client) at GET /, true or false (default true, false when env is production)";
     "cors.allowed_origins" ["CORS_ALLOWED_ORIGINS"] "comma-separated origins allowed by CORS (default none)";
     "auth.jwt_algorithm" ["JWT_ALGORITHM"] "HS256 (default), RS256 or ES256";
     "auth.jwt_secret" ["JWT_SECRET"] "HS256 secret, at least 32 bytes (generated at start in development when unset)";
@@ -372,6 +373,11 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
         shutdown_delay_secs: r.ranged("http.shutdown_delay_secs", 0, 0, 600),
         sse_keep_alive_secs: r.ranged("http.sse_keep_alive_secs", 15, 0, 3_600),
         workers: r.ranged("http.workers", 0, 0, 256),
+        playground: r.parsed(
+            "http.playground",
+            env == Environment::Development,
+            "true or false",
+        ),
         cors_allowed_origins: r
             .raw("cors.allowed_origins")
             .map(|o| {

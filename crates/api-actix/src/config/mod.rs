@@ -63,6 +63,8 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Worker threads (0 = one per core).
     pub workers: usize,
+    /// Whether `GET /` serves the playground page.
+    pub playground: bool,
 }
 
 /// Token settings.

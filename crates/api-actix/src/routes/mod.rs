@@ -58,8 +58,9 @@ const fn ep(method: Method, path: &'static str, handler: fn() -> Route) -> Endpo
 }
 
 /// Every route the router serves, in matching order: the router is built from this
-/// table, and a test checks it against the OpenAPI document both ways. (The Swagger
-/// UI's files under `/docs/` are the one thing served outside it.)
+/// table, and a test checks it against the OpenAPI document both ways. (The files of
+/// the Swagger UI under `/docs/` and of the playground under `/playground/` are the
+/// only things served outside it.)
 pub const ENDPOINTS: &[Endpoint] = &[
     ep(Method::POST, "/api/v1/chats", || web::to(chats::create)),
     ep(Method::GET, "/api/v1/chats", || web::to(chats::list)),
@@ -102,11 +103,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep(Method::GET, crate::openapi::SPEC_PATH, || {
         web::to(crate::openapi::spec)
     }),
+    ep(Method::GET, "/", || web::to(crate::playground::playground)),
 ];
 
 /// Registers every route of [`ENDPOINTS`] (one resource per path; `HEAD` served by the
 /// path's GET handler, the dispatcher leaving out the body; 405 with `Allow` for other
-/// methods), and the Swagger UI.
+/// methods), the Swagger UI and the playground's files.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut paths: Vec<&str> = Vec::new();
     for e in ENDPOINTS {
@@ -134,5 +136,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .to(crate::openapi::docs_redirect),
         ),
     )
-    .service(crate::openapi::swagger_ui());
+    .service(crate::openapi::swagger_ui())
+    .service(
+        resource(crate::playground::ASSET_PATH, allow_value(&[Method::GET])).route(
+            web::route()
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .to(crate::playground::asset),
+        ),
+    );
 }

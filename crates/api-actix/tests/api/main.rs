@@ -23,6 +23,7 @@ mod ops_metrics;
 mod ops_outbox;
 mod ops_process;
 mod ops_protection;
+mod playground;
 mod postgres;
 mod provider;
 mod providers_support;
