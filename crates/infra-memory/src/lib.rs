@@ -4,8 +4,10 @@
 //! number of tasks writing at once.
 
 mod data;
+mod live;
 mod log_publisher;
 mod store;
 
+pub use live::{MemoryLive, DEFAULT_RETENTION as LIVE_RETENTION};
 pub use log_publisher::LogPublisher;
 pub use store::MemoryStore;
