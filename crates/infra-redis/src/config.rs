@@ -111,10 +111,7 @@ mod tests {
             redacted_url("rediss://app:s3cret@cache:6380/2"),
             "rediss://app:***@cache:6380/2"
         );
-        assert_eq!(
-            redacted_url("redis://:s3cret@cache"),
-            "redis://:***@cache"
-        );
+        assert_eq!(redacted_url("redis://:s3cret@cache"), "redis://:***@cache");
         assert_eq!(redacted_url("redis://cache:6379"), "redis://cache:6379");
         let c = RedisConfig::new("redis://:hunter2@cache");
         assert!(!format!("{c:?}").contains("hunter2"));

@@ -188,10 +188,8 @@ impl Redis {
                 ));
             }
         }
-        let connect = ConnectionManager::new_with_config(
-            self.inner.client.clone(),
-            self.manager_config(),
-        );
+        let connect =
+            ConnectionManager::new_with_config(self.inner.client.clone(), self.manager_config());
         let limit = self.inner.config.connect_timeout * 2;
         match tokio::time::timeout(limit, connect).await {
             Ok(Ok(m)) => {
@@ -200,9 +198,9 @@ impl Redis {
                 Ok(m)
             }
             Ok(Err(e)) => Err(self.connect_failed(RedisFailure::of(&e))),
-            Err(_) => Err(self.connect_failed(RedisFailure::Unavailable(
-                "connect timed out".into(),
-            ))),
+            Err(_) => {
+                Err(self.connect_failed(RedisFailure::Unavailable("connect timed out".into())))
+            }
         }
     }
 

@@ -157,7 +157,10 @@ impl Hub {
             let _ = self
                 .inner
                 .redis
-                .observe("unsubscribe", async move { conn.unsubscribe(channel).await })
+                .observe(
+                    "unsubscribe",
+                    async move { conn.unsubscribe(channel).await },
+                )
                 .await;
         }
     }
@@ -297,7 +300,10 @@ mod tests {
                 text: "hé:llo".into()
             })
         );
-        assert_eq!(Note::parse(b"ecomplete"), Some(Note::End("complete".into())));
+        assert_eq!(
+            Note::parse(b"ecomplete"),
+            Some(Note::End("complete".into()))
+        );
         assert_eq!(Note::parse(b"dx:y"), None);
         assert_eq!(Note::parse(b"\xff"), None);
         assert_eq!(Note::parse(b"zzz"), None);

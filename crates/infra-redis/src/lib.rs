@@ -16,7 +16,10 @@
 mod config;
 mod conn;
 mod hub;
+mod live;
 mod scripts;
+
+pub use live::{RedisLive, ACTIVE_TTL, POLL_INTERVAL};
 
 pub use config::{redacted_url, RedisConfig, DEFAULT_KEY_PREFIX};
 pub use conn::{NoObserver, Outcome, Redis, RedisFailure, RedisObserver};

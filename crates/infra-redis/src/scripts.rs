@@ -60,7 +60,7 @@ return e
     )
 });
 
-/// Takes a lease. KEYS: lease, leases. ARGV: holder, now ms, until ms, reply id, keep ms.
+/// Takes a lease. KEYS: lease, leases. ARGV: holder, now µs, until µs, reply id, keep ms.
 /// Returns 1 taken, 0 held by another holder.
 pub static TAKE_LEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -70,12 +70,13 @@ if cur[1] and cur[1] ~= ARGV[1] and tonumber(cur[2]) > tonumber(ARGV[2]) then re
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'until', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 ",
     )
 });
 
-/// Renews a lease. KEYS: lease, leases. ARGV: holder, until ms, reply id, keep ms.
+/// Renews a lease. KEYS: lease, leases. ARGV: holder, until µs, reply id, keep ms.
 /// Returns 1 renewed, 0 not held by `holder`.
 pub static RENEW_LEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -84,6 +85,7 @@ if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'until', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 ",
     )
@@ -101,8 +103,9 @@ return 1
     )
 });
 
-/// GCRA: takes `n` tokens at once or none. KEYS: bucket. ARGV: now ms, ms per token,
-/// burst, n. Returns `{1, '0'}` allowed or `{0, wait ms}`.
+/// GCRA: takes `n` tokens at once or none. KEYS: bucket. ARGV: now µs, µs per token,
+/// burst, n. Returns `{1, '0'}` allowed or `{0, wait µs}`. The key expires a second
+/// after the bucket is full again.
 pub static TAKE_TOKENS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -114,8 +117,8 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
 if tat < now then tat = now end
 local new_tat = tat + n * t
 local allow_at = new_tat - burst * t
-if allow_at > now then return {0, tostring(allow_at - now)} end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+if allow_at > now then return {0, string.format('%.3f', allow_at - now)} end
+redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 return {1, '0'}
 ",
     )

@@ -25,27 +25,37 @@ pub(super) async fn take_tokens(
         )));
     }
     let bucket = live.redis_handle().key(&format!("bucket:{key}"));
-    let interval_ms = 1000.0 / limit.per_sec;
-    let (allowed, wait_ms): (i64, String) = live
+    let interval_us = 1_000_000.0 / limit.per_sec;
+    let taken: Result<(i64, String), _> = live
         .redis_handle()
         .run("rate_limit", |mut c| async move {
             scripts::TAKE_TOKENS
                 .key(&bucket)
-                .arg(now.timestamp_millis())
-                .arg(format!("{interval_ms:.6}"))
+                .arg(now.timestamp_micros())
+                .arg(format!("{interval_us:.3}"))
                 .arg(limit.burst)
                 .arg(n)
                 .invoke_async(&mut c)
                 .await
         })
-        .await?;
+        .await;
+    let (allowed, wait_us) = match taken {
+        Ok(t) => t,
+        Err(f) => {
+            if !matches!(f, crate::RedisFailure::Unexpected(_)) {
+                // Callers let the request through (fail open): counted apart.
+                live.redis_handle().observer().rate_limit_fail_open();
+            }
+            return Err(f.into());
+        }
+    };
     if allowed == 1 {
         return Ok(Take::Allowed);
     }
-    let wait: f64 = wait_ms
+    let wait: f64 = wait_us
         .parse()
-        .map_err(|_| LiveError::Other(format!("unreadable wait {wait_ms:?}")))?;
+        .map_err(|_| LiveError::Other(format!("unreadable wait {wait_us:?}")))?;
     Ok(Take::Limited {
-        retry_after: Duration::from_secs_f64((wait / 1000.0).max(0.001)),
+        retry_after: Duration::try_from_secs_f64((wait / 1e6).max(1e-6)).unwrap_or(Duration::MAX),
     })
 }

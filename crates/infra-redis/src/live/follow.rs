@@ -80,24 +80,17 @@ impl Follower {
                 }
             }
             // Whatever was appended before the end is in the buffer: read it, then end.
-            Ok(Note::End(_)) | Ok(Note::Resync) | Err(RecvError::Lagged(_)) => {
-                self.reread().await
-            }
+            Ok(Note::End(_)) | Ok(Note::Resync) | Err(RecvError::Lagged(_)) => self.reread().await,
             Err(RecvError::Closed) => {
-                self.out.push_back(Err(LiveError::Unavailable(
-                    "the subscriber stopped".into(),
-                )));
+                self.out
+                    .push_back(Err(LiveError::Unavailable("the subscriber stopped".into())));
                 self.done = true;
             }
         }
     }
 }
 
-pub(super) async fn follow(
-    live: RedisLive,
-    reply: MessageId,
-    from: u64,
-) -> LiveResult<LiveStream> {
+pub(super) async fn follow(live: RedisLive, reply: MessageId, from: u64) -> LiveResult<LiveStream> {
     let channel = live.keys(reply).channel;
     let (sub, _subscribed) = live.hub().subscribe(&channel).await;
     let first = live.read_raw(reply, from).await?;

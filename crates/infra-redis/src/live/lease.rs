@@ -9,9 +9,14 @@ use domain::ports::{Lease, LiveError, LiveResult};
 use domain::MessageId;
 use std::time::Duration;
 
-fn until_ms(now: DateTime<Utc>, ttl: Duration) -> i64 {
-    now.timestamp_millis()
-        .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+/// Lease times are kept in microseconds since the epoch (exact in a sorted set's
+/// double score until the year 2255).
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn until_us(now: DateTime<Utc>, ttl: Duration) -> i64 {
+    micros(now).saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX))
 }
 
 fn keep_ms(ttl: Duration) -> u64 {
@@ -35,8 +40,8 @@ pub(super) async fn take(
                 .key(&k.lease)
                 .key(&leases)
                 .arg(holder)
-                .arg(now.timestamp_millis())
-                .arg(until_ms(now, ttl))
+                .arg(micros(now))
+                .arg(until_us(now, ttl))
                 .arg(&id)
                 .arg(keep_ms(ttl))
                 .invoke_async(&mut c)
@@ -63,7 +68,7 @@ pub(super) async fn renew(
                 .key(&k.lease)
                 .key(&leases)
                 .arg(holder)
-                .arg(until_ms(now, ttl))
+                .arg(until_us(now, ttl))
                 .arg(&id)
                 .arg(keep_ms(ttl))
                 .invoke_async(&mut c)
@@ -109,7 +114,7 @@ pub(super) async fn get(live: &RedisLive, reply: MessageId) -> LiveResult<Option
         return Ok(None);
     };
     let until = Utc
-        .timestamp_millis_opt(until)
+        .timestamp_micros(until)
         .single()
         .ok_or_else(|| LiveError::Other(format!("lease time {until} out of range")))?;
     Ok(Some(Lease { holder, until }))
@@ -130,7 +135,7 @@ pub(super) async fn lapsed(
             redis::cmd("ZRANGE")
                 .arg(&leases)
                 .arg("-inf")
-                .arg(format!("({}", now.timestamp_millis()))
+                .arg(format!("({}", micros(now)))
                 .arg("BYSCORE")
                 .arg("LIMIT")
                 .arg(0)

@@ -7,8 +7,8 @@
 //! expires after `finished_ttl`, and a reply abandoned without an end after
 //! [`ACTIVE_TTL`] of silence.
 
-mod follow;
 mod bucket;
+mod follow;
 mod lease;
 
 use crate::conn::{Redis, RedisFailure};
@@ -295,11 +295,7 @@ impl LiveReplies for RedisLive {
         lease::get(self, reply).await
     }
 
-    async fn lapsed_leases(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> LiveResult<Vec<MessageId>> {
+    async fn lapsed_leases(&self, now: DateTime<Utc>, limit: usize) -> LiveResult<Vec<MessageId>> {
         lease::lapsed(self, now, limit).await
     }
 
