@@ -15,6 +15,7 @@ pub mod outbox_cmd;
 pub mod probes;
 pub mod problems;
 pub mod rate_limit;
+pub mod redis_live;
 pub mod request_id;
 pub mod routes;
 pub mod shutdown;
