@@ -2,7 +2,8 @@
 //! replies followed here and to the cancel channel, fanning notifications out to local
 //! followers. Notifications are hints: followers re-read the stored buffer when one is
 //! missing (a gap, a lagged receiver, a reconnection), and poll it now and then, so a
-//! lost message only delays them.
+//! lost message only delays them. Cancel watchers re-check the cancel key whenever the
+//! subscriber (re)subscribes or loses its connection.
 
 use crate::conn::Redis;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -112,7 +113,8 @@ impl Hub {
         }
     }
 
-    /// Reply ids whose cancel was announced from now on.
+    /// Reply ids whose cancel was announced from now on; an empty id means "announcements
+    /// may have been missed (the subscriber reconnected): check again".
     pub(crate) async fn cancels(&self) -> broadcast::Receiver<String> {
         let rx = self.inner.cancels.subscribe();
         let _ = self.connection().await;
@@ -282,7 +284,27 @@ fn deliver(inner: &Inner, push: PushInfo) {
                 }
             }
         }
-        PushKind::Disconnection => resync_all(inner),
+        // Messages may have been lost: everyone re-reads (or re-checks) once.
+        PushKind::Disconnection => {
+            resync_all(inner);
+            let _ = inner.cancels.send(String::new());
+        }
+        // A (re)subscription is live: what was published before it may have been missed.
+        PushKind::Subscribe => {
+            let Some(channel) = push.data.first().and_then(bytes) else {
+                return;
+            };
+            let Ok(channel) = std::str::from_utf8(channel) else {
+                return;
+            };
+            if channel == inner.cancel_channel {
+                let _ = inner.cancels.send(String::new());
+            } else if let Ok(ch) = inner.channels.lock() {
+                if let Some((tx, _)) = ch.replies.get(channel) {
+                    let _ = tx.send(Note::Resync);
+                }
+            }
+        }
         _ => {}
     }
 }

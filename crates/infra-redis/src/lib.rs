@@ -19,7 +19,7 @@ mod hub;
 mod live;
 mod scripts;
 
-pub use live::{RedisLive, ACTIVE_TTL, POLL_INTERVAL};
+pub use live::{RedisLive, ACTIVE_TTL, POLL_INTERVAL, POLL_UNSUBSCRIBED};
 
 pub use config::{redacted_url, RedisConfig, DEFAULT_KEY_PREFIX};
 pub use conn::{NoObserver, Outcome, Redis, RedisFailure, RedisObserver};

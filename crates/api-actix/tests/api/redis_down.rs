@@ -62,7 +62,10 @@ async fn redis_down_degrades_with_503s_loses_nothing_and_recovers_by_itself() {
     redis.kill();
 
     // A send on A streams to its own client.
-    let r = stream_send(&p.a, &c1, "while redis is down").send().await.unwrap();
+    let r = stream_send(&p.a, &c1, "while redis is down")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let mut own = Sse::new(r);
     loop {
@@ -73,21 +76,22 @@ async fn redis_down_degrades_with_503s_loses_nothing_and_recovers_by_itself() {
     let reply = streaming_reply(&p.b, &c1).await;
     let id = reply["id"].as_str().unwrap().to_owned();
     // Resume and cancel on B need Redis: 503 unavailable with Retry-After.
-    let r = p
-        .b
-        .get("alice", &format!("/api/v1/messages/{id}/stream"))
-        .send()
-        .await
-        .unwrap();
+    let r =
+        p.b.get("alice", &format!("/api/v1/messages/{id}/stream"))
+            .send()
+            .await
+            .unwrap();
     assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
     let problem = crate::helpers::problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert!(problem["type"].as_str().unwrap().ends_with("/unavailable"), "{problem}");
-    let r = p
-        .b
-        .post("alice", &format!("/api/v1/messages/{id}/cancel"), json!({}))
-        .send()
-        .await
-        .unwrap();
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("/unavailable"),
+        "{problem}"
+    );
+    let r =
+        p.b.post("alice", &format!("/api/v1/messages/{id}/cancel"), json!({}))
+            .send()
+            .await
+            .unwrap();
     assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
     crate::helpers::problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
     // The reply runs to its end on A and is stored: nothing acknowledged is lost.
@@ -96,24 +100,36 @@ async fn redis_down_degrades_with_503s_loses_nothing_and_recovers_by_itself() {
         last = Some(e);
     }
     let last = last.expect("a final event");
-    assert_eq!((last.event.as_str(), &last.data["status"]), ("reply", &json!("complete")));
-    let stored: Value = p
-        .b
-        .get("alice", &format!("/api/v1/messages/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(
+        (last.event.as_str(), &last.data["status"]),
+        ("reply", &json!("complete"))
+    );
+    let stored: Value =
+        p.b.get("alice", &format!("/api/v1/messages/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(stored["status"], "complete");
     assert_eq!(stored["content"], last.data["content"]);
     // Rate limits fail open (the burst of 1 is spent above), counted and logged.
     for c in [&c2, &c3] {
-        assert_eq!(p.a.send("alice", c, "more").await.status(), StatusCode::CREATED);
+        assert_eq!(
+            p.a.send("alice", c, "more").await.status(),
+            StatusCode::CREATED
+        );
     }
     assert!(metric(&p.a, "rate_limit_fail_open_total").await >= 1.0);
-    assert!(metric(&p.a, "redis_operations_total{op=\"rate_limit\",outcome=\"unavailable\"}").await >= 1.0);
+    assert!(
+        metric(
+            &p.a,
+            "redis_operations_total{op=\"rate_limit\",outcome=\"unavailable\"}"
+        )
+        .await
+            >= 1.0
+    );
     // Readiness is not failed by Redis: 200, with redis unavailable.
     let (status, body) = readyz(&p.b).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -143,17 +159,18 @@ async fn redis_down_degrades_with_503s_loses_nothing_and_recovers_by_itself() {
         }
     }
     drop(own);
-    let replies: Vec<Value> = p
-        .b
-        .messages("alice", &c1)
-        .await
-        .into_iter()
-        .filter(|m| m["role"] == "assistant")
-        .collect();
+    let replies: Vec<Value> =
+        p.b.messages("alice", &c1)
+            .await
+            .into_iter()
+            .filter(|m| m["role"] == "assistant")
+            .collect();
     let id = replies.last().unwrap()["id"].as_str().unwrap().to_owned();
-    let r = p
-        .b
-        .get("alice", &format!("/api/v1/messages/{id}/stream?after={}", have.len()))
+    let r =
+        p.b.get(
+            "alice",
+            &format!("/api/v1/messages/{id}/stream?after={}", have.len()),
+        )
         .send()
         .await
         .unwrap();
@@ -166,7 +183,10 @@ async fn redis_down_degrades_with_503s_loses_nothing_and_recovers_by_itself() {
         .collect();
     let end = events.last().unwrap();
     assert_eq!(end.event, "reply");
-    assert_eq!(format!("{have}{rest}"), end.data["content"].as_str().unwrap());
+    assert_eq!(
+        format!("{have}{rest}"),
+        end.data["content"].as_str().unwrap()
+    );
     // And the shared limit holds again: the burst (1) went to the send above.
     let c4 = chat(&p.b).await;
     assert_eq!(

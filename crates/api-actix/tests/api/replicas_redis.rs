@@ -37,7 +37,12 @@ pub async fn pair(fake: FakeLlmConfig, redis: &str, extra: &[(&str, &str)]) -> P
     };
     let a = app("a").await;
     let b = app("b").await;
-    Pair { a, b, fake, _db: db }
+    Pair {
+        a,
+        b,
+        fake,
+        _db: db,
+    }
 }
 
 fn slow(tokens: u32, per_sec: u32) -> FakeLlmConfig {
@@ -90,7 +95,11 @@ async fn a_stream_cut_on_a_resumes_on_b_with_the_exact_text() {
         let e = first.next().await.expect("an event before the cut");
         if e.event == "delta" {
             have.push_str(e.data["content"].as_str().unwrap());
-            assert_eq!(e.id, have.len().to_string(), "a delta's id is its end offset");
+            assert_eq!(
+                e.id,
+                have.len().to_string(),
+                "a delta's id is its end offset"
+            );
             last_id = e.id.clone();
             deltas += 1;
         }
@@ -98,13 +107,12 @@ async fn a_stream_cut_on_a_resumes_on_b_with_the_exact_text() {
     drop(first); // the client goes away (a reload)
     let reply = streaming_reply(&p.b, &chat).await;
     let id = reply["id"].as_str().unwrap();
-    let r = p
-        .b
-        .get("alice", &format!("/api/v1/messages/{id}/stream"))
-        .header("last-event-id", &last_id)
-        .send()
-        .await
-        .unwrap();
+    let r =
+        p.b.get("alice", &format!("/api/v1/messages/{id}/stream"))
+            .header("last-event-id", &last_id)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let events = sse_events(r).await;
     let mut rest = String::new();
@@ -120,22 +128,27 @@ async fn a_stream_cut_on_a_resumes_on_b_with_the_exact_text() {
     assert_eq!((end.event.as_str(), end.id.as_str()), ("reply", "end"));
     assert_eq!(end.data["status"], "complete");
     let whole = end.data["content"].as_str().unwrap();
-    assert_eq!(format!("{have}{rest}"), whole, "nothing missing, nothing doubled");
+    assert_eq!(
+        format!("{have}{rest}"),
+        whole,
+        "nothing missing, nothing doubled"
+    );
     // The stored reply is the same text, on either replica.
-    let stored: Value = p
-        .a
-        .get("alice", &format!("/api/v1/messages/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: Value =
+        p.a.get("alice", &format!("/api/v1/messages/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(stored["content"], whole);
     // Resuming a finished reply on A: the missing text and the final event at once.
-    let r = p
-        .a
-        .get("alice", &format!("/api/v1/messages/{id}/stream?after={}", have.len()))
+    let r =
+        p.a.get(
+            "alice",
+            &format!("/api/v1/messages/{id}/stream?after={}", have.len()),
+        )
         .send()
         .await
         .unwrap();
@@ -148,12 +161,11 @@ async fn a_stream_cut_on_a_resumes_on_b_with_the_exact_text() {
     assert_eq!(text, rest);
     assert_eq!(again.last().unwrap().event, "reply");
     // Another user's reply is not found, on any replica.
-    let r = p
-        .b
-        .get("mallory", &format!("/api/v1/messages/{id}/stream"))
-        .send()
-        .await
-        .unwrap();
+    let r =
+        p.b.get("mallory", &format!("/api/v1/messages/{id}/stream"))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -174,12 +186,11 @@ async fn a_cancel_on_b_stops_the_provider_stream_on_a() {
     }
     let reply = streaming_reply(&p.b, &chat).await;
     let id = reply["id"].as_str().unwrap();
-    let r = p
-        .b
-        .post("alice", &format!("/api/v1/messages/{id}/cancel"), json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r =
+        p.b.post("alice", &format!("/api/v1/messages/{id}/cancel"), json!({}))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let cancelled: Value = r.json().await.unwrap();
     assert_eq!(cancelled["status"], "cancelled");
@@ -197,7 +208,11 @@ async fn a_cancel_on_b_stops_the_provider_stream_on_a() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(dropped, "the provider never saw the request go away");
-    assert_eq!(p.fake.stats().finished(), 0, "the reply never ran to its end");
+    assert_eq!(
+        p.fake.stats().finished(),
+        0,
+        "the reply never ran to its end"
+    );
     // …and A's client gets the cancelled reply as the final event.
     let mut last = None;
     while let Some(e) = stream.next().await {
@@ -239,11 +254,18 @@ async fn one_users_send_limit_holds_over_both_replicas() {
             other => panic!("unexpected {other}"),
         }
     }
-    assert_eq!((allowed, limited), (N, N), "N replicas do not multiply the limit");
+    assert_eq!(
+        (allowed, limited),
+        (N, N),
+        "N replicas do not multiply the limit"
+    );
     // Another user has a bucket of their own.
     let chat = p.b.create_chat("bob", "other").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(p.b.send("bob", &chat, "hi").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        p.b.send("bob", &chat, "hi").await.status(),
+        StatusCode::CREATED
+    );
 }

@@ -1,10 +1,10 @@
 //! Following a reply: subscribe to its channel first, then read the buffer from the
 //! offset (so nothing appended in between is missed), then take each published piece
 //! that continues the text; anything out of line (a gap, a lagged receiver, a
-//! reconnection, or a quiet [`POLL_INTERVAL`]) re-reads the buffer from where the
+//! (re)subscription, a reconnection, or a quiet [`POLL_INTERVAL`]) re-reads the buffer from where the
 //! follower is. Deltas are therefore contiguous and never doubled.
 
-use super::{RedisLive, POLL_INTERVAL};
+use super::{RedisLive, POLL_INTERVAL, POLL_UNSUBSCRIBED};
 use crate::hub::{Note, Subscription};
 use domain::ports::{LiveEnd, LiveError, LiveEvent, LiveResult, LiveStream, LiveText};
 use domain::MessageId;
@@ -17,6 +17,7 @@ struct Follower {
     reply: MessageId,
     sub: Subscription,
     at: u64,
+    poll: std::time::Duration,
     out: VecDeque<Result<LiveEvent, LiveError>>,
     done: bool,
 }
@@ -56,7 +57,7 @@ impl Follower {
     async fn step(&mut self) {
         let note = tokio::select! {
             n = self.sub.notes.recv() => n,
-            () = tokio::time::sleep(POLL_INTERVAL) => return self.reread().await,
+            () = tokio::time::sleep(self.poll) => return self.reread().await,
         };
         match note {
             Ok(Note::Delta { offset, text }) => {
@@ -92,13 +93,18 @@ impl Follower {
 
 pub(super) async fn follow(live: RedisLive, reply: MessageId, from: u64) -> LiveResult<LiveStream> {
     let channel = live.keys(reply).channel;
-    let (sub, _subscribed) = live.hub().subscribe(&channel).await;
+    let (sub, subscribed) = live.hub().subscribe(&channel).await;
     let first = live.read_raw(reply, from).await?;
     let mut f = Follower {
         live,
         reply,
         sub,
         at: from,
+        poll: if subscribed {
+            POLL_INTERVAL
+        } else {
+            POLL_UNSUBSCRIBED
+        },
         out: VecDeque::new(),
         done: false,
     };

@@ -29,8 +29,12 @@ use std::time::Duration;
 pub const ACTIVE_TTL: Duration = Duration::from_secs(3600);
 
 /// How often a follower re-reads the buffer when no notification came (a missed one
-/// only delays it by this much), and a cancel watch re-checks the cancel key.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(1_000);
+/// only delays it by this much); a follower whose subscription is not live (the
+/// subscriber could not subscribe) re-reads every [`POLL_UNSUBSCRIBED`].
+pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often a follower without a live subscription re-reads the buffer.
+pub const POLL_UNSUBSCRIBED: Duration = Duration::from_millis(500);
 
 impl From<RedisFailure> for LiveError {
     fn from(f: RedisFailure) -> Self {
@@ -248,16 +252,15 @@ impl LiveReplies for RedisLive {
         let id = reply.to_string();
         Ok(async move {
             loop {
-                tokio::select! {
-                    got = cancels.recv() => match got {
-                        Ok(r) if r == id => return Ok(()),
-                        Ok(_) => continue,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                            return Err(LiveError::Unavailable("the subscriber stopped".into()));
-                        }
-                    },
-                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                match cancels.recv().await {
+                    Ok(r) if r == id => return Ok(()),
+                    // Announcements may have been missed: check the key.
+                    Ok(r) if r.is_empty() => {}
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return Err(LiveError::Unavailable("the subscriber stopped".into()));
+                    }
                 }
                 if this.cancel_requested(reply).await? {
                     return Ok(());
