@@ -8,6 +8,7 @@ pub mod dto;
 pub mod dto_data;
 pub mod error;
 pub mod extract;
+pub mod live_sweep;
 pub mod maintenance;
 pub mod metrics;
 pub mod openapi;

@@ -390,6 +390,8 @@ async fn postgres(
         )),
         clock: Arc::new(domain::ports::SystemClock),
         probe: Arc::new(probe),
+        live: Arc::new(infra_memory::MemoryLive::new()),
+        live_config: domain::services::LiveConfig::default(),
     };
     Ok(Wired {
         adapters,

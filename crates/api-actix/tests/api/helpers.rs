@@ -268,19 +268,31 @@ pub async fn problem(r: Response, status: StatusCode) -> Value {
 
 /// Parses a whole SSE body into `(event, data)` pairs.
 pub fn sse_events(body: &str) -> Vec<(String, Value)> {
+    sse_events_with_ids(body)
+        .into_iter()
+        .map(|(_, event, data)| (event, data))
+        .collect()
+}
+
+/// The complete events of an SSE body as `(id, event, data)` (a trailing partial
+/// event, without its `data:` yet, is left out).
+pub fn sse_events_with_ids(body: &str) -> Vec<(String, String, Value)> {
     body.split("\n\n")
-        .filter(|b| !b.trim().is_empty())
+        .filter(|b| b.lines().any(|l| l.starts_with("data: ")))
         .map(|block| {
+            let mut id = String::new();
             let mut event = String::new();
             let mut data = String::new();
             for line in block.lines() {
-                if let Some(e) = line.strip_prefix("event: ") {
+                if let Some(i) = line.strip_prefix("id: ") {
+                    id = i.to_owned();
+                } else if let Some(e) = line.strip_prefix("event: ") {
                     event = e.to_owned();
                 } else if let Some(d) = line.strip_prefix("data: ") {
                     data.push_str(d);
                 }
             }
-            (event, serde_json::from_str(&data).unwrap())
+            (id, event, serde_json::from_str(&data).unwrap())
         })
         .collect()
 }
