@@ -30,15 +30,6 @@ impl RedisObserver for MetricsSlot {
             m.operation(op, outcome, elapsed);
         }
     }
-
-    fn rate_limit_fail_open(&self) {
-        match self.0.get() {
-            Some(m) => m.rate_limit_fail_open(),
-            None => tracing::warn!(
-                "rate limits: Redis did not answer; the request is let through (fail open)"
-            ),
-        }
-    }
 }
 
 /// The adapter's settings from the service's.
@@ -82,6 +73,23 @@ pub async fn wire(s: &RedisSettings, notes: &mut Vec<String>) -> anyhow::Result<
         live: Arc::new(RedisLive::new(redis)),
         metrics,
     })
+}
+
+impl RedisWired {
+    /// Replaces the in-process live state of `adapters` with this, with leases of the
+    /// configured length renewed (and swept) every third of it, and adds the `redis`
+    /// readiness check.
+    pub fn apply(self, adapters: &mut crate::startup::Adapters, s: &RedisSettings) {
+        let lease = Duration::from_secs(s.lease_secs);
+        adapters.live_config.lease_ttl = lease;
+        adapters.live_config.renew_every = lease / 3;
+        adapters.probe = Arc::new(RedisProbe {
+            inner: adapters.probe.clone(),
+            redis: self.live.redis().clone(),
+        });
+        adapters.live = self.live;
+        adapters.redis_metrics = Some(self.metrics);
+    }
 }
 
 /// Adds the `redis` check (reported only) to another probe's.

@@ -46,6 +46,8 @@ pub struct Adapters {
     pub live: Arc<dyn LiveReplies>,
     /// Lease, coalescing and waiting times of live replies.
     pub live_config: LiveConfig,
+    /// Where the Redis adapter reports its operations, once the metrics exist.
+    pub redis_metrics: Option<Arc<crate::redis_live::MetricsSlot>>,
 }
 
 impl std::fmt::Debug for Adapters {
@@ -73,6 +75,7 @@ impl Adapters {
             probe: Arc::new(routes::health::MemoryProbe),
             live: Arc::new(infra_memory::MemoryLive::new()),
             live_config: LiveConfig::default(),
+            redis_metrics: None,
         }
     }
 }
@@ -181,6 +184,9 @@ impl Application {
         };
 
         let metrics = Metrics::new(Some(adapters.probe.clone()))?;
+        if let Some(slot) = &adapters.redis_metrics {
+            slot.connect(metrics.redis.clone());
+        }
         let models = adapters.models.clone();
         let chats = ChatService::new(adapters.chats.clone(), adapters.clock.clone())
             .with_models(models.clone());

@@ -39,9 +39,6 @@ impl Outcome {
 pub trait RedisObserver: Send + Sync + std::fmt::Debug {
     /// One operation (`op` is a fixed name such as `append` or `rate_limit`) ended.
     fn operation(&self, op: &'static str, outcome: Outcome, elapsed: Duration);
-
-    /// A rate-limit check was let through because Redis did not answer.
-    fn rate_limit_fail_open(&self) {}
 }
 
 /// Observes nothing.
@@ -145,11 +142,6 @@ impl Redis {
     /// The settings.
     pub fn config(&self) -> &RedisConfig {
         &self.inner.config
-    }
-
-    /// The observer.
-    pub(crate) fn observer(&self) -> &Arc<dyn RedisObserver> {
-        &self.inner.observer
     }
 
     /// `name` under the key prefix.

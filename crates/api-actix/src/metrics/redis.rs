@@ -1,10 +1,11 @@
-//! Metrics of the Redis adapter: operations by name and outcome, their latency, and
-//! rate-limit checks let through because Redis did not answer. The adapter reports to
-//! them through its `RedisObserver` hook, so `infra-redis` needs no metrics library.
+//! Metrics of the Redis adapter: operations by name and outcome, and their latency.
+//! The adapter reports to them through its `RedisObserver` hook, so `infra-redis`
+//! needs no metrics library. (Rate-limit checks let through because Redis did not
+//! answer are counted by the rate limiter: `chat_rate_limit_fail_open_total`.)
 
 use super::{counter_vec, histogram_vec};
 use infra_redis::{Outcome, RedisObserver};
-use prometheus::{HistogramVec, IntCounter, IntCounterVec, Registry};
+use prometheus::{HistogramVec, IntCounterVec, Registry};
 use std::time::Duration;
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -16,16 +17,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub struct RedisMetrics {
     operations: IntCounterVec,
     latency: HistogramVec,
-    fail_open: IntCounter,
 }
 
 impl RedisMetrics {
     pub(crate) fn new(r: &Registry) -> prometheus::Result<Self> {
-        let fail_open = IntCounter::new(
-            "rate_limit_fail_open_total",
-            "Rate-limit checks let through because the shared buckets (Redis) did not answer.",
-        )?;
-        r.register(Box::new(fail_open.clone()))?;
         Ok(Self {
             operations: counter_vec(
                 r,
@@ -40,7 +35,6 @@ impl RedisMetrics {
                 &["op"],
                 LATENCY_BUCKETS,
             )?,
-            fail_open,
         })
     }
 }
@@ -54,11 +48,6 @@ impl RedisObserver for RedisMetrics {
             .with_label_values(&[op])
             .observe(elapsed.as_secs_f64());
     }
-
-    fn rate_limit_fail_open(&self) {
-        self.fail_open.inc();
-        tracing::warn!("rate limits: Redis did not answer; the request is let through (fail open)");
-    }
 }
 
 #[cfg(test)]
@@ -66,12 +55,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn operations_and_fail_opens_render() {
+    fn operations_render() {
         let r = Registry::new();
         let m = RedisMetrics::new(&r).unwrap();
         m.operation("append", Outcome::Ok, Duration::from_micros(300));
         m.operation("append", Outcome::Unavailable, Duration::from_millis(2));
-        m.rate_limit_fail_open();
         let text = prometheus::TextEncoder::new()
             .encode_to_string(&r.gather())
             .unwrap();
@@ -81,6 +69,5 @@ mod tests {
         );
         assert!(text.contains("redis_operations_total{op=\"append\",outcome=\"unavailable\"} 1"));
         assert!(text.contains("redis_operation_duration_seconds_count{op=\"append\"} 2"));
-        assert!(text.contains("rate_limit_fail_open_total 1"));
     }
 }

@@ -86,7 +86,10 @@ impl TestAppBuilder {
             }
         }
         let settings = Settings::load(self.yaml.as_deref(), &env).unwrap();
-        let (adapters, background) = if settings.database.is_some() || settings.kafka.is_some() {
+        let (adapters, background) = if settings.database.is_some()
+            || settings.kafka.is_some()
+            || settings.redis.is_some()
+        {
             let mut wired = api_actix::wiring::wire(&settings).await.unwrap();
             if let Some(llm) = self.llm {
                 wired.adapters.llm = llm;

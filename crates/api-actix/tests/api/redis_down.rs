@@ -121,7 +121,7 @@ async fn redis_down_degrades_with_503s_loses_nothing_and_recovers_by_itself() {
             StatusCode::CREATED
         );
     }
-    assert!(metric(&p.a, "rate_limit_fail_open_total").await >= 1.0);
+    assert!(metric(&p.a, "chat_rate_limit_fail_open_total").await >= 1.0);
     assert!(
         metric(
             &p.a,

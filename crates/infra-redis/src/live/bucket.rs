@@ -26,7 +26,7 @@ pub(super) async fn take_tokens(
     }
     let bucket = live.redis_handle().key(&format!("bucket:{key}"));
     let interval_us = 1_000_000.0 / limit.per_sec;
-    let taken: Result<(i64, String), _> = live
+    let (allowed, wait_us): (i64, String) = live
         .redis_handle()
         .run("rate_limit", |mut c| async move {
             scripts::TAKE_TOKENS
@@ -38,17 +38,7 @@ pub(super) async fn take_tokens(
                 .invoke_async(&mut c)
                 .await
         })
-        .await;
-    let (allowed, wait_us) = match taken {
-        Ok(t) => t,
-        Err(f) => {
-            if !matches!(f, crate::RedisFailure::Unexpected(_)) {
-                // Callers let the request through (fail open): counted apart.
-                live.redis_handle().observer().rate_limit_fail_open();
-            }
-            return Err(f.into());
-        }
-    };
+        .await?;
     if allowed == 1 {
         return Ok(Take::Allowed);
     }
