@@ -313,7 +313,7 @@ fn a_busy_chat_is_reported_with_retry_after() {
         },
     ));
     assert!(
-        matches!(r, Err(SendError::ChatBusy { retry_after }) if retry_after == BUSY_RETRY_AFTER)
+        matches!(r, Err(SendError::ChatBusy { retry_after, .. }) if retry_after == BUSY_RETRY_AFTER)
     );
 }
 
