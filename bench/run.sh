@@ -90,6 +90,7 @@ pg_scripts() {
     get-chat) echo "-f $d/get_chat.sql" ;;
     list-messages) echo "-f $d/list_messages.sql" ;;
     send) echo "-f $d/send.sql" ;;
+    send-least) echo "-f $d/send_least.sql" ;;
   esac
 }
 
@@ -142,6 +143,10 @@ for sc in $SCENARIOS; do
       log "$sc c=$c: pgbench"
       run_pgbench "$sc" "$c" $((i * 512))
     fi
+    if [ "$sc" = send ]; then
+      log "send c=$c: pgbench, the least SQL a durable send needs"
+      run_pgbench send-least "$c" $((i * 512 + 256))
+    fi
     i=$((i + 1))
   done
 done
@@ -155,6 +160,27 @@ for c in 1 64; do
     --scenario stream --concurrency "$c" --duration-secs "$DUR" --warmup-secs "$WARM" \
     --users sender --chats-per-worker 8 --out "$RAW/svc-stream-c$c.json" >/dev/null || true
 done
+
+# Time to first token over a provider whose own first token takes 100 ms (the level's
+# provider), c=1: a service instance of its own pointing at a fake-llm with --ttft-ms 100.
+SLOW_TTFT_PORT=$(free_port)
+start fake-llm-100 "$BIN/fake-llm" --addr "127.0.0.1:$SLOW_TTFT_PORT" --ttft-ms 100 --tokens-per-sec 0
+F100=$LAST_PID
+wait_ready "http://127.0.0.1:$SLOW_TTFT_PORT/health" || die "fake-llm (100 ms) did not start"
+P100=$(free_port)
+svc_env "$P100" "$SLOW_TTFT_PORT"
+start chat-service-100 env "${SVC_ENV[@]}" "$BIN/chat-service"
+S100=$LAST_PID
+wait_ready "http://127.0.0.1:$P100/readyz" || die "chat-service (100 ms provider) did not become ready"
+log "time to first token over a 100 ms provider, c=1: straight and through the service"
+timeout $((DUR * 3 + 60)) "$LG" run --target "http://127.0.0.1:$SLOW_TTFT_PORT" --scenario llm-direct \
+  --concurrency 1 --duration-secs "$DUR" --warmup-secs "$WARM" --out "$RAW/direct100-c1.json" >/dev/null \
+  || log "llm-direct (100 ms) failed"
+timeout $((DUR * 3 + 180)) "$LG" run --target "http://127.0.0.1:$P100" --scenario stream \
+  --concurrency 1 --duration-secs "$DUR" --warmup-secs "$WARM" --users sender100 --chats-per-worker 8 \
+  --out "$RAW/svc-stream100-c1.json" >/dev/null || log "stream (100 ms provider) failed"
+stop "$S100" 10
+stop "$F100" 2
 
 sleep 3
 jq -n --argjson rss "$(awk '/VmRSS/ {print $2}' "/proc/$SVC/status")" \

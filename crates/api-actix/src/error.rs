@@ -61,6 +61,15 @@ pub enum ApiError {
         /// When to try again, if that can help.
         retry_after: Option<Duration>,
     },
+    /// A reply is being generated in the chat: nothing was stored. The problem names
+    /// the reply (`replyId`) and `Link` points at its stream.
+    #[error("a reply is being generated in this chat; nothing was stored, send again when it is done (follow the reply being generated: `replyId`, `Link`)")]
+    Busy {
+        /// When to try again.
+        retry_after: Duration,
+        /// The reply being generated, when known.
+        reply_id: Option<String>,
+    },
     /// The body is larger than the limit.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -156,6 +165,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
     pub reply: Option<MessageDto>,
+    /// The reply being generated in the chat (409 of a busy chat, when known): follow it
+    /// at `GET /api/v1/messages/{replyId}/stream` (the `Link` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = Uuid)]
+    pub reply_id: Option<String>,
 }
 
 impl Problem {
@@ -170,6 +184,7 @@ impl Problem {
             errors: None,
             message: None,
             reply: None,
+            reply_id: None,
         }
     }
 }
@@ -196,7 +211,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
             ApiError::NotFound => ("not-found", "Not found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
-            ApiError::Conflict { .. } => ("conflict", "Conflict"),
+            ApiError::Conflict { .. } | ApiError::Busy { .. } => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::RequestTimeout(_) => ("request-timeout", "Request timeout"),
@@ -254,6 +269,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Conflict { retry_after, .. } => *retry_after,
+            ApiError::Busy { retry_after, .. } => Some(*retry_after),
             ApiError::TooManyRequests { retry_after } => Some(*retry_after),
             ApiError::Llm {
                 error: LlmError::RateLimited { retry_after },
@@ -283,6 +299,10 @@ impl ApiError {
             },
             message,
             reply,
+            reply_id: match self {
+                ApiError::Busy { reply_id, .. } => reply_id.clone(),
+                _ => None,
+            },
             ..Problem::new(self.status_code(), slug, title, self.detail())
         }
     }
@@ -298,7 +318,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::Busy { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -333,6 +353,15 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut res = problem_response(self.status_code(), self.retry_after());
+        if let ApiError::Busy {
+            reply_id: Some(id), ..
+        } = self
+        {
+            res.insert_header((
+                header::LINK,
+                format!("</api/v1/messages/{id}/stream>; rel=\"related\""),
+            ));
+        }
         if let ApiError::MethodNotAllowed(allow) = self {
             res.insert_header((header::ALLOW, allow.as_str()));
         }
@@ -390,9 +419,12 @@ impl From<SendError> for ApiError {
             SendError::Model(e) => {
                 ApiError::Unprocessable(vec![FieldError::new(e.field(), format!("the chat's {e}"))])
             }
-            SendError::ChatBusy { retry_after } => ApiError::Conflict {
-                detail: "a reply is being generated in this chat; nothing was stored, send again when it is done".into(),
-                retry_after: Some(retry_after),
+            SendError::ChatBusy {
+                retry_after,
+                reply_id,
+            } => ApiError::Busy {
+                retry_after,
+                reply_id: reply_id.map(|id| id.to_string()),
             },
             SendError::IdempotencyMismatch => ApiError::Unprocessable(vec![FieldError::new(
                 "Idempotency-Key",
@@ -402,7 +434,10 @@ impl From<SendError> for ApiError {
                 "id",
                 "only an assistant reply that answers a user message can be regenerated",
             )]),
-            SendError::Llm { error, .. } => ApiError::Llm { error, stored: None },
+            SendError::Llm { error, .. } => ApiError::Llm {
+                error,
+                stored: None,
+            },
             SendError::Unavailable(e) => ApiError::Unavailable(e),
             SendError::Unknown(e) => ApiError::Internal(e),
         }

@@ -246,7 +246,11 @@ impl Application {
         let probe: web::Data<dyn Probe> = web::Data::from(adapters.probe.clone());
         let limit = settings.http.body_limit;
         let metrics = web::Data::new(metrics);
-        let rate_limits = web::Data::new(RateLimits::new(&settings.rate_limit));
+        let rate_limits = web::Data::new(RateLimits::new(&settings.rate_limit).with_live(
+            adapters.live.clone(),
+            adapters.clock.clone(),
+            metrics.registry(),
+        )?);
         let spec = web::Data::new(crate::openapi::SpecJson(crate::openapi::json()));
         let draining = crate::shutdown::Draining::default();
         let draining_data = web::Data::new(draining.clone());

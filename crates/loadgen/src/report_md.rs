@@ -121,6 +121,39 @@ fn scenarios(out: &mut String, r: &Value) {
     out.push('\n');
 }
 
+fn send_ceilings(out: &mut String, r: &Value) {
+    let _ = writeln!(out, "## Sends against the database's floor\n");
+    let _ = writeln!(
+        out,
+        "The send level (DESIGN.md §6) is judged against `pgbench` running the **least SQL a \
+         durable send needs** (`bench/pgbench/send_least.sql`, prepared: two transactions, each \
+         one chat-row UPDATE, one message write and one outbox INSERT), at the same \
+         concurrency. The same-SQL ceiling (`send.sql`: the statements the service issues \
+         today) is shown beside it: the gap between the two is SQL the service could drop.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| c | service sends/s | least-SQL tps | service / least | same-SQL tps | service / same |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for x in r["scenarios"].as_array().into_iter().flatten() {
+        if x["scenario"] != "send" {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            s(&x["concurrency"]),
+            f(num(&x["service"], "/rps"), 0),
+            f(num(&x["least"], "/tps"), 0),
+            f(x["ratio_least"].as_f64(), 2),
+            f(num(&x["db"], "/tps"), 0),
+            f(x["ratio"].as_f64(), 2),
+        );
+    }
+    out.push('\n');
+}
+
 fn ttft(out: &mut String, r: &Value) {
     let _ = writeln!(out, "## Streaming: time to first token\n");
     let _ = writeln!(
@@ -133,14 +166,15 @@ fn ttft(out: &mut String, r: &Value) {
     );
     let _ = writeln!(
         out,
-        "| c | via service p50 / p99 ms | fake-llm alone p50 / p99 ms | added p50 / p99 ms | request → `message` p50 / p99 ms | `message` → first `delta` p50 / p99 ms |\n\
-         | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| provider's first token | c | via service p50 / p99 ms | fake-llm alone p50 / p99 ms | added p50 / p99 ms | request → `message` p50 / p99 ms | `message` → first `delta` p50 / p99 ms |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for t in r["ttft"].as_array().into_iter().flatten() {
         let p = |a: &str, b: &str| format!("{} / {}", f(t[a].as_f64(), 2), f(t[b].as_f64(), 2));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} ms | {} | {} | {} | {} | {} | {} |",
+            s(&t["provider_ttft_ms"]),
             s(&t["concurrency"]),
             p("service_p50", "service_p99"),
             p("direct_p50", "direct_p99"),
@@ -231,6 +265,7 @@ pub fn render(r: &Value, analysis: Option<&str>) -> String {
     header(&mut out, r);
     levels(&mut out, r);
     scenarios(&mut out, r);
+    send_ceilings(&mut out, r);
     ttft(&mut out, r);
     memory(&mut out, r);
     method(&mut out);

@@ -19,6 +19,8 @@ pub struct TestAppBuilder {
     llm: Option<Arc<dyn LlmClient>>,
     events: Arc<dyn EventPublisher>,
     db: Option<Db>,
+    live: Option<Arc<dyn domain::ports::LiveReplies>>,
+    live_config: Option<domain::services::LiveConfig>,
 }
 
 /// Which database a Postgres-backed app uses.
@@ -65,6 +67,20 @@ impl TestAppBuilder {
         self
     }
 
+    /// Live reply state of the app's own (such as one shared with another app).
+    #[allow(dead_code)]
+    pub fn live(mut self, live: Arc<dyn domain::ports::LiveReplies>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Lease and waiting times of live replies.
+    #[allow(dead_code)]
+    pub fn live_config(mut self, config: domain::services::LiveConfig) -> Self {
+        self.live_config = Some(config);
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         TRACING.call_once(|| {
             if std::env::var("TEST_LOG").is_ok() {
@@ -106,6 +122,13 @@ impl TestAppBuilder {
             providers.spawn_discovery(&mut background);
             (adapters, Some(background))
         };
+        let mut adapters = adapters;
+        if let Some(live) = self.live {
+            adapters.live = live;
+        }
+        if let Some(config) = self.live_config {
+            adapters.live_config = config;
+        }
         let app = Application::build(&settings, adapters).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
@@ -143,6 +166,8 @@ impl TestApp {
             llm: None,
             events: Arc::new(infra_memory::LogPublisher::default()),
             db: None,
+            live: None,
+            live_config: None,
         }
     }
 

@@ -15,6 +15,8 @@ mod hostile;
 mod idempotency;
 mod isolation;
 mod kafka;
+mod live;
+mod live_support;
 mod messages;
 mod models;
 mod ops_docs;

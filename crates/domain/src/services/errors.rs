@@ -57,6 +57,8 @@ pub enum SendError {
     ChatBusy {
         /// When to try again.
         retry_after: Duration,
+        /// The reply being generated, when known (follow it to know when it ends).
+        reply_id: Option<crate::model::MessageId>,
     },
     /// The idempotency key was used before with a different request.
     #[error("this Idempotency-Key was already used with a different request")]
@@ -124,5 +126,5 @@ macro_rules! from_store {
 
 from_store!(ChatError, busy => ChatError::Unknown(anyhow::anyhow!("unexpected busy chat")));
 from_store!(MessageError, busy => MessageError::ChatBusy { retry_after: BUSY_RETRY_AFTER });
-from_store!(SendError, busy => SendError::ChatBusy { retry_after: BUSY_RETRY_AFTER });
+from_store!(SendError, busy => SendError::ChatBusy { retry_after: BUSY_RETRY_AFTER, reply_id: None });
 from_store!(CancelError, busy => CancelError::NotStreaming);

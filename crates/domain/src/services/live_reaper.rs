@@ -55,6 +55,18 @@ impl MessageService {
         Ok(marked)
     }
 
+    /// The busy answer for `chat_id`, naming the reply being generated there.
+    pub(crate) async fn busy(&self, chat_id: ChatId) -> super::SendError {
+        let reply_id = match self.inner.messages.streaming_messages(chat_id).await {
+            Ok(streaming) => streaming.first().map(|m| m.id),
+            Err(_) => None,
+        };
+        super::SendError::ChatBusy {
+            retry_after: super::BUSY_RETRY_AFTER,
+            reply_id,
+        }
+    }
+
     /// Marks the chat's abandoned `streaming` replies failed (the busy check of a send,
     /// a regenerate or a delete).
     pub(crate) async fn reap_chat(&self, actor: &Actor, chat_id: ChatId) -> Result<(), StoreError> {

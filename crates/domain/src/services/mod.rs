@@ -57,6 +57,8 @@ impl Actor {
 }
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_data;

@@ -208,6 +208,11 @@ pub async fn live_follow_of_a_finished_reply_sends_the_rest_and_the_end_at_once(
     expect_end(&mut s, LiveEnd::Failed).await;
     let mut at_end = peer.follow(reply, 9).await.unwrap();
     expect_end(&mut at_end, LiveEnd::Failed).await;
+    // Past any end (what `Last-Event-ID: end` asks for): nothing but the end.
+    let mut past = peer.follow(reply, u64::MAX).await.unwrap();
+    expect_end(&mut past, LiveEnd::Failed).await;
+    let read = text_of(peer, reply, u64::MAX).await;
+    assert_eq!((read.text.as_str(), read.len), ("", 9));
 }
 
 pub async fn live_follow_waits_for_a_reply_not_started(t: &dyn LiveUnderTest) {
@@ -218,6 +223,13 @@ pub async fn live_follow_waits_for_a_reply_not_started(t: &dyn LiveUnderTest) {
     assert_eq!(collect_to(&mut s, 0, 5).await, "first");
     live.finish(reply, LiveEnd::Complete).await.unwrap();
     expect_end(&mut s, LiveEnd::Complete).await;
+    // A follower past any end of a reply being generated gets no text, then the end.
+    let going = MessageId::new();
+    live.append(going, 0, "abc").await.unwrap();
+    let mut past = peer.follow(going, u64::MAX).await.unwrap();
+    live.append(going, 3, "def").await.unwrap();
+    live.finish(going, LiveEnd::Cancelled).await.unwrap();
+    expect_end(&mut past, LiveEnd::Cancelled).await;
 }
 
 pub async fn live_follow_from_a_split_character_is_refused(t: &dyn LiveUnderTest) {
