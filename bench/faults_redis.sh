@@ -97,6 +97,8 @@ sc_replica_kill() {
   service svc-kill-a "$FAKE_PORT" "REDIS_URL=redis://127.0.0.1:$rport" "REDIS_KEY_PREFIX=$prefix" \
     "REDIS_LEASE_SECS=$lease"
   local a="http://127.0.0.1:$SVC_PORT" pa=$SVC_PID
+  # B answers quickly (its own fake), so its load finishes within the load's bounds.
+  fake fake-kill-b --ttft-ms 5 --tokens-per-sec 0
   service svc-kill-b "$FAKE_PORT" "REDIS_URL=redis://127.0.0.1:$rport" "REDIS_KEY_PREFIX=$prefix" \
     "REDIS_LEASE_SECS=$lease"
   local b="http://127.0.0.1:$SVC_PORT" pb=$SVC_PID
