@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 mod events;
 mod query;
+mod resume;
 pub mod rules;
 pub mod usage;
 
@@ -25,6 +26,7 @@ pub use query::{
     param, ChatListQuery, ChatSearchQuery, MessageListQuery, MessageSearchQuery,
     MessageSearchRequest, SendHeaders, SendQuery,
 };
+pub use resume::StreamQuery;
 
 /// A chat's generation settings; `null` means the service default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

@@ -38,7 +38,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         routes::chats::get, routes::chats::update, routes::chats::delete,
         routes::messages::send, routes::messages::list, routes::messages::get,
         routes::messages::edit, routes::messages::delete, routes::messages::regenerate,
-        routes::messages::cancel, routes::models::list, routes::usage::report,
+        routes::messages::cancel, routes::stream::follow, routes::models::list, routes::usage::report,
         routes::data::search, routes::data::export, routes::data::erase_me,
         health::healthz, health::readyz, crate::metrics::handler, spec,
         crate::playground::playground,

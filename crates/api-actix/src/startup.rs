@@ -12,12 +12,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App};
 use domain::ports::{
-    ChatRepository, Clock, ErasureRepository, EventPublisher, ExportRepository, LlmClient,
-    MessageRepository, MessageSearchRepository, ModelCatalog, RetentionRepository, SystemClock,
+    ChatRepository, Clock, ErasureRepository, EventPublisher, ExportRepository, LiveReplies,
+    LlmClient, MessageRepository, MessageSearchRepository, ModelCatalog, RetentionRepository,
+    SystemClock,
 };
 use domain::services::{
-    history::HistoryBudget, ChatService, FallbackLlm, MessageService, MessageServiceConfig,
-    ModelService, TitleConfig, TitleService,
+    history::HistoryBudget, ChatService, FallbackLlm, LiveConfig, MessageService,
+    MessageServiceConfig, ModelService, TitleConfig, TitleService,
 };
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -40,6 +41,13 @@ pub struct Adapters {
     pub clock: Arc<dyn Clock>,
     /// Readiness checks.
     pub probe: Arc<dyn Probe>,
+    /// Live state of replies being generated (in-process by default; shared, such as
+    /// Redis, when several replicas serve the API).
+    pub live: Arc<dyn LiveReplies>,
+    /// Lease, coalescing and waiting times of live replies.
+    pub live_config: LiveConfig,
+    /// Where the Redis adapter reports its operations, once the metrics exist.
+    pub redis_metrics: Option<Arc<crate::redis_live::MetricsSlot>>,
 }
 
 impl std::fmt::Debug for Adapters {
@@ -65,6 +73,9 @@ impl Adapters {
             )),
             clock: Arc::new(SystemClock),
             probe: Arc::new(routes::health::MemoryProbe),
+            live: Arc::new(infra_memory::MemoryLive::new()),
+            live_config: LiveConfig::default(),
+            redis_metrics: None,
         }
     }
 }
@@ -129,6 +140,7 @@ pub struct Application {
     delay: Duration,
     draining: crate::shutdown::Draining,
     maintenance: crate::maintenance::Running,
+    live_sweep: crate::live_sweep::LiveSweep,
 }
 
 impl std::fmt::Debug for Application {
@@ -179,6 +191,9 @@ impl Application {
         };
 
         let metrics = Metrics::new(Some(adapters.probe.clone()))?;
+        if let Some(slot) = &adapters.redis_metrics {
+            slot.connect(metrics.redis.clone());
+        }
         let models = adapters.models.clone();
         let chats = ChatService::new(adapters.chats.clone(), adapters.clock.clone())
             .with_models(models.clone());
@@ -210,6 +225,7 @@ impl Application {
             message_config(settings),
         )
         .with_sleeper(std::sync::Arc::new(crate::state::TokioSleeper))
+        .with_live(adapters.live.clone(), adapters.live_config.clone())
         .with_models(models.clone())
         .with_quota(Arc::new(quota))
         .with_observer(Arc::new(crate::state::TitleTrigger::new(
@@ -248,7 +264,11 @@ impl Application {
         let probe: web::Data<dyn Probe> = web::Data::from(adapters.probe.clone());
         let limit = settings.http.body_limit;
         let metrics = web::Data::new(metrics);
-        let rate_limits = web::Data::new(RateLimits::new(&settings.rate_limit));
+        let rate_limits = web::Data::new(RateLimits::new(&settings.rate_limit).with_live(
+            adapters.live.clone(),
+            adapters.clock.clone(),
+            metrics.registry(),
+        )?);
         let spec = web::Data::new(crate::openapi::SpecJson(crate::openapi::json()));
         let playground = web::Data::new(crate::playground::Playground::new(
             settings.http.playground,
@@ -303,7 +323,12 @@ impl Application {
         };
         let server = serve(listener, app, settings, limits, Some(cuts))?;
         let maintenance = maintenance.spawn();
+        let live_sweep = crate::live_sweep::LiveSweep::spawn(
+            state.messages.clone(),
+            adapters.live_config.renew_every,
+        );
         Ok(Self {
+            live_sweep,
             port,
             maintenance,
             server,
@@ -361,6 +386,7 @@ impl Application {
             tracing::warn!("some replies were still generating when the drain time ran out");
         }
         self.maintenance.stop().await;
+        self.live_sweep.stop();
         served?;
         Ok(())
     }

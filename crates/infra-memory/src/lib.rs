@@ -4,9 +4,11 @@
 //! number of tasks writing at once. The usage ledger lives here too.
 
 mod data;
+mod live;
 mod log_publisher;
 mod store;
 mod usage;
 
+pub use live::{MemoryLive, DEFAULT_RETENTION as LIVE_RETENTION};
 pub use log_publisher::LogPublisher;
 pub use store::MemoryStore;

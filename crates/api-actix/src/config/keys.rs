@@ -81,6 +81,12 @@ keys! {
     "kafka.sasl_username" ["KAFKA_SASL_USERNAME"] "SASL user";
     "kafka.sasl_password" ["KAFKA_SASL_PASSWORD"] "SASL password";
     "kafka.ssl_ca_location" ["KAFKA_SSL_CA_LOCATION"] "CA bundle for TLS";
+    "redis.url" ["REDIS_URL"] "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS; when unset, live reply state (resume, cancel, leases, rate limits) is held per process";
+    "redis.key_prefix" ["REDIS_KEY_PREFIX"] "prefix of every Redis key and channel (default chat:)";
+    "redis.finished_ttl_secs" ["REDIS_FINISHED_TTL_SECS"] "seconds a finished reply's buffer stays in Redis for resumes (default 300)";
+    "redis.lease_secs" ["REDIS_LEASE_SECS"] "seconds a generating replica's lease lasts unless renewed, 2 to 20 (default 10)";
+    "redis.timeout_ms" ["REDIS_TIMEOUT_MS"] "longest wait for one Redis operation; slower counts as Redis down (default 1000)";
+    "redis.connect_timeout_ms" ["REDIS_CONNECT_TIMEOUT_MS"] "longest wait to connect to Redis (default 2000)";
     "rate_limit.api_per_sec" ["RATE_LIMIT_API_PER_SEC"] "requests per second per user, 0 = off (default 50)";
     "rate_limit.api_burst" ["RATE_LIMIT_API_BURST"] "burst over the API (default 100)";
     "rate_limit.sends_per_min" ["RATE_LIMIT_SENDS_PER_MIN"] "sends per minute per user, 0 = off (default 60)";
@@ -397,6 +403,7 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
     let database = database(r);
     let llm = llm(r, vars);
     let kafka = kafka(r);
+    let redis = super::redis::redis(r);
     let rate_limit = RateLimitSettings {
         api_per_sec: r.ranged("rate_limit.api_per_sec", 50.0, 0.0, 1_000_000.0),
         api_burst: r.ranged("rate_limit.api_burst", 100, 1, 1_000_000),
@@ -455,6 +462,7 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
         database,
         llm,
         kafka,
+        redis,
         rate_limit,
         data,
         quota,

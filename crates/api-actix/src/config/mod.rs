@@ -4,11 +4,13 @@
 mod keys;
 mod providers;
 mod quota;
+mod redis;
 mod secret;
 mod source;
 
 pub use keys::KEYS;
 pub use providers::{ModelEntry, ProviderSettings, SINGLE_PROVIDER};
+pub use redis::{RedisSettings, MAX_LEASE_SECS};
 pub use secret::Secret;
 
 use std::collections::{BTreeMap, HashMap};
@@ -224,6 +226,8 @@ pub struct Settings {
     pub llm: LlmSettings,
     /// Kafka; `None` = events to the log.
     pub kafka: Option<KafkaSettings>,
+    /// Redis; `None` = live reply state in process.
+    pub redis: Option<RedisSettings>,
     /// Rate limits.
     pub rate_limit: RateLimitSettings,
     /// Search and retention.

@@ -6,6 +6,8 @@ pub mod data;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod sse;
+pub mod stream;
 mod turn;
 pub mod usage;
 
@@ -92,6 +94,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
     }),
     ep(Method::POST, "/api/v1/messages/{id}/cancel", || {
         web::to(messages::cancel)
+    }),
+    ep(Method::GET, "/api/v1/messages/{id}/stream", || {
+        web::to(stream::follow)
     }),
     ep(Method::GET, "/api/v1/export", || web::to(data::export)),
     ep(Method::DELETE, "/api/v1/me", || web::to(data::erase_me)),

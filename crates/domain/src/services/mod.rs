@@ -8,10 +8,13 @@ mod export;
 mod fallback;
 mod generation;
 pub mod history;
+mod live_reaper;
+mod live_replies;
 mod messages;
 mod models;
 mod observer;
 mod quota;
+mod resume;
 mod retention;
 mod search;
 pub mod title_text;
@@ -25,10 +28,12 @@ pub use errors::*;
 pub use export::*;
 pub use fallback::*;
 pub use generation::*;
+pub use live_replies::LiveConfig;
 pub use messages::*;
 pub use models::ModelService;
 pub use observer::*;
 pub use quota::*;
+pub use resume::*;
 pub use retention::*;
 pub use search::*;
 pub use titles::*;
@@ -55,6 +60,8 @@ impl Actor {
     }
 }
 
+#[cfg(test)]
+mod live_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -14,7 +14,7 @@ fn clock() -> Arc<dyn Clock> {
     Arc::new(c)
 }
 
-fn actor(name: &str) -> Actor {
+pub(super) fn actor(name: &str) -> Actor {
     Actor {
         user: UserId::parse(name).unwrap(),
         request_id: Some("req-7".into()),
@@ -143,7 +143,7 @@ fn list_asks_for_one_more_row_to_know_if_there_is_a_next_page() {
 }
 
 /// Mocks of an empty chat of alice's that accepts a turn; the test adds what it checks.
-fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
+pub(super) fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
     let chat = stored_chat("alice", 0);
     let id = chat.id;
     let mut chats = MockChatRepository::new();
@@ -190,7 +190,7 @@ fn chat_with_message(
     (chats, messages)
 }
 
-fn message_service(
+pub(super) fn message_service(
     chats: MockChatRepository,
     messages: MockMessageRepository,
     llm: MockLlmClient,
@@ -322,7 +322,7 @@ fn a_busy_chat_is_reported_with_retry_after() {
         },
     ));
     assert!(
-        matches!(r, Err(SendError::ChatBusy { retry_after }) if retry_after == BUSY_RETRY_AFTER)
+        matches!(r, Err(SendError::ChatBusy { retry_after, .. }) if retry_after == BUSY_RETRY_AFTER)
     );
 }
 

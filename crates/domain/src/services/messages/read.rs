@@ -6,7 +6,8 @@ impl MessageService {
     /// Reads a message of one of the actor's chats.
     #[tracing::instrument(skip_all, fields(message_id = %id))]
     pub async fn get(&self, actor: &Actor, id: MessageId) -> Result<Message, MessageError> {
-        Ok(self.owned_message(actor, id).await?.1)
+        let message = self.owned_message(actor, id).await?.1;
+        Ok(self.with_live_text(message).await)
     }
 
     /// A page of a chat's messages in conversation order.
@@ -26,6 +27,11 @@ impl MessageService {
             .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
+        for m in rows.iter_mut() {
+            if m.status == MessageStatus::Streaming {
+                *m = self.with_live_text(m.clone()).await;
+            }
+        }
         let next = more
             .then(|| rows.last().map(|m| MessageCursor { seq: m.seq }))
             .flatten();

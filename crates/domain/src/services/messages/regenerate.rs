@@ -15,6 +15,7 @@ impl MessageService {
         if target.status == MessageStatus::Streaming {
             return Err(SendError::ChatBusy {
                 retry_after: crate::services::BUSY_RETRY_AFTER,
+                reply_id: Some(target.id),
             });
         }
         let limit = self.inner.config.history_fetch_limit;
@@ -49,6 +50,7 @@ impl MessageService {
             match self.inner.messages.start_turn(&turn).await {
                 Ok(()) => return Ok(self.turn(actor, &chat, question, reply, history)),
                 Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
+                Err(StoreError::ChatBusy) => return Err(self.busy(chat.id).await),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -138,6 +138,7 @@ impl MessageService {
             match self.inner.messages.start_turn(&turn).await {
                 Ok(()) => break (chat, user_message, reply, history),
                 Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
+                Err(StoreError::ChatBusy) => return Err(self.busy(chat.id).await),
                 Err(e) => return Err(e.into()),
             }
         };
