@@ -46,6 +46,15 @@ fn parse<T: DeserializeOwned>(bytes: &[u8], schema: &str) -> Result<T, ApiError>
     })
 }
 
+/// Why a body could not be read, by the error's type (never its wording): over the
+/// limit is 413, anything else (cut short, bad encoding, missed deadline) 400.
+fn unreadable_body(e: &actix_web::Error, limit: usize) -> ApiError {
+    match e.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
+        _ => ApiError::BadRequest("the request body could not be read".into()),
+    }
+}
+
 fn is_json(req: &HttpRequest) -> bool {
     match req.mime_type() {
         Ok(Some(m)) => {
@@ -76,20 +85,7 @@ impl<T: DeserializeOwned + ToSchema + 'static> FromRequest for JsonBody<T> {
             if declared.is_some_and(|n| n > limit) {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
-            let body = bytes
-                .await
-                .map_err(|e| match e.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
-                    _ => match e.as_error::<actix_web::error::PayloadError>() {
-                        Some(_) => {
-                            ApiError::BadRequest("the request body could not be read".into())
-                        }
-                        None if e.to_string().contains("overflow") => {
-                            ApiError::PayloadTooLarge(limit)
-                        }
-                        None => ApiError::BadRequest("the request body could not be read".into()),
-                    },
-                })?;
+            let body = bytes.await.map_err(|e| unreadable_body(&e, limit))?;
             if body.len() > limit {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
@@ -155,6 +151,31 @@ impl Fields {
             v().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("validated value missing")))
         } else {
             Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_over_the_limit_is_told_by_its_type_not_its_text() {
+        let over = actix_web::Error::from(PayloadError::Overflow);
+        assert!(matches!(
+            unreadable_body(&over, 10),
+            ApiError::PayloadTooLarge(10)
+        ));
+        // Errors that merely mention an overflow are not one.
+        for e in [
+            actix_web::error::ErrorBadRequest("buffer overflow in the decoder"),
+            actix_web::Error::from(PayloadError::Io(std::io::Error::other("stack overflow"))),
+            actix_web::Error::from(PayloadError::Incomplete(None)),
+        ] {
+            assert!(
+                matches!(unreadable_body(&e, 10), ApiError::BadRequest(_)),
+                "{e}"
+            );
         }
     }
 }

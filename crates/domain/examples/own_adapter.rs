@@ -46,13 +46,26 @@ impl ChatRepository for VecStore {
             .find(|c| c.id == id)
             .cloned())
     }
-    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+    async fn update_chat(
+        &self,
+        chat: &Chat,
+        expected: &Chat,
+        event: &Event,
+    ) -> Result<(), StoreError> {
         let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
         let c = chats
             .iter_mut()
             .find(|c| c.id == chat.id)
             .ok_or(StoreError::NotFound)?;
-        *c = chat.clone();
+        if c.title != expected.title || c.settings != expected.settings {
+            return Err(StoreError::Conflict);
+        }
+        let updated_at = c.updated_at.max(chat.updated_at);
+        *c = Chat {
+            updated_at,
+            message_count: c.message_count,
+            ..chat.clone()
+        };
         emit(&[event]);
         Ok(())
     }
@@ -126,6 +139,20 @@ impl MessageRepository for VecStore {
             .iter()
             .find(|m| m.id == id)
             .cloned())
+    }
+    async fn find_owned_message(
+        &self,
+        owner: &UserId,
+        id: MessageId,
+    ) -> Result<Option<(Chat, Message)>, StoreError> {
+        let Some(m) = self.find_message(id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .find_chat(m.chat_id)
+            .await?
+            .filter(|c| &c.owner == owner)
+            .map(|c| (c, m)))
     }
     async fn list_messages(
         &self,

@@ -151,12 +151,20 @@ impl ChatRepository for MemoryStore {
         Ok(self.lock().chats.get(&id).cloned())
     }
 
-    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+    async fn update_chat(
+        &self,
+        chat: &Chat,
+        expected: &Chat,
+        event: &Event,
+    ) -> Result<(), StoreError> {
         self.commit(std::slice::from_ref(event), |st| {
             let c = st.chats.get_mut(&chat.id).ok_or(StoreError::NotFound)?;
+            if c.title != expected.title || c.settings != expected.settings {
+                return Err(StoreError::Conflict);
+            }
             c.title = chat.title.clone();
             c.settings = chat.settings.clone();
-            c.updated_at = chat.updated_at;
+            c.updated_at = c.updated_at.max(chat.updated_at);
             Ok(())
         })
         .await
@@ -238,6 +246,27 @@ impl MessageRepository for MemoryStore {
             .get(chat_id)
             .and_then(|ms| ms.iter().find(|m| m.id == id))
             .cloned())
+    }
+
+    async fn find_owned_message(
+        &self,
+        owner: &UserId,
+        id: MessageId,
+    ) -> Result<Option<(Chat, Message)>, StoreError> {
+        let st = self.lock();
+        let Some(chat) = st
+            .message_chat
+            .get(&id)
+            .and_then(|c| st.chats.get(c))
+            .filter(|c| &c.owner == owner)
+        else {
+            return Ok(None);
+        };
+        let message = st
+            .messages
+            .get(&chat.id)
+            .and_then(|ms| ms.iter().find(|m| m.id == id));
+        Ok(message.map(|m| (chat.clone(), m.clone())))
     }
 
     async fn list_messages(

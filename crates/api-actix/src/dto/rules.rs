@@ -81,10 +81,12 @@ pub fn model() -> ObjectBuilder {
 pub fn system_prompt() -> ObjectBuilder {
     string(true)
         .description(Some(format!(
-            "System prompt, at most {} characters (empty: none). Absent or null: none.",
+            "System prompt, at most {} characters (empty: none), no NUL. Absent or \
+             null: none.",
             SystemPrompt::MAX_CHARS
         )))
         .max_length(Some(SystemPrompt::MAX_CHARS))
+        .pattern(Some(format!("^[^{NUL}]*$")))
 }
 
 /// A sampling temperature in a request.
@@ -190,6 +192,10 @@ pub fn search_query() -> ObjectBuilder {
     string(false).pattern(Some(trimmed_pattern(SearchQuery::MAX_CHARS, NUL)))
 }
 
+/// The text form of an id: a hyphenated UUID, either case (what `ChatId::parse` reads).
+pub const ID_PATTERN: &str =
+    "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
 /// An id (chats and messages are UUIDv7; another well-formed UUID names nothing: 404).
 pub fn uuid() -> ObjectBuilder {
     string(false).format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
@@ -272,9 +278,30 @@ mod tests {
         for s in ["x", " x ", " ", "", "a\u{0}", "\u{3000}"] {
             assert_eq!(re.is_match(s), MessageContent::parse(s).is_ok(), "{s:?}");
         }
+        let re = pattern(system_prompt());
+        for s in ["", "Be brief.", "a\u{0}", "\u{0}", "line\nbreak"] {
+            assert_eq!(re.is_match(s), SystemPrompt::parse(s).is_ok(), "{s:?}");
+        }
         let re = pattern(idempotency_key());
         for s in ["abc-123_XYZ", "", "has space", "ü"] {
             assert_eq!(re.is_match(s), IdempotencyKey::parse(s).is_ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_id_pattern_is_the_id_rule() {
+        let re = regex::Regex::new(ID_PATTERN).unwrap();
+        let v7 = uuid::Uuid::now_v7();
+        for s in [
+            v7.to_string(),
+            v7.to_string().to_uppercase(),
+            v7.urn().to_string(),
+            v7.braced().to_string(),
+            v7.simple().to_string(),
+            format!("{v7}0"),
+            "not-a-uuid".to_owned(),
+        ] {
+            assert_eq!(re.is_match(&s), ChatId::parse(&s).is_ok(), "{s}");
         }
     }
 

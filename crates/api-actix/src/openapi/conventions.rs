@@ -172,8 +172,26 @@ fn optional_body(op: &mut Value) {
     }
 }
 
+/// Ids in paths and queries are the hyphenated UUID in either case; the other forms a
+/// UUID parser may read (`urn:uuid:`, braces, no hyphens) are not ids here. JSON
+/// Schema's `uuid` format says so already; the pattern says it to every generator.
+fn id_patterns(op: &mut Value) {
+    for p in op
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let schema = &mut p["schema"];
+        if schema["format"] == "uuid" {
+            schema["pattern"] = crate::dto::rules::ID_PATTERN.into();
+        }
+    }
+}
+
 fn adjust(path: &str, op: &mut Value) {
     optional_body(op);
+    id_patterns(op);
     let tag = op["tags"][0].as_str().unwrap_or_default().to_owned();
     if let Some(id) = op["operationId"].as_str() {
         op["operationId"] = format!("{tag}_{id}").into();

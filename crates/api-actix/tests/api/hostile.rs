@@ -198,3 +198,182 @@ async fn answers_the_framework_makes_are_problems_too() {
         crate::helpers::problem(r, reqwest::StatusCode::NOT_FOUND).await;
     }
 }
+
+/// The 422 of a request, and the field it names.
+async fn refused_field(r: reqwest::Response, what: &str) -> String {
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(status, 422, "{what}: {body}");
+    body["errors"][0]["field"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Items 3, 5 and 7 of issue 10, with the same answers on both storages: NUL in any
+/// text a user sets is 422 naming the field (nothing is stored); a cursor whose time or
+/// position storage cannot hold is 422 on every list; an id is the hyphenated UUID in
+/// either case (answered in lowercase), and its other forms name nothing: 404 in a
+/// path, 422 in a query (as the document's `uuid` format and pattern say).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_far_cursors_and_id_forms_answer_alike_on_both_storages() {
+    use chrono::{DateTime, Utc};
+    use domain::{ChatCursor, ChatId, MessageCursor, MessageId, MessageSearchCursor};
+    for postgres in [false, true] {
+        let mut b = TestApp::builder();
+        if postgres {
+            b = b.postgres();
+        }
+        let app = b.spawn().await;
+        let chat = app.create_chat("alice", "target").await;
+        let cid = chat["id"].as_str().unwrap().to_owned();
+        let t: serde_json::Value = app.send("alice", &cid, "hello").await.json().await.unwrap();
+        let mid = t["message"]["id"].as_str().unwrap().to_owned();
+        let on = if postgres { "postgres" } else { "memory" };
+
+        // Item 3: NUL anywhere a user sets text.
+        let chat_bodies = [
+            (json!({"title": "a\u{0}b"}), "title"),
+            (
+                json!({"settings": {"systemPrompt": "be\u{0}brief"}}),
+                "settings.systemPrompt",
+            ),
+            (json!({"settings": {"model": "gpt\u{0}"}}), "settings.model"),
+        ];
+        for (body, field) in &chat_bodies {
+            let r = app
+                .post("alice", "/api/v1/chats", body.clone())
+                .send()
+                .await;
+            let what = format!("{on}: POST /chats {body}");
+            assert_eq!(refused_field(r.unwrap(), &what).await, *field, "{what}");
+            let r = app.put("alice", &format!("/api/v1/chats/{cid}"), body.clone());
+            let what = format!("{on}: PUT /chats {body}");
+            assert_eq!(refused_field(r.send().await.unwrap(), &what).await, *field);
+        }
+        let nul = json!({"content": "hi\u{0}"});
+        let r = app.post(
+            "alice",
+            &format!("/api/v1/messages?chatId={cid}"),
+            nul.clone(),
+        );
+        assert_eq!(refused_field(r.send().await.unwrap(), on).await, "content");
+        let r = app.put("alice", &format!("/api/v1/messages/{mid}"), nul);
+        assert_eq!(refused_field(r.send().await.unwrap(), on).await, "content");
+        for path in [
+            "/api/v1/chats/search?q=a%00",
+            "/api/v1/messages/search?q=a%00",
+        ] {
+            let r = app.get("alice", path).send().await.unwrap();
+            assert_eq!(refused_field(r, path).await, "q", "{on}: {path}");
+        }
+        let back: serde_json::Value = app
+            .get("alice", &format!("/api/v1/chats/{cid}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(back["title"], "target", "{on}: nothing was stored");
+        assert!(back["settings"]["systemPrompt"].is_null(), "{on}: {back}");
+
+        // Item 5: every cursor's time and position are range-checked.
+        let far: Vec<DateTime<Utc>> = ["-5000-01-01T00:00:00Z", "+20000-01-01T00:00:00Z"]
+            .iter()
+            .map(|t| t.parse().unwrap())
+            .collect();
+        let mut paths = Vec::new();
+        for at in &far {
+            let c = ChatCursor {
+                updated_at: *at,
+                id: ChatId::new(),
+            }
+            .encode();
+            paths.push(format!("/api/v1/chats?cursor={c}"));
+            paths.push(format!("/api/v1/chats/search?q=target&cursor={c}"));
+            let c = MessageSearchCursor {
+                relevance: 1,
+                created_at: *at,
+                id: MessageId::new(),
+            }
+            .encode();
+            paths.push(format!("/api/v1/messages/search?q=hello&cursor={c}"));
+        }
+        let c = MessageCursor { seq: u32::MAX }.encode();
+        paths.push(format!("/api/v1/messages?chatId={cid}&cursor={c}"));
+        for path in &paths {
+            let r = app.get("alice", path).send().await.unwrap();
+            assert_eq!(refused_field(r, path).await, "cursor", "{on}: {path}");
+        }
+
+        // Item 7: ids in either case, only hyphenated; answers carry lowercase.
+        let upper = cid.to_uppercase();
+        let r = app
+            .get("alice", &format!("/api/v1/chats/{upper}"))
+            .send()
+            .await;
+        let got: serde_json::Value = r.unwrap().json().await.unwrap();
+        assert_eq!(got["id"], cid.as_str(), "{on}");
+        let r = app
+            .get("alice", &format!("/api/v1/messages?chatId={upper}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{on}");
+        let page: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(page["items"][0]["chatId"], cid.as_str(), "{on}");
+        let r = app
+            .get("alice", &format!("/api/v1/messages/{}", mid.to_uppercase()))
+            .send()
+            .await
+            .unwrap();
+        let got: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(got["id"], mid.as_str(), "{on}");
+        let sent = app.send("alice", &upper, "again").await;
+        assert_eq!(sent.status(), 201, "{on}");
+        let turn: serde_json::Value = sent.json().await.unwrap();
+        assert_eq!(turn["reply"]["chatId"], cid.as_str(), "{on}");
+        let u = uuid::Uuid::parse_str(&cid).unwrap();
+        let m = uuid::Uuid::parse_str(&mid).unwrap();
+        for (chat_form, message_form) in [
+            (u.urn().to_string(), m.urn().to_string()),
+            (u.braced().to_string(), m.braced().to_string()),
+            (u.simple().to_string(), m.simple().to_string()),
+        ] {
+            for path in [
+                format!("/api/v1/chats/{chat_form}"),
+                format!("/api/v1/messages/{message_form}"),
+            ] {
+                let r = app.get("alice", &path).send().await.unwrap();
+                crate::helpers::problem(r, reqwest::StatusCode::NOT_FOUND).await;
+            }
+            let r = app
+                .put(
+                    "alice",
+                    &format!("/api/v1/chats/{chat_form}"),
+                    json!({"title": "x"}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "{on}: PUT {chat_form}");
+            let r = app
+                .delete("alice", &format!("/api/v1/messages/{message_form}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "{on}: DELETE {message_form}");
+            let path = format!("/api/v1/messages?chatId={}", urlencode(&chat_form));
+            let r = app.get("alice", &path).send().await.unwrap();
+            assert_eq!(refused_field(r, &path).await, "chatId", "{on}");
+        }
+        assert_eq!(app.messages("alice", &cid).await.len(), 4, "{on}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('{', "%7B")
+        .replace('}', "%7D")
+        .replace(':', "%3A")
+}

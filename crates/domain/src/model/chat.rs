@@ -84,6 +84,9 @@ pub enum SettingsError {
         SystemPrompt::MAX_CHARS
     )]
     SystemPromptTooLong,
+    /// The system prompt contains a NUL character, which no storage keeps faithfully.
+    #[error("the system prompt contains a NUL character")]
+    SystemPromptNul,
     /// The temperature is not a number between 0 and 2.
     #[error("the temperature must be between 0 and 2")]
     TemperatureOutOfRange,
@@ -135,7 +138,8 @@ impl From<ModelName> for String {
     }
 }
 
-/// The system prompt sent first with every request of a chat (at most 20,000 characters).
+/// The system prompt sent first with every request of a chat (at most 20,000
+/// characters, no NUL).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SystemPrompt(String);
@@ -148,6 +152,9 @@ impl SystemPrompt {
     pub fn parse(s: &str) -> Result<Self, SettingsError> {
         if s.chars().count() > Self::MAX_CHARS {
             return Err(SettingsError::SystemPromptTooLong);
+        }
+        if s.contains('\0') {
+            return Err(SettingsError::SystemPromptNul);
         }
         Ok(Self(s.to_owned()))
     }
@@ -351,6 +358,21 @@ mod tests {
     fn system_prompt_length() {
         assert!(SystemPrompt::parse(&"x".repeat(20_000)).is_ok());
         assert!(SystemPrompt::parse(&"x".repeat(20_001)).is_err());
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_text_of_a_chat() {
+        assert_eq!(
+            SystemPrompt::parse("be\0brief"),
+            Err(SettingsError::SystemPromptNul)
+        );
+        assert_eq!(
+            ChatTitle::parse("a\0b"),
+            Err(ChatTitleError::ControlCharacter)
+        );
+        assert_eq!(ModelName::parse("gpt\0"), Err(SettingsError::BadModel));
+        let bad: Result<ChatSettings, _> = serde_json::from_str(r#"{"systemPrompt":"x\u0000y"}"#);
+        assert!(bad.is_err());
     }
 
     #[test]

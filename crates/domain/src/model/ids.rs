@@ -15,7 +15,18 @@ pub enum IdError {
     NotV7,
 }
 
+/// The text form of an id: the hyphenated UUID (`8-4-4-4-12` hex digits), in either
+/// case. The other forms a UUID parser reads (`urn:uuid:…`, `{…}`, 32 digits without
+/// hyphens) are not ids of this service.
 fn parse_v7(s: &str) -> Result<Uuid, IdError> {
+    let hyphenated = s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if !hyphenated {
+        return Err(IdError::NotAUuid);
+    }
     let id = Uuid::try_parse(s).map_err(|_| IdError::NotAUuid)?;
     if id.get_version_num() != 7 {
         return Err(IdError::NotV7);
@@ -37,7 +48,8 @@ macro_rules! uuid_v7_id {
                 Self(Uuid::now_v7())
             }
 
-            /// Parses the text form; only UUIDv7 is accepted.
+            /// Parses the text form: a hyphenated UUIDv7 in either case (it prints in
+            /// lowercase).
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 parse_v7(s).map(Self)
             }
@@ -146,6 +158,25 @@ mod tests {
             ChatId::parse("67e55044-10b1-426f-9247-bb680e5fe0c8"),
             Err(IdError::NotV7)
         );
+    }
+
+    #[test]
+    fn ids_are_hyphenated_uuids_in_either_case() {
+        let id = ChatId::new();
+        let u = id.as_uuid();
+        let upper = id.to_string().to_uppercase();
+        assert_eq!(ChatId::parse(&upper), Ok(id));
+        assert_eq!(id.to_string(), id.to_string().to_lowercase());
+        for other in [
+            u.urn().to_string(),
+            u.braced().to_string(),
+            u.simple().to_string(),
+            format!("{id}0"),
+            format!(" {id}"),
+            id.to_string().replacen('-', "+", 1),
+        ] {
+            assert_eq!(ChatId::parse(&other), Err(IdError::NotAUuid), "{other}");
+        }
     }
 
     #[test]

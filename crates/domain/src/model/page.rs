@@ -3,7 +3,7 @@
 use super::ids::ChatId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// How many items a page holds: 1 to 100, 20 by default.
@@ -69,6 +69,14 @@ pub(super) fn decode<T: DeserializeOwned>(s: &str) -> Result<T, PageError> {
     serde_json::from_slice(&bytes).map_err(|_| PageError::BadCursor)
 }
 
+/// Whether an instant in a cursor is one storage can hold and the API can render: years
+/// 1 to 9999 (RFC 3339's four-digit years; PostgreSQL's `timestamptz` holds more, but
+/// nothing the service ever stored lies outside them). A decoded cursor with a time
+/// outside is refused like garbage.
+pub(super) fn storable_time(t: &DateTime<Utc>) -> bool {
+    (1..=9999).contains(&t.year())
+}
+
 /// Position in a list of chats ordered by last activity, newest first: the last
 /// chat of the previous page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,9 +95,13 @@ impl ChatCursor {
         encode(self)
     }
 
-    /// Reads the opaque text form.
+    /// Reads the opaque text form; a time out of range is refused like garbage.
     pub fn decode(s: &str) -> Result<Self, PageError> {
-        decode(s)
+        let c: Self = decode(s)?;
+        if !storable_time(&c.updated_at) {
+            return Err(PageError::BadCursor);
+        }
+        Ok(c)
     }
 }
 
@@ -102,14 +114,21 @@ pub struct MessageCursor {
 }
 
 impl MessageCursor {
+    /// Highest `seq` a cursor may carry (what storage can hold).
+    pub const MAX_SEQ: u32 = i32::MAX as u32;
+
     /// The opaque text form handed to clients.
     pub fn encode(&self) -> String {
         encode(self)
     }
 
-    /// Reads the opaque text form.
+    /// Reads the opaque text form; a `seq` out of range is refused like garbage.
     pub fn decode(s: &str) -> Result<Self, PageError> {
-        decode(s)
+        let c: Self = decode(s)?;
+        if c.seq > Self::MAX_SEQ {
+            return Err(PageError::BadCursor);
+        }
+        Ok(c)
     }
 }
 
@@ -188,6 +207,38 @@ mod tests {
             ChatCursor::decode(&"A".repeat(600)),
             Err(PageError::BadCursor)
         );
+    }
+
+    #[test]
+    fn cursors_out_of_the_storable_range_are_refused() {
+        let id = ChatId::new();
+        for text in [
+            "-5000-01-01T00:00:00Z",
+            "0000-12-31T23:59:59Z",
+            "+10000-01-01T00:00:00Z",
+        ] {
+            let t: DateTime<Utc> = text.parse().unwrap();
+            let c = ChatCursor { updated_at: t, id };
+            assert_eq!(
+                ChatCursor::decode(&c.encode()),
+                Err(PageError::BadCursor),
+                "{text}"
+            );
+        }
+        for text in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"] {
+            let t: DateTime<Utc> = text.parse().unwrap();
+            let c = ChatCursor { updated_at: t, id };
+            assert_eq!(ChatCursor::decode(&c.encode()), Ok(c), "{text}");
+        }
+        let far = MessageCursor { seq: u32::MAX };
+        assert_eq!(
+            MessageCursor::decode(&far.encode()),
+            Err(PageError::BadCursor)
+        );
+        let last = MessageCursor {
+            seq: MessageCursor::MAX_SEQ,
+        };
+        assert_eq!(MessageCursor::decode(&last.encode()), Ok(last));
     }
 
     #[test]

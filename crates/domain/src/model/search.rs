@@ -16,10 +16,10 @@
 
 use super::ids::{ChatId, MessageId};
 use super::message::Message;
-use super::page::{decode, encode, PageError};
+use super::page::{decode, encode, storable_time, PageError};
 use super::text::{query_words, words, WordIndex};
 use super::ChatTitle;
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Why a message search query was refused.
@@ -241,8 +241,7 @@ impl MessageSearchCursor {
     /// Reads the opaque text form; values out of range are refused like garbage.
     pub fn decode(s: &str) -> Result<Self, PageError> {
         let c: Self = decode(s)?;
-        let year = c.created_at.year();
-        if c.relevance > Self::MAX_RELEVANCE || !(1..=9999).contains(&year) {
+        if c.relevance > Self::MAX_RELEVANCE || !storable_time(&c.created_at) {
             return Err(PageError::BadCursor);
         }
         Ok(c)
@@ -445,6 +444,14 @@ mod tests {
         );
         assert_eq!(
             MessageSearchCursor::decode("garbage"),
+            Err(PageError::BadCursor)
+        );
+        let ancient = MessageSearchCursor {
+            created_at: "-5000-01-01T00:00:00Z".parse().unwrap(),
+            ..c
+        };
+        assert_eq!(
+            MessageSearchCursor::decode(&ancient.encode()),
             Err(PageError::BadCursor)
         );
     }

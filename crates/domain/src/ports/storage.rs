@@ -59,6 +59,8 @@ pub struct NewTurn {
 ///
 /// Contract (checked by the shared contract suite against every adapter):
 /// - `NotFound` is returned by `update_chat` and `delete_chat` when the chat does not exist;
+/// - `update_chat` is a compare-and-set: `Conflict` when the stored title or settings
+///   are no longer the expected ones (nothing written), and `updated_at` never moves back;
 /// - lists are ordered by `updated_at` then `id`, both descending, and start strictly after the cursor;
 /// - search matches titles containing the query, ignoring case, with `%` and `_` literal;
 /// - `retitle_chat` changes the title only while the stored one is the expected one.
@@ -69,8 +71,17 @@ pub trait ChatRepository: Send + Sync {
     async fn insert_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError>;
     /// Reads a chat, whoever owns it.
     async fn find_chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
-    /// Replaces a chat's title, settings and `updated_at`.
-    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError>;
+    /// Sets the chat's title and settings to `chat`'s and moves its `updated_at` forward
+    /// to `chat.updated_at` (never back), storing `event` with the change — only while
+    /// the stored title and settings are still `expected`'s (the chat as the caller read
+    /// it): else `Conflict` and nothing is written, so a concurrent change is never
+    /// overwritten with a stale value (re-read and try again). `NotFound` if it is gone.
+    async fn update_chat(
+        &self,
+        chat: &Chat,
+        expected: &Chat,
+        event: &Event,
+    ) -> Result<(), StoreError>;
     /// Sets the chat's title to `chat.title` and moves its `updated_at` forward to
     /// `chat.updated_at` (never back), storing `event` with the change, only if its
     /// stored title is still `expected` — so an automatic title never overwrites one
@@ -118,6 +129,14 @@ pub trait ChatRepository: Send + Sync {
 pub trait MessageRepository: Send + Sync {
     /// Reads a message, whoever owns its chat.
     async fn find_message(&self, id: MessageId) -> Result<Option<Message>, StoreError>;
+    /// Reads a message of one of `owner`'s chats with its chat, in one read: `None`
+    /// alike when the message does not exist and when another user owns it, so the two
+    /// cost the same (a leaked id cannot be confirmed by timing).
+    async fn find_owned_message(
+        &self,
+        owner: &UserId,
+        id: MessageId,
+    ) -> Result<Option<(Chat, Message)>, StoreError>;
     /// Up to `limit` of a chat's messages in `seq` order, after `after`.
     async fn list_messages(
         &self,

@@ -5,8 +5,12 @@ use crate::model::{
     Chat, ChatCursor, ChatId, ChatSettings, ChatTitle, Event, EventKind, Page, PageRequest,
     SearchQuery,
 };
-use crate::ports::{ChatRepository, Clock, ModelCatalog};
+use crate::ports::{ChatRepository, Clock, ModelCatalog, StoreError};
 use std::sync::Arc;
+
+/// How many times an update is tried when other writers keep changing the chat first
+/// (each conflict means another change was stored: the chat is making progress).
+const UPDATE_ATTEMPTS: u32 = 10;
 
 /// A new chat, built from valid parts only.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -106,17 +110,27 @@ impl ChatService {
             super::models::check_settings(self.catalog.as_ref(), s)
                 .map_err(ChatError::InvalidSettings)?;
         }
-        let mut chat = self.get(actor, id).await?;
-        if let Some(t) = cmd.title {
-            chat.title = t;
+        // Compare-and-set: a concurrent change of another field (a title beside these
+        // settings, an automatic title) makes the write conflict; it is re-read and
+        // this change applied on top, so both are kept.
+        let mut attempt = 1;
+        loop {
+            let current = self.get(actor, id).await?;
+            let mut chat = current.clone();
+            if let Some(t) = &cmd.title {
+                chat.title = t.clone();
+            }
+            if let Some(s) = &cmd.settings {
+                chat.settings = s.clone();
+            }
+            chat.updated_at = self.clock.now().max(current.updated_at);
+            let event = self.event(actor, chat.id, EventKind::ChatUpdated(chat.clone()));
+            match self.chats.update_chat(&chat, &current, &event).await {
+                Ok(()) => return Ok(chat),
+                Err(StoreError::Conflict) if attempt < UPDATE_ATTEMPTS => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
         }
-        if let Some(s) = cmd.settings {
-            chat.settings = s;
-        }
-        chat.updated_at = self.clock.now();
-        let event = self.event(actor, chat.id, EventKind::ChatUpdated(chat.clone()));
-        self.chats.update_chat(&chat, &event).await?;
-        Ok(chat)
     }
 
     /// Deletes one of the actor's chats with all its messages; emits `chat.deleted`.

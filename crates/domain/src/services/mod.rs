@@ -62,6 +62,8 @@ mod live_tests;
 mod tests;
 #[cfg(test)]
 mod tests_data;
+#[cfg(test)]
+mod tests_hardening;
 
 #[cfg(test)]
 mod testing_support {

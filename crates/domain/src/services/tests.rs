@@ -86,11 +86,13 @@ fn update_keeps_absent_fields_and_emits_chat_updated() {
     repo.expect_find_chat()
         .returning(move |_| Ok(Some(found.clone())));
     repo.expect_update_chat()
-        .withf(|c, e| {
-            c.title.as_str() == "Renamed" && matches!(&e.kind, EventKind::ChatUpdated(x) if x == c)
+        .withf(|c, expected, e| {
+            c.title.as_str() == "Renamed"
+                && expected.title.as_str() == "New chat"
+                && matches!(&e.kind, EventKind::ChatUpdated(x) if x == c)
         })
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let svc = ChatService::new(Arc::new(repo), clock());
     let cmd = UpdateChat {
         title: Some(ChatTitle::parse("Renamed").unwrap()),
@@ -168,6 +170,7 @@ fn chat_with_message(
 ) -> (MockChatRepository, MockMessageRepository) {
     let chat = stored_chat("alice", 2);
     let cid = chat.id;
+    let owned = chat.clone();
     let mut chats = MockChatRepository::new();
     chats
         .expect_find_chat()
@@ -178,6 +181,12 @@ fn chat_with_message(
             cid, seq, role, status,
         )))
     });
+    messages
+        .expect_find_owned_message()
+        .returning(move |owner, _| {
+            let m = super::testing_support::message(cid, seq, role, status);
+            Ok((owner == &owned.owner).then(|| (owned.clone(), m)))
+        });
     (chats, messages)
 }
 

@@ -21,11 +21,12 @@ pub async fn missing_chat_is_none(s: &Storage) {
 pub async fn update_chat_replaces_fields(s: &Storage) {
     let mut c = chat("alice", "Before");
     s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    let before = c.clone();
     c.title = ChatTitle::parse("After").unwrap();
     c.settings.model = Some(ModelName::parse("gpt-4o").unwrap());
     c.updated_at += Duration::seconds(5);
     s.chats
-        .update_chat(&c, &event(&c, EventKind::ChatUpdated(c.clone())))
+        .update_chat(&c, &before, &event(&c, EventKind::ChatUpdated(c.clone())))
         .await
         .unwrap();
     assert_eq!(s.chats.find_chat(c.id).await.unwrap(), Some(c));
@@ -35,7 +36,7 @@ pub async fn update_or_delete_missing_chat_is_not_found(s: &Storage) {
     let c = chat("alice", "Ghost");
     let e = event(&c, EventKind::ChatUpdated(c.clone()));
     assert!(matches!(
-        s.chats.update_chat(&c, &e).await,
+        s.chats.update_chat(&c, &c, &e).await,
         Err(StoreError::NotFound)
     ));
     let e = event(&c, EventKind::ChatDeleted { chat_id: c.id });
@@ -262,4 +263,102 @@ pub async fn retitle_changes_only_a_title_still_expected(s: &Storage) {
         .retitle_chat(&ghost, &ChatTitle::default(), &e)
         .await
         .unwrap());
+}
+
+/// `update_chat` writes only over the title and settings it expects: a stale expected
+/// chat is a `Conflict` that writes nothing, and `updated_at` never moves back.
+pub async fn update_chat_is_a_compare_and_set(s: &Storage) {
+    let c = chat("alice", "First");
+    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    let mut renamed = c.clone();
+    renamed.title = ChatTitle::parse("Second").unwrap();
+    renamed.updated_at = c.updated_at + Duration::seconds(10);
+    let e = event(&renamed, EventKind::ChatUpdated(renamed.clone()));
+    s.chats.update_chat(&renamed, &c, &e).await.unwrap();
+
+    // A writer that read the chat before the rename.
+    let mut stale = c.clone();
+    stale.settings.temperature = Some(Temperature::new(1.5).unwrap());
+    stale.updated_at = c.updated_at + Duration::seconds(20);
+    let e = event(&stale, EventKind::ChatUpdated(stale.clone()));
+    assert!(matches!(
+        s.chats.update_chat(&stale, &c, &e).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        s.chats.find_chat(c.id).await.unwrap(),
+        Some(renamed.clone())
+    );
+
+    // A writer with an expected setting that changed meanwhile conflicts too.
+    let mut other = renamed.clone();
+    other.settings.model = Some(ModelName::parse("gpt-4o").unwrap());
+    let e = event(&other, EventKind::ChatUpdated(other.clone()));
+    assert!(matches!(
+        s.chats.update_chat(&renamed, &other, &e).await,
+        Err(StoreError::Conflict)
+    ));
+
+    // An update whose clock is behind keeps the later `updated_at`.
+    let mut late = renamed.clone();
+    late.settings.temperature = Some(Temperature::new(0.2).unwrap());
+    late.updated_at = c.updated_at - Duration::seconds(60);
+    let e = event(&late, EventKind::ChatUpdated(late.clone()));
+    s.chats.update_chat(&late, &renamed, &e).await.unwrap();
+    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
+    assert_eq!(stored.settings, late.settings);
+    assert_eq!(stored.title, renamed.title);
+    assert_eq!(stored.updated_at, renamed.updated_at);
+}
+
+/// Issue 10 item 9: writers race on one chat, one changing the title and one the
+/// settings, each as the chat service does (read, change its field, compare-and-set,
+/// re-read on `Conflict`). Both start from the same read, so one of them always
+/// writes over a stale chat. Every change is kept and `updated_at` never moves back.
+pub async fn concurrent_title_and_settings_updates_keep_both(s: &Storage) {
+    let c = chat("alice", "Race");
+    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    for round in 0..20 {
+        let title = ChatTitle::parse(&format!("title {round}")).unwrap();
+        let temperature = Temperature::new(f64::from(round) / 10.0).unwrap();
+        let read = s.chats.find_chat(c.id).await.unwrap().unwrap();
+        let write = |change: Box<dyn Fn(&mut Chat) + Send + Sync>| {
+            let s = s.clone();
+            let mut current = read.clone();
+            async move {
+                loop {
+                    let mut next = current.clone();
+                    change(&mut next);
+                    next.updated_at = now().max(current.updated_at);
+                    let e = event(&next, EventKind::ChatUpdated(next.clone()));
+                    match s.chats.update_chat(&next, &current, &e).await {
+                        Ok(()) => return next.updated_at,
+                        Err(StoreError::Conflict) => {
+                            current = s.chats.find_chat(c.id).await.unwrap().unwrap();
+                        }
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+            }
+        };
+        let t = title.clone();
+        let (a, b) = futures::join!(
+            write(Box::new(move |ch: &mut Chat| ch.title = t.clone())),
+            write(Box::new(move |ch: &mut Chat| {
+                ch.settings.temperature = Some(temperature)
+            })),
+        );
+        let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
+        assert_eq!(stored.title, title, "round {round}: the title was lost");
+        assert_eq!(
+            stored.settings.temperature,
+            Some(temperature),
+            "round {round}: the settings were lost"
+        );
+        assert!(
+            stored.updated_at >= a.max(b),
+            "round {round}: updated_at moved back"
+        );
+        assert!(stored.updated_at >= read.updated_at);
+    }
 }

@@ -15,6 +15,7 @@ mod fixtures;
 mod live;
 mod messages;
 mod outbox;
+mod owned;
 
 pub use catalog::*;
 pub use chats::*;
@@ -23,6 +24,7 @@ pub use fixtures::*;
 pub use live::*;
 pub use messages::*;
 pub use outbox::*;
+pub use owned::*;
 
 use crate::ports::{ChatRepository, MessageRepository};
 use std::sync::Arc;
@@ -60,7 +62,9 @@ macro_rules! storage_contract_tests {
             delete_message_renumbers_later_ones, delete_message_refused_while_busy,
             streaming_messages_lists_only_streaming, concurrent_turns_leave_a_gapless_sequence,
             times_round_trip_exactly, idempotency_record_is_stored_with_the_turn,
-            expired_idempotency_records_are_replaced, retitle_changes_only_a_title_still_expected
+            expired_idempotency_records_are_replaced, retitle_changes_only_a_title_still_expected,
+            find_owned_message_sees_only_the_owners, update_chat_is_a_compare_and_set,
+            concurrent_title_and_settings_updates_keep_both,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -40,12 +40,18 @@ impl ChatRepository for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(chat_id = %chat.id))]
-    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
+    async fn update_chat(
+        &self,
+        chat: &Chat,
+        expected: &Chat,
+        event: &Event,
+    ) -> Result<(), StoreError> {
         let row = ChatRow::from_domain(chat)?;
+        let expected = ChatRow::from_domain(expected)?;
         let events = NewOutboxRow::all(std::slice::from_ref(event))?;
         self.run(move |c| {
             c.transaction(|c| {
-                repo::chats::update(c, &row)?;
+                repo::chats::update(c, &row, &expected)?;
                 repo::outbox::append(c, &events)
             })
         })

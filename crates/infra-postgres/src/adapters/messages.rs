@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::Connection;
 use domain::model::{
-    ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId, UserId,
+    Chat, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId, UserId,
 };
 use domain::ports::{MessageRepository, NewTurn, StoreError};
 
@@ -39,6 +39,22 @@ impl MessageRepository for PgStore {
         self.run(move |c| {
             repo::messages::find(c, id)?
                 .map(MessageRow::into_domain)
+                .transpose()
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(message_id = %id))]
+    async fn find_owned_message(
+        &self,
+        owner: &UserId,
+        id: MessageId,
+    ) -> Result<Option<(Chat, Message)>, StoreError> {
+        let id = id.as_uuid();
+        let owner = owner.as_str().to_owned();
+        self.run(move |c| {
+            repo::messages::find_owned(c, &owner, id)?
+                .map(|(chat, m)| Ok::<_, PgError>((chat.into_domain()?, m.into_domain()?)))
                 .transpose()
         })
         .await

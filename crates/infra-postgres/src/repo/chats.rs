@@ -43,16 +43,36 @@ pub(crate) fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<i32>, PgE
         .optional()?)
 }
 
-/// Replaces title, settings and `updated_at`; `NotFound` if the chat is gone.
-pub(crate) fn update(conn: &mut PgConnection, row: &ChatRow) -> Result<(), PgError> {
-    let n = diesel::update(chats::table.find(row.id))
-        .set((
-            chats::title.eq(&row.title),
-            chats::settings.eq(&row.settings),
-            chats::updated_at.eq(row.updated_at),
-        ))
-        .execute(conn)?;
-    found(n)
+/// Sets title and settings and moves `updated_at` forward (never back), only while the
+/// stored title and settings are `expected`'s: one statement, whose condition
+/// PostgreSQL re-checks on the latest row version when a concurrent update got there
+/// first. `Conflict` when they changed, `NotFound` if the chat is gone.
+pub(crate) fn update(
+    conn: &mut PgConnection,
+    row: &ChatRow,
+    expected: &ChatRow,
+) -> Result<(), PgError> {
+    let n = diesel::update(
+        chats::table
+            .find(row.id)
+            .filter(chats::title.eq(&expected.title))
+            .filter(chats::settings.eq(&expected.settings)),
+    )
+    .set((
+        chats::title.eq(&row.title),
+        chats::settings.eq(&row.settings),
+        chats::updated_at.eq(later_of(row.updated_at)),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        return Ok(());
+    }
+    let exists = diesel::select(diesel::dsl::exists(chats::table.find(row.id))).get_result(conn)?;
+    Err(if exists {
+        PgError::Conflict
+    } else {
+        PgError::NotFound
+    })
 }
 
 /// Sets the title and moves `updated_at` forward to `at`, only while the stored title

@@ -2,8 +2,8 @@
 //! conditional finish of a reply, edits, and deletion with renumbering.
 
 use crate::errors::PgError;
-use crate::rows::MessageRow;
-use crate::schema::messages;
+use crate::rows::{ChatRow, MessageRow};
+use crate::schema::{chats, messages};
 use chrono::{DateTime, Utc};
 use diesel::dsl::exists;
 use diesel::prelude::*;
@@ -24,6 +24,23 @@ pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<MessageRo
     Ok(messages::table
         .find(id)
         .select(MessageRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Reads a message of one of `owner`'s chats with its chat, in one statement (by the
+/// message's primary key, then its chat's): another user's message is no row, at the
+/// cost of a missing one.
+pub(crate) fn find_owned(
+    conn: &mut PgConnection,
+    owner: &str,
+    id: Uuid,
+) -> Result<Option<(ChatRow, MessageRow)>, PgError> {
+    Ok(messages::table
+        .inner_join(chats::table)
+        .filter(messages::id.eq(id))
+        .filter(chats::owner.eq(owner))
+        .select((ChatRow::as_select(), MessageRow::as_select()))
         .first(conn)
         .optional()?)
 }

@@ -58,8 +58,13 @@ impl ChatRepository for TestStore {
     async fn find_chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError> {
         self.store.find_chat(id).await
     }
-    async fn update_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
-        self.store.update_chat(chat, event).await
+    async fn update_chat(
+        &self,
+        chat: &Chat,
+        expected: &Chat,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        self.store.update_chat(chat, expected, event).await
     }
     async fn retitle_chat(
         &self,
@@ -95,6 +100,13 @@ impl ChatRepository for TestStore {
 impl MessageRepository for TestStore {
     async fn find_message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
         self.store.find_message(id).await
+    }
+    async fn find_owned_message(
+        &self,
+        owner: &UserId,
+        id: MessageId,
+    ) -> Result<Option<(Chat, Message)>, StoreError> {
+        self.store.find_owned_message(owner, id).await
     }
     async fn list_messages(
         &self,

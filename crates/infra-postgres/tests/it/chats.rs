@@ -152,9 +152,10 @@ async fn every_chat_change_writes_its_event() {
     let (db, s) = store();
     let mut c = chat("erin", "Events");
     s.insert_chat(&c, &created(&c)).await.unwrap();
+    let before = c.clone();
     c.title = domain::model::ChatTitle::parse("Renamed").unwrap();
     let updated = event(&c, domain::model::EventKind::ChatUpdated(c.clone()));
-    s.update_chat(&c, &updated).await.unwrap();
+    s.update_chat(&c, &before, &updated).await.unwrap();
     let deleted = event(&c, domain::model::EventKind::ChatDeleted { chat_id: c.id });
     s.delete_chat(c.id, &deleted).await.unwrap();
     assert!(matches!(

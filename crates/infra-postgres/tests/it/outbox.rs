@@ -25,9 +25,10 @@ async fn seed(s: &PgStore, chats: usize, updates: usize) -> Vec<Event> {
     }
     for u in 0..updates {
         for c in cs.iter_mut() {
+            let before = c.clone();
             c.title = ChatTitle::parse(&format!("v{u}")).unwrap();
             let e = event(c, EventKind::ChatUpdated(c.clone()));
-            s.update_chat(c, &e).await.unwrap();
+            s.update_chat(c, &before, &e).await.unwrap();
             all.push(e);
         }
     }
@@ -91,7 +92,7 @@ async fn expired_leases_are_claimed_again_and_block_later_entries_until_then() {
     // A later entry of the same chat waits while the earlier one is leased.
     let mut c2 = c.clone();
     c2.title = ChatTitle::parse("Later").unwrap();
-    s.update_chat(&c2, &event(&c2, EventKind::ChatUpdated(c2.clone())))
+    s.update_chat(&c2, &c, &event(&c2, EventKind::ChatUpdated(c2.clone())))
         .await
         .unwrap();
     assert!(s.claim("b", 10, LEASE).await.unwrap().is_empty());

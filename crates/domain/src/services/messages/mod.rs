@@ -232,20 +232,18 @@ impl MessageService {
         }
     }
 
-    /// A message of one of the actor's chats, with that chat.
+    /// A message of one of the actor's chats, with that chat: one storage read, the
+    /// same whether the message is missing or another user's.
     pub(crate) async fn owned_message(
         &self,
         actor: &Actor,
         id: MessageId,
     ) -> Result<(Chat, Message), StoreError> {
-        let message = self
-            .inner
+        self.inner
             .messages
-            .find_message(id)
+            .find_owned_message(&actor.user, id)
             .await?
-            .ok_or(StoreError::NotFound)?;
-        let chat = self.owned_chat(actor, message.chat_id).await?;
-        Ok((chat, message))
+            .ok_or(StoreError::NotFound)
     }
 
     pub(crate) fn stale_before(&self) -> chrono::DateTime<chrono::Utc> {
