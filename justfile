@@ -68,6 +68,10 @@ openapi:
 ts-check:
     cd clients/ts-check && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run check
 
+# Click through the playground page (GET /) in headless Chromium; screenshots in target/playground/.
+playground-test:
+    bash clients/playground-test/run.sh
+
 # Build the images and start the compose stack (Postgres, Kafka, fake-llm, service).
 up:
     docker compose up -d --build

@@ -10,6 +10,13 @@
 #   disconnects  hundreds of clients hanging up mid-stream: replies still stored complete
 #   sigterm      SIGTERM under load: exits within the drain time, no reply left streaming
 #   replicas     two services on one database sending to the same chats
+#   redis-stop   two replicas sharing a Redis (one of this run's own, never the machine's
+#                6379) that is killed under load and started again empty: no 5xx, nothing
+#                acknowledged lost, /readyz stays 200 reporting redis unavailable, and
+#                both replicas report it ok again by themselves
+#   replica-kill SIGKILL of the replica generating a reply mid-stream: the other replica
+#                marks it failed with its partial text within 30 s and the chat accepts a
+#                send again (needs redis-server, as redis-stop)
 #   kafka-restart events to a Kafka-protocol broker (tansu, in-memory storage) that is
 #                killed under load and restarted empty (no memory of the producer): every
 #                event committed before it came back is published within 30 s of that
@@ -24,13 +31,13 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL="pg-restart provider disconnects sigterm replicas kafka-restart"
+ALL="pg-restart provider disconnects sigterm replicas redis-stop replica-kill kafka-restart"
 WANT=""
 for a in "$@"; do
   case $a in
     --keep) KEEP_WORK=1 ;;
-    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
-    pg-restart | provider | disconnects | sigterm | replicas | kafka-restart) WANT="$WANT $a" ;;
+    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+    pg-restart | provider | disconnects | sigterm | replicas | redis-stop | replica-kill | kafka-restart) WANT="$WANT $a" ;;
     *) die "unknown argument: $a" ;;
   esac
 done
@@ -374,6 +381,9 @@ SQL
     "$(lg_totals kr-send)" "$(check_db kr-send)" "$extra"
   stop_all_services "$pid" "$TANSU_PID"
 }
+
+# shellcheck source=bench/faults_redis.sh
+source "$(dirname "${BASH_SOURCE[0]}")/faults_redis.sh"
 
 for s in $WANT; do
   log "scenario $s"

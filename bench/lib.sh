@@ -8,7 +8,14 @@ export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postg
 # PostgreSQL is on loopback here: no TLS, for the service (DB_SSLMODE) and for psql and
 # pgbench (PGSSLMODE) alike, so neither side pays for a handshake the other does not.
 export PGSSLMODE=${PGSSLMODE:-disable} DB_SSLMODE=${DB_SSLMODE:-disable}
-BIN="$ROOT/target/release"
+# BENCH_PROFILE=debug runs the debug builds: only to check that a script works (its
+# figures mean nothing); the default is the release build.
+BENCH_PROFILE=${BENCH_PROFILE:-release}
+case $BENCH_PROFILE in
+  release) BIN="$ROOT/target/release" ;;
+  debug) BIN="$ROOT/target/debug" ;;
+  *) echo "BENCH_PROFILE must be release or debug" >&2; exit 2 ;;
+esac
 BENCH_DB="chat_bench_$$"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/chat-bench.XXXXXX")
 PIDS=()
@@ -124,9 +131,11 @@ preflight() {
 }
 
 build_release() {
-  log "building release binaries (chat-service, fake-llm, loadgen)"
-  (cd "$ROOT" && cargo build --release -q -p api-actix -p fake-llm -p loadgen) \
-    || die "release build failed"
+  local profile=()
+  [ "$BENCH_PROFILE" = release ] && profile=(--release)
+  log "building $BENCH_PROFILE binaries (chat-service, fake-llm, loadgen)"
+  (cd "$ROOT" && cargo build "${profile[@]}" -q -p api-actix -p fake-llm -p loadgen) \
+    || die "$BENCH_PROFILE build failed"
 }
 
 trap cleanup EXIT

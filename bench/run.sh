@@ -4,7 +4,7 @@
 # several concurrencies through the service, and the same SQL through pgbench at the
 # same concurrency (the database ceiling); time to first token through the service
 # and straight from fake-llm; start-up time, idle memory, memory with 10,000 open
-# streams. Writes BENCHMARKS.md and bench/results.json (--quick: a short smoke run
+# streams; the streamed sends and open streams again with live state on Redis. Writes BENCHMARKS.md and bench/results.json (--quick: a short smoke run
 # written under target/bench/). Bounded in time; cleans up on any exit.
 #
 #   bash bench/run.sh [--quick] [--keep]      (--keep: keep logs and raw results)
@@ -25,10 +25,10 @@ for a in "$@"; do
 done
 
 if [ "$MODE" = quick ]; then
-  CHATS=100000 DUR=${BENCH_DURATION:-2} WARM=0.5 STARTUP_RUNS=2 HOLD_TARGET=1000 HOLD_SECS=3 LIMIT=600
+  CHATS=100000 DUR=${BENCH_DURATION:-2} WARM=0.5 STARTUP_RUNS=2 HOLD_TARGET=1000 HOLD_SECS=3 LIMIT=720
   OUT_MD="$ROOT/target/bench/BENCHMARKS.md" OUT_JSON="$ROOT/target/bench/results.json"
 else
-  CHATS=1000000 DUR=${BENCH_DURATION:-8} WARM=1 STARTUP_RUNS=5 HOLD_TARGET=10000 HOLD_SECS=10 LIMIT=1500
+  CHATS=1000000 DUR=${BENCH_DURATION:-8} WARM=1 STARTUP_RUNS=5 HOLD_TARGET=10000 HOLD_SECS=10 LIMIT=1800
   OUT_MD="$ROOT/BENCHMARKS.md" OUT_JSON="$ROOT/bench/results.json"
 fi
 CONCS=${BENCH_CONCURRENCY:-"1 16 64"}
@@ -244,6 +244,10 @@ jq --argjson t "$HOLD_TARGET" --argjson n "$NOFILE" '. + {target_streams: $t, fd
 stop "$SLOW" 2
 stop "$HSVC" 15
 
+# shellcheck source=bench/redis.sh
+source "$ROOT/bench/redis.sh"
+bench_redis
+
 jq -n --arg mode "$MODE" --argjson chats "$CHATS" --argjson dur "$DUR" --argjson warm "$WARM" \
   --argjson messages "${MESSAGES:-0}" --arg search_index "${SEARCH_INDEX:-n/a}" \
   --arg concs "$CONCS" --arg rev "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
@@ -265,4 +269,5 @@ jq -n --arg mode "$MODE" --argjson chats "$CHATS" --argjson dur "$DUR" --argjson
 
 "$LG" report --raw "$RAW" --analysis "$ROOT/bench/analysis.md" --json-out "$OUT_JSON" \
   --md-out "$OUT_MD" >/dev/null || die "report failed"
+bench_redis_report
 log "done in $(($(date +%s) - T0))s: $OUT_MD, $OUT_JSON"

@@ -143,6 +143,14 @@ export async function flow(): Promise<string[]> {
     if (fork.data) log.push(`${fork.data.title}: ${fork.data.messageCount}`);
     else log.push(`${fork.error.status} ${fork.error.detail}`);
   }
+  // What the caller spent, per model, this month so far (a quota refusal is a 429 problem).
+  const spent = await api.GET("/api/v1/usage", {
+    params: { query: { from: "2026-12-01", groupBy: "model" } },
+  });
+  if (spent.data) {
+    for (const g of spent.data.items) log.push(`${g.key} ${g.purpose}: ${g.totalTokens} (${g.estimatedTokens} estimated)`);
+    log.push(`total: ${spent.data.total.totalTokens}`);
+  } else log.push(spent.error.type);
   const gone = await api.DELETE("/api/v1/chats/{id}", { params: { path: { id: chat.id } } });
   if (gone.error) log.push(gone.error.title);
   log.push(`deleted: ${gone.response.status === 204}`);

@@ -17,14 +17,17 @@ use utoipa::ToSchema;
 
 mod events;
 mod query;
+mod resume;
 pub mod rules;
 mod tree;
+pub mod usage;
 
 pub use events::{Delta, TurnEvent, TurnProblem};
 pub use query::{
     param, ChatListQuery, ChatSearchQuery, MessageListQuery, MessageSearchQuery,
     MessageSearchRequest, SendHeaders, SendQuery,
 };
+pub use resume::StreamQuery;
 pub use tree::{BranchDto, ChatUpdateRequest, ForkRequest, SendRequest};
 
 /// A chat's generation settings; `null` means the service default.

@@ -38,9 +38,10 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         routes::chats::get, routes::chats::update, routes::chats::delete, routes::fork::fork,
         routes::messages::send, routes::messages::list, routes::messages::get,
         routes::messages::edit, routes::messages::delete, routes::messages::regenerate,
-        routes::messages::cancel, routes::models::list,
+        routes::messages::cancel, routes::stream::follow, routes::models::list, routes::usage::report,
         routes::data::search, routes::data::export, routes::data::erase_me,
         health::healthz, health::readyz, crate::metrics::handler, spec,
+        crate::playground::playground,
     ),
     components(schemas(
         ChatDto, ChatPage, ChatRequest, SettingsDto, SettingsRequest, MessageDto, MessagePage,
@@ -51,13 +52,17 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         crate::dto_data::SearchPage, crate::dto_data::SearchHitDto, crate::dto_data::HitChatDto,
         crate::dto_data::SnippetDto, crate::dto_data::HighlightDto, crate::dto_data::ExportLine,
         routes::models::ModelDto, routes::models::ModelListDto,
+        crate::dto::usage::UsageReportDto, crate::dto::usage::UsageGroupDto,
+        crate::dto::usage::UsageTotalsDto, crate::dto::usage::UsagePurposeDto,
+        crate::dto::usage::UsageGroupByDto,
     )),
     tags(
         (name = "chats", description = "The caller's chats"),
         (name = "messages", description = "Messages of a chat, sends and replies, search"),
         (name = "data", description = "The caller's own data: export and erasure"),
         (name = "models", description = "The models a chat may use"),
-        (name = "operations", description = "Health, readiness, metrics and this document (no token)"),
+        (name = "usage", description = "The caller's token usage (quotas are checked against it)"),
+        (name = "operations", description = "Health, readiness, metrics, this document and the playground page (no token)"),
     )
 )]
 pub struct ApiDoc;

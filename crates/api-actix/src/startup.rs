@@ -12,12 +12,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App};
 use domain::ports::{
-    ChatRepository, Clock, ErasureRepository, EventPublisher, ExportRepository, LlmClient,
-    MessageRepository, MessageSearchRepository, ModelCatalog, RetentionRepository, SystemClock,
+    ChatRepository, Clock, ErasureRepository, EventPublisher, ExportRepository, LiveReplies,
+    LlmClient, MessageRepository, MessageSearchRepository, ModelCatalog, RetentionRepository,
+    SystemClock,
 };
 use domain::services::{
-    history::HistoryBudget, ChatService, FallbackLlm, MessageService, MessageServiceConfig,
-    ModelService, TitleConfig, TitleService,
+    history::HistoryBudget, ChatService, FallbackLlm, LiveConfig, MessageService,
+    MessageServiceConfig, ModelService, TitleConfig, TitleService,
 };
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -40,6 +41,13 @@ pub struct Adapters {
     pub clock: Arc<dyn Clock>,
     /// Readiness checks.
     pub probe: Arc<dyn Probe>,
+    /// Live state of replies being generated (in-process by default; shared, such as
+    /// Redis, when several replicas serve the API).
+    pub live: Arc<dyn LiveReplies>,
+    /// Lease, coalescing and waiting times of live replies.
+    pub live_config: LiveConfig,
+    /// Where the Redis adapter reports its operations, once the metrics exist.
+    pub redis_metrics: Option<Arc<crate::redis_live::MetricsSlot>>,
 }
 
 impl std::fmt::Debug for Adapters {
@@ -65,6 +73,9 @@ impl Adapters {
             )),
             clock: Arc::new(SystemClock),
             probe: Arc::new(routes::health::MemoryProbe),
+            live: Arc::new(infra_memory::MemoryLive::new()),
+            live_config: LiveConfig::default(),
+            redis_metrics: None,
         }
     }
 }
@@ -84,6 +95,8 @@ pub struct DataAdapters {
     pub background_erasure: Arc<dyn ErasureRepository>,
     /// Retention, for the maintenance job.
     pub retention: Arc<dyn RetentionRepository>,
+    /// The usage ledger (replies are charged through `MessageRepository::finish_reply`).
+    pub usage: Arc<dyn domain::ports::UsageRepository>,
 }
 
 impl std::fmt::Debug for DataAdapters {
@@ -96,12 +109,17 @@ impl DataAdapters {
     /// Every data port from `requests`, the background ones from `background`.
     pub fn of<R, B>(requests: Arc<R>, background: Arc<B>) -> Self
     where
-        R: MessageSearchRepository + ExportRepository + ErasureRepository + 'static,
+        R: MessageSearchRepository
+            + ExportRepository
+            + ErasureRepository
+            + domain::ports::UsageRepository
+            + 'static,
         B: ErasureRepository + RetentionRepository + 'static,
     {
         Self {
             search: requests.clone(),
             export: requests.clone(),
+            usage: requests.clone(),
             erasure: requests,
             background_erasure: background.clone(),
             retention: background,
@@ -122,6 +140,7 @@ pub struct Application {
     delay: Duration,
     draining: crate::shutdown::Draining,
     maintenance: crate::maintenance::Running,
+    live_sweep: crate::live_sweep::LiveSweep,
 }
 
 impl std::fmt::Debug for Application {
@@ -172,6 +191,9 @@ impl Application {
         };
 
         let metrics = Metrics::new(Some(adapters.probe.clone()))?;
+        if let Some(slot) = &adapters.redis_metrics {
+            slot.connect(metrics.redis.clone());
+        }
         let models = adapters.models.clone();
         let chats = ChatService::new(adapters.chats.clone(), adapters.clock.clone())
             .with_models(models.clone());
@@ -188,7 +210,13 @@ impl Application {
             adapters.clock.clone(),
             title_config(settings),
         )
-        .with_models(models.clone());
+        .with_models(models.clone())
+        .with_usage(adapters.data.usage.clone());
+        let quota = domain::services::Quota::new(
+            adapters.data.usage.clone(),
+            adapters.clock.clone(),
+            settings.quota,
+        );
         let messages = MessageService::new(
             adapters.chats.clone(),
             adapters.messages.clone(),
@@ -197,7 +225,9 @@ impl Application {
             message_config(settings),
         )
         .with_sleeper(std::sync::Arc::new(crate::state::TokioSleeper))
+        .with_live(adapters.live.clone(), adapters.live_config.clone())
         .with_models(models.clone())
+        .with_quota(Arc::new(quota))
         .with_observer(Arc::new(crate::state::TitleTrigger::new(
             titles,
             spawner.clone(),
@@ -213,6 +243,10 @@ impl Application {
                 adapters.data.search.clone(),
             ),
             export: domain::services::ExportService::new(adapters.data.export.clone()),
+            usage: domain::services::UsageService::new(
+                adapters.data.usage.clone(),
+                adapters.clock.clone(),
+            ),
             erasure: domain::services::ErasureService::new(
                 adapters.data.erasure.clone(),
                 adapters.clock.clone(),
@@ -230,8 +264,18 @@ impl Application {
         let probe: web::Data<dyn Probe> = web::Data::from(adapters.probe.clone());
         let limit = settings.http.body_limit;
         let metrics = web::Data::new(metrics);
-        let rate_limits = web::Data::new(RateLimits::new(&settings.rate_limit));
+        let rate_limits = web::Data::new(RateLimits::new(&settings.rate_limit).with_live(
+            adapters.live.clone(),
+            adapters.clock.clone(),
+            metrics.registry(),
+        )?);
         let spec = web::Data::new(crate::openapi::SpecJson(crate::openapi::json()));
+        let playground = web::Data::new(crate::playground::Playground::new(
+            settings.http.playground,
+            dev_token
+                .as_deref()
+                .filter(|_| crate::playground::is_loopback(&settings.http.addr)),
+        ));
         let draining = crate::shutdown::Draining::default();
         let draining_data = web::Data::new(draining.clone());
         let origins = settings.http.cors_allowed_origins.clone();
@@ -251,6 +295,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(rate_limits.clone())
                 .app_data(spec.clone())
+                .app_data(playground.clone())
                 .app_data(draining_data.clone())
                 .app_data(keep_alive)
                 .app_data(data.clone())
@@ -278,7 +323,12 @@ impl Application {
         };
         let server = serve(listener, app, settings, limits, Some(cuts))?;
         let maintenance = maintenance.spawn();
+        let live_sweep = crate::live_sweep::LiveSweep::spawn(
+            state.messages.clone(),
+            adapters.live_config.renew_every,
+        );
         Ok(Self {
+            live_sweep,
             port,
             maintenance,
             server,
@@ -336,6 +386,7 @@ impl Application {
             tracing::warn!("some replies were still generating when the drain time ran out");
         }
         self.maintenance.stop().await;
+        self.live_sweep.stop();
         served?;
         Ok(())
     }

@@ -73,6 +73,8 @@ pub struct AppState {
     pub search: SearchService,
     /// Export.
     pub export: ExportService,
+    /// Token usage.
+    pub usage: domain::services::UsageService,
     /// Erasure.
     pub erasure: ErasureService,
     /// The models on offer.

@@ -256,6 +256,21 @@ pub async fn providers(settings: &Settings, notes: &mut Vec<String>) -> anyhow::
 
 /// The adapters for these settings.
 pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
+    let mut wired = wire_storage(settings).await?;
+    match &settings.redis {
+        Some(r) => {
+            let redis = crate::redis_live::wire(r, &mut wired.notes).await?;
+            redis.apply(&mut wired.adapters, r);
+        }
+        None => wired.notes.push(
+            "live replies: in process (resume, cancel and rate limits per replica; set REDIS_URL to share them)"
+                .to_owned(),
+        ),
+    }
+    Ok(wired)
+}
+
+async fn wire_storage(settings: &Settings) -> anyhow::Result<Wired> {
     let mut notes = Vec::new();
     let mut providers = providers(settings, &mut notes).await?;
     let llm = providers.llm.clone();
@@ -390,6 +405,9 @@ async fn postgres(
         )),
         clock: Arc::new(domain::ports::SystemClock),
         probe: Arc::new(probe),
+        live: Arc::new(infra_memory::MemoryLive::new()),
+        live_config: domain::services::LiveConfig::default(),
+        redis_metrics: None,
     };
     Ok(Wired {
         adapters,

@@ -251,7 +251,13 @@ impl MessageRepository for VecStore {
         emit(&turn.events.iter().collect::<Vec<_>>());
         Ok(())
     }
-    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError> {
+    async fn finish_reply<'u>(
+        &self,
+        reply: &Message,
+        event: &Event,
+        _usage: Option<&'u domain::UsageEntry>,
+    ) -> Result<bool, StoreError> {
+        // (A real adapter adds `_usage` to its usage ledger in the same change.)
         let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         match ms
             .iter_mut()

@@ -105,6 +105,10 @@ pub struct FakeLlmConfig {
     pub api_key: Option<String>,
     /// Worker threads; 0 = one per core (default).
     pub workers: usize,
+    /// Whether replies report token usage (the streamed usage chunk when the request asks
+    /// for it with `stream_options.include_usage`, the `usage` of a whole reply). Default
+    /// true; false plays a provider that never reports usage.
+    pub report_usage: bool,
 }
 
 impl Default for FakeLlmConfig {
@@ -127,6 +131,7 @@ impl Default for FakeLlmConfig {
             model: "fake-llm".into(),
             api_key: None,
             workers: 0,
+            report_usage: true,
         }
     }
 }

@@ -48,6 +48,9 @@ struct Args {
     /// Worker threads (0 = one per core).
     #[arg(long, env = "FAKE_LLM_WORKERS", default_value_t = 0)]
     workers: usize,
+    /// Never report token usage (as some providers do), even when asked.
+    #[arg(long, env = "FAKE_LLM_NO_USAGE")]
+    no_usage: bool,
 }
 
 #[tokio::main]
@@ -77,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         model: args.model,
         api_key: args.api_key.filter(|k| !k.is_empty()),
         workers: args.workers,
+        report_usage: !args.no_usage,
     };
     tracing::info!(
         ttft_ms = args.ttft_ms,

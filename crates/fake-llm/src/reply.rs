@@ -57,6 +57,8 @@ pub struct ReplyPlan<'a> {
     pub prompt_tokens: u64,
     /// Whether to send the usage chunk.
     pub include_usage: bool,
+    /// Whether a whole reply carries `usage`.
+    pub report_usage: bool,
     /// Pause before the first chunk.
     pub ttft: Duration,
     /// Pause between tokens.
@@ -165,14 +167,18 @@ impl ReplyPlan<'_> {
 
     /// The JSON body of a whole (non-streamed) reply.
     pub fn json_body(&self) -> String {
+        let usage = if self.report_usage {
+            format!(",\"usage\":{}", self.usage_json())
+        } else {
+            String::new()
+        };
         format!(
-            "{{\"id\":\"{}\",\"object\":\"chat.completion\",\"created\":{},\"model\":{},\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":{}}},\"finish_reason\":\"{}\"}}],\"usage\":{}}}",
+            "{{\"id\":\"{}\",\"object\":\"chat.completion\",\"created\":{},\"model\":{},\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":{}}},\"finish_reason\":\"{}\"}}]{usage}}}",
             self.id,
             self.created,
             json_str(self.model),
             json_str(&self.words.join(" ")),
             self.finish_reason,
-            self.usage_json()
         )
     }
 
@@ -196,6 +202,7 @@ mod tests {
             finish_reason: "stop",
             prompt_tokens: 2,
             include_usage: true,
+            report_usage: true,
             ttft: Duration::ZERO,
             token_gap: Duration::ZERO,
             stall: Duration::from_secs(1),

@@ -201,7 +201,9 @@ pub(crate) async fn chat_completions(
             "stop"
         },
         prompt_tokens: prompt_tokens as u64,
-        include_usage: request.stream_options.unwrap_or_default().include_usage,
+        include_usage: config.report_usage
+            && request.stream_options.unwrap_or_default().include_usage,
+        report_usage: config.report_usage,
         ttft: config.ttft,
         token_gap: match config.tokens_per_sec {
             0 => Duration::ZERO,

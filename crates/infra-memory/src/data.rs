@@ -171,6 +171,7 @@ impl ErasureRepository for MemoryStore {
             }
             // Every other collection holding rows of a user: one line each.
             st.idempotency.retain(|(u, _), _| u != user);
+            st.usage.remove_user(user);
             st.by_owner.remove(user);
             st.pending.retain(|e| &e.user_id != user);
             Ok(())

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use domain::ports::{ChatRepository, EventPublisher, MessageRepository, NewTurn, StoreError};
 use domain::{
     Chat, ChatCursor, ChatId, ChatTitle, Event, IdempotencyKey, IdempotentSend, Message,
-    MessageCursor, MessageId, MessageStatus, SearchQuery, UserId,
+    MessageCursor, MessageId, MessageStatus, SearchQuery, UsageEntry, UserId,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +23,8 @@ pub(crate) struct State {
     pub(crate) idempotency: HashMap<(UserId, String), IdempotentSend>,
     /// Pending erasures (see `crate::data`).
     pub(crate) erasures: crate::data::Erasures,
+    /// The usage ledger (see `crate::usage`).
+    pub(crate) usage: crate::usage::Ledger,
 }
 
 impl State {
@@ -388,7 +390,12 @@ impl MessageRepository for MemoryStore {
         .await
     }
 
-    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError> {
+    async fn finish_reply<'u>(
+        &self,
+        reply: &Message,
+        event: &Event,
+        usage: Option<&'u UsageEntry>,
+    ) -> Result<bool, StoreError> {
         let done = {
             let mut st = self.lock();
             match st.message_mut(reply.id) {
@@ -400,6 +407,9 @@ impl MessageRepository for MemoryStore {
                     m.error = reply.error.clone();
                     m.updated_at = reply.updated_at;
                     st.touch(reply.chat_id, reply.updated_at);
+                    if let Some(u) = usage {
+                        st.usage.add(u);
+                    }
                     st.pending.push_back(event.clone());
                     true
                 }

@@ -29,3 +29,19 @@ async fn data_storage() -> domain::testing::DataStorage {
 mod data {
     domain::data_contract_tests!(super::data_storage());
 }
+
+async fn usage_storage() -> domain::testing::UsageStorage {
+    let store = Arc::new(MemoryStore::new(Arc::new(LogPublisher::default())));
+    domain::testing::UsageStorage {
+        chats: store.clone(),
+        messages: store.clone(),
+        usage: store.clone(),
+        erasure: store.clone(),
+        // Another replica over the same state: a clone shares it.
+        replica: Arc::new((*store).clone()),
+    }
+}
+
+mod usage {
+    domain::usage_contract_tests!(super::usage_storage());
+}

@@ -74,6 +74,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_ledger (user_id, day, model, purpose, estimated) {
+        user_id -> Text,
+        day -> Date,
+        model -> Text,
+        purpose -> Text,
+        estimated -> Bool,
+        prompt_tokens -> Int8,
+        completion_tokens -> Int8,
+        requests -> Int8,
+    }
+}
+
 diesel::joinable!(messages -> chats (chat_id));
 diesel::joinable!(idempotency_keys -> chats (chat_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -81,5 +94,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     outbox,
     idempotency_keys,
-    erasure_requests
+    erasure_requests,
+    usage_ledger
 );

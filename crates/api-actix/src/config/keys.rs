@@ -30,6 +30,7 @@ keys! {
     "http.shutdown_delay_secs" ["HTTP_SHUTDOWN_DELAY_SECS"] "on SIGTERM, time /readyz answers 503 while still accepting, before the drain (default 0)";
     "http.sse_keep_alive_secs" ["HTTP_SSE_KEEP_ALIVE_SECS"] "idle time after which an event stream gets a `: keep-alive` comment, 0 = never (default 15)";
     "http.workers" ["HTTP_WORKERS"] "worker threads, 0 = one per core (default 0)";
+    "http.playground" ["HTTP_PLAYGROUND"] "serve the playground page (a browser chat client) at GET /, true or false (default true, false when env is production)";
     "cors.allowed_origins" ["CORS_ALLOWED_ORIGINS"] "comma-separated origins allowed by CORS (default none)";
     "auth.jwt_algorithm" ["JWT_ALGORITHM"] "HS256 (default), RS256 or ES256";
     "auth.jwt_secret" ["JWT_SECRET"] "HS256 secret, at least 32 bytes (generated at start in development when unset)";
@@ -80,6 +81,12 @@ keys! {
     "kafka.sasl_username" ["KAFKA_SASL_USERNAME"] "SASL user";
     "kafka.sasl_password" ["KAFKA_SASL_PASSWORD"] "SASL password";
     "kafka.ssl_ca_location" ["KAFKA_SSL_CA_LOCATION"] "CA bundle for TLS";
+    "redis.url" ["REDIS_URL"] "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS; when unset, live reply state (resume, cancel, leases, rate limits) is held per process";
+    "redis.key_prefix" ["REDIS_KEY_PREFIX"] "prefix of every Redis key and channel (default chat:)";
+    "redis.finished_ttl_secs" ["REDIS_FINISHED_TTL_SECS"] "seconds a finished reply's buffer stays in Redis for resumes (default 300)";
+    "redis.lease_secs" ["REDIS_LEASE_SECS"] "seconds a generating replica's lease lasts unless renewed, 2 to 20 (default 10)";
+    "redis.timeout_ms" ["REDIS_TIMEOUT_MS"] "longest wait for one Redis operation; slower counts as Redis down (default 1000)";
+    "redis.connect_timeout_ms" ["REDIS_CONNECT_TIMEOUT_MS"] "longest wait to connect to Redis (default 2000)";
     "rate_limit.api_per_sec" ["RATE_LIMIT_API_PER_SEC"] "requests per second per user, 0 = off (default 50)";
     "rate_limit.api_burst" ["RATE_LIMIT_API_BURST"] "burst over the API (default 100)";
     "rate_limit.sends_per_min" ["RATE_LIMIT_SENDS_PER_MIN"] "sends per minute per user, 0 = off (default 60)";
@@ -87,6 +94,8 @@ keys! {
     "search.text_config" ["SEARCH_TEXT_CONFIG"] "PostgreSQL text-search configuration of message search, e.g. english; changing it rebuilds the index at start-up (default simple)";
     "retention.chat_idle_days" ["RETENTION_CHAT_IDLE_DAYS"] "delete chats with no activity for this many days, 0 = never (default 0)";
     "retention.sweep_interval_secs" ["RETENTION_SWEEP_INTERVAL_SECS"] "seconds between two retention sweeps (default 3600)";
+    "quota.tokens_per_day" ["QUOTA_TOKENS_PER_DAY"] "tokens (prompt plus completion, titles included) a user may spend per UTC day; a send or regenerate past it is 429 until midnight UTC, 0 = no limit (default 0)";
+    "quota.tokens_per_month" ["QUOTA_TOKENS_PER_MONTH"] "tokens a user may spend per UTC calendar month; past it, 429 until the 1st, 0 = no limit (default 0)";
     "log.format" ["LOG_FORMAT"] "pretty (default) or json";
     "log.level" ["LOG_LEVEL", "RUST_LOG"] "filter in RUST_LOG syntax (default info)";
 }
@@ -370,6 +379,11 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
         shutdown_delay_secs: r.ranged("http.shutdown_delay_secs", 0, 0, 600),
         sse_keep_alive_secs: r.ranged("http.sse_keep_alive_secs", 15, 0, 3_600),
         workers: r.ranged("http.workers", 0, 0, 256),
+        playground: r.parsed(
+            "http.playground",
+            env == Environment::Development,
+            "true or false",
+        ),
         cors_allowed_origins: r
             .raw("cors.allowed_origins")
             .map(|o| {
@@ -389,6 +403,7 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
     let database = database(r);
     let llm = llm(r, vars);
     let kafka = kafka(r);
+    let redis = super::redis::redis(r);
     let rate_limit = RateLimitSettings {
         api_per_sec: r.ranged("rate_limit.api_per_sec", 50.0, 0.0, 1_000_000.0),
         api_burst: r.ranged("rate_limit.api_burst", 100, 1, 1_000_000),
@@ -410,6 +425,7 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
         chat_idle_days: (idle_days > 0).then_some(idle_days),
         sweep_interval_secs: r.ranged("retention.sweep_interval_secs", 3_600, 1, 604_800),
     };
+    let quota = super::quota::read(r);
     let log = LogSettings {
         format: match r
             .raw("log.format")
@@ -446,8 +462,10 @@ pub(super) fn build(r: &mut Reader, vars: &HashMap<String, String>) -> Settings 
         database,
         llm,
         kafka,
+        redis,
         rate_limit,
         data,
+        quota,
         log,
     }
 }

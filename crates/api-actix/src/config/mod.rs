@@ -3,11 +3,14 @@
 
 mod keys;
 mod providers;
+mod quota;
+mod redis;
 mod secret;
 mod source;
 
 pub use keys::KEYS;
 pub use providers::{ModelEntry, ProviderSettings, SINGLE_PROVIDER};
+pub use redis::{RedisSettings, MAX_LEASE_SECS};
 pub use secret::Secret;
 
 use std::collections::{BTreeMap, HashMap};
@@ -62,6 +65,8 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Worker threads (0 = one per core).
     pub workers: usize,
+    /// Whether `GET /` serves the playground page.
+    pub playground: bool,
 }
 
 /// Token settings.
@@ -221,10 +226,14 @@ pub struct Settings {
     pub llm: LlmSettings,
     /// Kafka; `None` = events to the log.
     pub kafka: Option<KafkaSettings>,
+    /// Redis; `None` = live reply state in process.
+    pub redis: Option<RedisSettings>,
     /// Rate limits.
     pub rate_limit: RateLimitSettings,
     /// Search and retention.
     pub data: DataSettings,
+    /// Token quotas per user (off unless set).
+    pub quota: domain::services::QuotaConfig,
     /// Logging.
     pub log: LogSettings,
 }

@@ -224,3 +224,32 @@ fn db_sslmode_is_validated_with_the_other_keys() {
     let err = mode(&[("DB_SSLMODE", "disable")]).unwrap_err();
     assert!(err.contains("DB_SSLMODE"), "{err}");
 }
+
+#[test]
+fn the_playground_is_on_in_development_and_off_in_production() {
+    assert!(
+        Settings::load(None, &HashMap::new())
+            .unwrap()
+            .http
+            .playground
+    );
+    let production = [
+        ("APP_ENV", "production"),
+        ("DATABASE_URL", "postgres://x@h/d"),
+        ("LLM_BASE_URL", "https://llm.example/v1"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+    assert!(
+        !Settings::load(None, &env(&production))
+            .unwrap()
+            .http
+            .playground
+    );
+    let mut on = production.to_vec();
+    on.push(("HTTP_PLAYGROUND", "true"));
+    assert!(Settings::load(None, &env(&on)).unwrap().http.playground);
+    let off = Settings::load(Some("http:\n  playground: false\n"), &HashMap::new()).unwrap();
+    assert!(!off.http.playground);
+    let err = Settings::load(None, &env(&[("HTTP_PLAYGROUND", "maybe")])).unwrap_err();
+    assert!(err.to_string().contains("HTTP_PLAYGROUND"), "{err}");
+}

@@ -31,6 +31,9 @@ pub struct TurnProblem {
 
 /// One Server-Sent Event of a streamed send or regenerate, as `event:` and the JSON of
 /// `data:`. A stream is `message`, then zero or more `delta`, then `reply` or `error`.
+/// Each event has an `id:`: `0` for `message`, for a `delta` the byte offset in the
+/// reply's text where it ends, `end` for `reply` and `error` (resume with
+/// `GET /api/v1/messages/{id}/stream` and `Last-Event-ID`).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "event", content = "data", rename_all = "lowercase")]
 pub enum TurnEvent {

@@ -5,6 +5,7 @@
 pub mod data;
 pub mod http;
 pub mod llm;
+pub mod redis;
 
 use crate::routes::health::Probe;
 use crate::state::AppState;
@@ -51,6 +52,7 @@ pub struct Metrics {
     registry: Registry,
     pub(crate) http: http::HttpMetrics,
     pub(crate) llm: llm::LlmMetrics,
+    pub(crate) redis: redis::RedisMetrics,
     generations_active: IntGauge,
     tasks_running: IntGauge,
     db_pool_max: IntGaugeVec,
@@ -123,6 +125,7 @@ impl Metrics {
         Ok(Self {
             http: http::HttpMetrics::new(&r)?,
             llm: llm::LlmMetrics::new(&r)?,
+            redis: redis::RedisMetrics::new(&r)?,
             generations_active: gauge(
                 &r,
                 "chat_generations_active",

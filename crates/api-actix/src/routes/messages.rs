@@ -37,8 +37,10 @@ fn message_id(raw: &str) -> Result<MessageId, ApiError> {
         (status = 201, description = "The stored message and reply as JSON; with `Accept: text/event-stream`, Server-Sent Events: `message`, `delta`…, then `reply` or `error`",
             content((TurnDto = "application/json"), (TurnEvent = "text/event-stream"))),
         (status = 404, body = crate::error::Problem, description = "No such chat, or `parentId` names no message of the chat"),
-        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; nothing was stored; see Retry-After"),
+        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; nothing was stored; see Retry-After. The problem's `replyId` names the reply being generated and `Link: </api/v1/messages/{replyId}/stream>; rel=\"related\"` points at its stream",
+            headers(("Link" = String, description = "`</api/v1/messages/{replyId}/stream>; rel=\"related\"`: the stream of the reply being generated"))),
         (status = 422, body = crate::error::Problem, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); or a valid request that cannot be carried out (type `/problems/unprocessable`): `parentId` is a user message (a message follows an assistant reply, or `null` starts a new root), the `Idempotency-Key` was used with another request, or the chat's `settings.model` is no longer listed by `GET /api/v1/models` (`errors` names `settings.model`, its message the choices); nothing was stored"),
+        (status = 429, body = crate::error::Problem, description = "A rate limit (type `/problems/rate-limited`) or the caller's token quota per UTC day or month (type `/problems/quota-exceeded`) is reached; nothing was stored and no provider was called; `Retry-After` says when to try again (for a quota: when its period resets)"),
         (status = 502, body = TurnProblem, description = "The LLM provider failed (and so did the model's fallbacks, tried before the first token); the message is stored, the reply is stored failed"),
         (status = 503, body = crate::error::Problem, description = "Unavailable: storage unreachable, or no model is listed at all yet (every provider discovers its models and none has answered); nothing was stored; see `Retry-After`"),
         (status = 504, body = TurnProblem, description = "The LLM provider timed out; the message is stored, the reply is stored failed")),
@@ -147,8 +149,10 @@ pub async fn delete(
     responses(
         (status = 201, description = "The answered user message and the new reply as JSON; with `Accept: text/event-stream`, Server-Sent Events as for a send",
             content((TurnDto = "application/json"), (TurnEvent = "text/event-stream"))),
-        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; see Retry-After"),
+        (status = 409, body = crate::error::Problem, description = "A reply is being generated in this chat; see Retry-After. The problem's `replyId` names the reply being generated and `Link` points at its stream",
+            headers(("Link" = String, description = "`</api/v1/messages/{replyId}/stream>; rel=\"related\"`: the stream of the reply being generated"))),
         (status = 422, body = crate::error::Problem, description = "The message is not an assistant reply that answers a user message, or the chat's `settings.model` is no longer listed by `GET /api/v1/models` (its message names the choices); type `/problems/unprocessable`; nothing was stored"),
+        (status = 429, body = crate::error::Problem, description = "A rate limit (type `/problems/rate-limited`) or the caller's token quota per UTC day or month (type `/problems/quota-exceeded`) is reached; nothing was stored and no provider was called; `Retry-After` says when to try again (for a quota: when its period resets)"),
         (status = 502, body = TurnProblem, description = "The LLM provider failed (and so did the model's fallbacks, tried before the first token); the new reply is stored failed"),
         (status = 503, body = crate::error::Problem, description = "Unavailable: storage unreachable, or no model is listed at all yet; nothing was stored; see `Retry-After`"),
         (status = 504, body = TurnProblem, description = "The LLM provider timed out; the new reply is stored failed")),
@@ -163,10 +167,11 @@ pub async fn regenerate(
     turn::respond(&req, &state, started).await
 }
 
-/// Stop a reply being generated; its partial text is kept with status `cancelled`.
+/// Stop a reply being generated, on whichever replica generates it; its partial text is kept with status `cancelled`.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/cancel", tag = "messages", params(("id" = uuid::Uuid, Path, description = "Id of a reply being generated")),
-    responses((status = 200, body = MessageDto),
-        (status = 409, body = crate::error::Problem, description = "The message is not a reply being generated")),
+    responses((status = 200, body = MessageDto, description = "The stored cancelled reply, with the text generated until the provider request was stopped"),
+        (status = 409, body = crate::error::Problem, description = "The message is not a reply being generated"),
+        (status = 503, body = crate::error::Problem, description = "The reply is generated by another replica and the shared live state (Redis) is unreachable, or storage is; see `Retry-After`")),
     security(("bearer" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,

@@ -1,4 +1,4 @@
-//! The HTTP routes: `/api/v1/chats`, `/api/v1/messages`, `/api/v1/models`, operations
+//! The HTTP routes: `/api/v1/chats`, `/api/v1/messages`, `/api/v1/models`, `/api/v1/usage`, operations
 //! (health, metrics, API docs) and the fallbacks, all from one table.
 
 pub mod chats;
@@ -7,7 +7,10 @@ pub mod fork;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod sse;
+pub mod stream;
 mod turn;
+pub mod usage;
 
 use crate::error::ApiError;
 use actix_web::http::Method;
@@ -58,8 +61,9 @@ const fn ep(method: Method, path: &'static str, handler: fn() -> Route) -> Endpo
 }
 
 /// Every route the router serves, in matching order: the router is built from this
-/// table, and a test checks it against the OpenAPI document both ways. (The Swagger
-/// UI's files under `/docs/` are the one thing served outside it.)
+/// table, and a test checks it against the OpenAPI document both ways. (The files of
+/// the Swagger UI under `/docs/` and of the playground under `/playground/` are the
+/// only things served outside it.)
 pub const ENDPOINTS: &[Endpoint] = &[
     ep(Method::POST, "/api/v1/chats", || web::to(chats::create)),
     ep(Method::GET, "/api/v1/chats", || web::to(chats::list)),
@@ -95,20 +99,25 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep(Method::POST, "/api/v1/messages/{id}/cancel", || {
         web::to(messages::cancel)
     }),
+    ep(Method::GET, "/api/v1/messages/{id}/stream", || {
+        web::to(stream::follow)
+    }),
     ep(Method::GET, "/api/v1/export", || web::to(data::export)),
     ep(Method::DELETE, "/api/v1/me", || web::to(data::erase_me)),
     ep(Method::GET, "/api/v1/models", || web::to(models::list)),
+    ep(Method::GET, "/api/v1/usage", || web::to(usage::report)),
     ep(Method::GET, "/healthz", || web::to(health::healthz)),
     ep(Method::GET, "/readyz", || web::to(health::readyz)),
     ep(Method::GET, "/metrics", || web::to(crate::metrics::handler)),
     ep(Method::GET, crate::openapi::SPEC_PATH, || {
         web::to(crate::openapi::spec)
     }),
+    ep(Method::GET, "/", || web::to(crate::playground::playground)),
 ];
 
 /// Registers every route of [`ENDPOINTS`] (one resource per path; `HEAD` served by the
 /// path's GET handler, the dispatcher leaving out the body; 405 with `Allow` for other
-/// methods), and the Swagger UI.
+/// methods), the Swagger UI and the playground's files.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut paths: Vec<&str> = Vec::new();
     for e in ENDPOINTS {
@@ -136,5 +145,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .to(crate::openapi::docs_redirect),
         ),
     )
-    .service(crate::openapi::swagger_ui());
+    .service(crate::openapi::swagger_ui())
+    .service(
+        resource(crate::playground::ASSET_PATH, allow_value(&[Method::GET])).route(
+            web::route()
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .to(crate::playground::asset),
+        ),
+    );
 }

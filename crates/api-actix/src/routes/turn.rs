@@ -1,17 +1,18 @@
 //! Answering a send or a regenerate: as JSON once the reply is stored, or as a
-//! Server-Sent Events stream (`message`, `delta`…, then `reply` or `error`). Either
+//! Server-Sent Events stream (`message`, `delta`…, then `reply` or `error`, each with
+//! an id: see `sse`). Either
 //! way the generation runs detached from the request, so it finishes and is stored
 //! even if the client goes away.
 
-use crate::dto::{Delta, MessageDto, TurnDto};
+use super::sse;
+use crate::dto::{MessageDto, TurnDto};
 use crate::error::ApiError;
 use crate::state::AppState;
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use domain::services::{SendError, Turn};
 use futures::StreamExt;
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
@@ -24,11 +25,6 @@ pub fn wants_stream(req: &HttpRequest) -> bool {
             v.split(',')
                 .any(|t| t.trim().starts_with("text/event-stream"))
         })
-}
-
-fn sse<T: Serialize>(event: &str, data: &T) -> Bytes {
-    let json = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
-    Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
 }
 
 /// The problem for a failed generation, with what was stored.
@@ -66,7 +62,8 @@ pub async fn json(state: &AppState, turn: Turn) -> Result<HttpResponse, ApiError
     }
 }
 
-/// Answers 201 with an event stream and runs the generation, forwarding its deltas.
+/// Answers 201 with an event stream and runs the generation, forwarding its deltas
+/// (each with the byte offset where it ends as its id; see `sse`).
 pub fn stream(state: &AppState, turn: Turn) -> HttpResponse {
     let Turn {
         message,
@@ -74,30 +71,32 @@ pub fn stream(state: &AppState, turn: Turn) -> HttpResponse {
         ..
     } = turn;
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
-    let _ = tx.send(sse("message", &MessageDto::from(&message)));
+    let _ = tx.send(sse::event(
+        sse::MESSAGE_ID,
+        "message",
+        &MessageDto::from(&message),
+    ));
     let request_id = crate::request_id::current();
     state.spawner.spawn(async move {
         let deltas = tx.clone();
+        let mut offset = 0u64;
         let result = generation
             .run(move |d| {
-                let _ = deltas.send(sse("delta", &Delta { content: d }));
+                offset += d.len() as u64;
+                let _ = deltas.send(sse::delta(offset, d));
             })
             .await;
         let last = match result {
-            Ok(reply) => sse("reply", &MessageDto::from(&reply)),
+            Ok(reply) => sse::reply(&reply),
             Err(e) => {
                 let mut problem = failure(&message, e).problem();
                 problem.request_id = request_id;
-                sse("error", &problem)
+                sse::error(&problem)
             }
         };
         let _ = tx.send(last);
     });
-    HttpResponse::Created()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(UnboundedReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>))
+    sse::response(StatusCode::CREATED, UnboundedReceiverStream::new(rx))
 }
 
 /// Answers a started turn the way the client asked.
@@ -113,36 +112,9 @@ pub async fn respond(
     }
 }
 
-/// Waits (bounded) until a replayed turn's reply is no longer being generated.
-async fn settled(
-    state: &AppState,
-    actor: &domain::services::Actor,
-    mut reply: domain::Message,
-) -> Result<domain::Message, ApiError> {
-    let deadline = tokio::time::Instant::now() + state.replay_wait;
-    while reply.status == domain::MessageStatus::Streaming && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        reply = state.messages.get(actor, reply.id).await?;
-    }
-    Ok(reply)
-}
-
-fn replayed_failure(message: &domain::Message, reply: &domain::Message) -> ApiError {
-    let detail = reply
-        .error
-        .clone()
-        .unwrap_or_else(|| "the reply failed".into());
-    ApiError::ReplayedFailure {
-        timeout: detail.contains("timed out"),
-        detail,
-        stored: Box::new((MessageDto::from(message), MessageDto::from(reply))),
-    }
-}
-
-/// Answers an idempotent retry with the first send's turn, as stored once its reply is
-/// done: the same 201 (or 502/504 if the reply failed), or the same event sequence with
-/// the reply's text in one `delta`.
+/// Answers an idempotent retry with the first send's turn: as JSON once its reply is
+/// done (the same 201, or 502/504 if the reply failed), or as the same event sequence,
+/// following the reply live if it is still being generated (on any process).
 pub async fn replay(
     req: &HttpRequest,
     state: &AppState,
@@ -151,48 +123,24 @@ pub async fn replay(
     reply: domain::Message,
 ) -> Result<HttpResponse, ApiError> {
     if !wants_stream(req) {
-        let reply = settled(state, actor, reply).await?;
+        let reply = state
+            .messages
+            .settled(actor, reply, state.replay_wait)
+            .await?;
         if reply.status == domain::MessageStatus::Failed {
-            return Err(replayed_failure(&message, &reply));
+            let failure = domain::services::ReplyFailure::of(&reply);
+            return Err(sse::failed(Some(&message), &reply, failure));
         }
         return Ok(HttpResponse::Created().json(TurnDto {
             message: MessageDto::from(&message),
             reply: MessageDto::from(&reply),
         }));
     }
-    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
-    let _ = tx.send(sse("message", &MessageDto::from(&message)));
-    let (state, actor) = (state.clone(), actor.clone());
-    let request_id = crate::request_id::current();
-    tokio::spawn(async move {
-        let last = match settled(&state, &actor, reply).await {
-            Ok(reply) if reply.status == domain::MessageStatus::Failed => {
-                let mut p = replayed_failure(&message, &reply).problem();
-                p.request_id = request_id;
-                sse("error", &p)
-            }
-            Ok(reply) => {
-                if !reply.content.is_empty() {
-                    let _ = tx.send(sse(
-                        "delta",
-                        &Delta {
-                            content: &reply.content,
-                        },
-                    ));
-                }
-                sse("reply", &MessageDto::from(&reply))
-            }
-            Err(e) => {
-                let mut p = e.problem();
-                p.request_id = request_id;
-                sse("error", &p)
-            }
-        };
-        let _ = tx.send(last);
-    });
-    Ok(HttpResponse::Created()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(UnboundedReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>)))
+    let follow = state.messages.follow_reply(actor, reply.id, 0).await?;
+    let first = sse::event(sse::MESSAGE_ID, "message", &MessageDto::from(&message));
+    let events = sse::followed(follow, Some(message), crate::request_id::current());
+    Ok(sse::response(
+        StatusCode::CREATED,
+        futures::stream::once(async move { first }).chain(events),
+    ))
 }

@@ -19,6 +19,8 @@ pub struct TestAppBuilder {
     llm: Option<Arc<dyn LlmClient>>,
     events: Arc<dyn EventPublisher>,
     db: Option<Db>,
+    live: Option<Arc<dyn domain::ports::LiveReplies>>,
+    live_config: Option<domain::services::LiveConfig>,
 }
 
 /// Which database a Postgres-backed app uses.
@@ -65,6 +67,20 @@ impl TestAppBuilder {
         self
     }
 
+    /// Live reply state of the app's own (such as one shared with another app).
+    #[allow(dead_code)]
+    pub fn live(mut self, live: Arc<dyn domain::ports::LiveReplies>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Lease and waiting times of live replies.
+    #[allow(dead_code)]
+    pub fn live_config(mut self, config: domain::services::LiveConfig) -> Self {
+        self.live_config = Some(config);
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         TRACING.call_once(|| {
             if std::env::var("TEST_LOG").is_ok() {
@@ -86,7 +102,10 @@ impl TestAppBuilder {
             }
         }
         let settings = Settings::load(self.yaml.as_deref(), &env).unwrap();
-        let (adapters, background) = if settings.database.is_some() || settings.kafka.is_some() {
+        let (adapters, background) = if settings.database.is_some()
+            || settings.kafka.is_some()
+            || settings.redis.is_some()
+        {
             let mut wired = api_actix::wiring::wire(&settings).await.unwrap();
             if let Some(llm) = self.llm {
                 wired.adapters.llm = llm;
@@ -103,6 +122,13 @@ impl TestAppBuilder {
             providers.spawn_discovery(&mut background);
             (adapters, Some(background))
         };
+        let mut adapters = adapters;
+        if let Some(live) = self.live {
+            adapters.live = live;
+        }
+        if let Some(config) = self.live_config {
+            adapters.live_config = config;
+        }
         let app = Application::build(&settings, adapters).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
@@ -140,6 +166,8 @@ impl TestApp {
             llm: None,
             events: Arc::new(infra_memory::LogPublisher::default()),
             db: None,
+            live: None,
+            live_config: None,
         }
     }
 
@@ -268,19 +296,31 @@ pub async fn problem(r: Response, status: StatusCode) -> Value {
 
 /// Parses a whole SSE body into `(event, data)` pairs.
 pub fn sse_events(body: &str) -> Vec<(String, Value)> {
+    sse_events_with_ids(body)
+        .into_iter()
+        .map(|(_, event, data)| (event, data))
+        .collect()
+}
+
+/// The complete events of an SSE body as `(id, event, data)` (a trailing partial
+/// event, without its `data:` yet, is left out).
+pub fn sse_events_with_ids(body: &str) -> Vec<(String, String, Value)> {
     body.split("\n\n")
-        .filter(|b| !b.trim().is_empty())
+        .filter(|b| b.lines().any(|l| l.starts_with("data: ")))
         .map(|block| {
+            let mut id = String::new();
             let mut event = String::new();
             let mut data = String::new();
             for line in block.lines() {
-                if let Some(e) = line.strip_prefix("event: ") {
+                if let Some(i) = line.strip_prefix("id: ") {
+                    id = i.to_owned();
+                } else if let Some(e) = line.strip_prefix("event: ") {
                     event = e.to_owned();
                 } else if let Some(d) = line.strip_prefix("data: ") {
                     data.push_str(d);
                 }
             }
-            (event, serde_json::from_str(&data).unwrap())
+            (id, event, serde_json::from_str(&data).unwrap())
         })
         .collect()
 }

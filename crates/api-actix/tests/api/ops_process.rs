@@ -165,7 +165,7 @@ async fn sigterm_lets_an_open_stream_finish_then_exits_0() {
     .unwrap();
     assert!(rest.contains("event: delta"), "{rest}");
     let last = rest.trim_end().rsplit("\n\n").next().unwrap().to_owned();
-    assert!(last.starts_with("event: reply"), "{rest}");
+    assert!(last.starts_with("id: end\nevent: reply"), "{rest}");
     assert!(last.contains("Echo: one two three four"), "{last}");
     assert!(last.contains("\"status\":\"complete\""), "{last}");
 

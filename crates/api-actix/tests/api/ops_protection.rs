@@ -204,7 +204,7 @@ async fn idle_event_streams_get_keep_alive_comments() {
             .rsplit("\n\n")
             .next()
             .unwrap()
-            .starts_with("event: reply"),
+            .starts_with("id: end\nevent: reply"),
         "{body}"
     );
 }

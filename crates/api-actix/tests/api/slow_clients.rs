@@ -233,7 +233,7 @@ async fn a_late_head_behind_a_stream_is_answered_after_the_stream_not_into_it() 
     let stream = String::from_utf8(answers[0].body.clone()).unwrap();
     let last = stream.trim_end().rsplit("\n\n").next().unwrap();
     assert!(
-        last.starts_with("event: reply"),
+        last.starts_with("id: end\nevent: reply"),
         "the stream is whole: {stream}"
     );
     answers[1].problem(408);

@@ -9,6 +9,7 @@ mod message;
 mod page;
 mod search;
 pub mod text;
+mod usage;
 
 pub use catalog::*;
 pub use chat::*;
@@ -18,3 +19,4 @@ pub use ids::*;
 pub use message::*;
 pub use page::*;
 pub use search::*;
+pub use usage::*;

@@ -4,7 +4,7 @@
 
 use crate::model::{
     Chat, ChatCursor, ChatId, ChatTitle, Event, IdempotencyKey, IdempotentSend, Message,
-    MessageCursor, MessageId, SearchQuery, UserId,
+    MessageCursor, MessageId, SearchQuery, UsageEntry, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -173,8 +173,15 @@ pub trait MessageRepository: Send + Sync {
     /// Starts a turn; see the trait's contract.
     async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError>;
     /// Stores a reply's final state (complete, failed or cancelled) if it is still
-    /// `streaming`; returns whether it was. Bumps the chat's `updated_at`.
-    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError>;
+    /// `streaming`; returns whether it was. Bumps the chat's `updated_at`. When it
+    /// changes the reply, `usage` (what the reply cost) is added to the usage ledger
+    /// in the same change (see [`crate::ports::UsageRepository`]).
+    async fn finish_reply<'u>(
+        &self,
+        reply: &Message,
+        event: &Event,
+        usage: Option<&'u UsageEntry>,
+    ) -> Result<bool, StoreError>;
     /// Replaces a message's content and `updated_at`; `NotFound` if it is gone.
     async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError>;
     /// Deletes a message and everything below it, renumbers the later ones and lowers

@@ -8,13 +8,18 @@ mod export;
 mod fallback;
 mod generation;
 pub mod history;
+mod live_reaper;
+mod live_replies;
 mod messages;
 mod models;
 mod observer;
+mod quota;
+mod resume;
 mod retention;
 mod search;
 pub mod title_text;
 mod titles;
+mod usage;
 
 pub use chats::*;
 pub use data_errors::*;
@@ -23,12 +28,16 @@ pub use errors::*;
 pub use export::*;
 pub use fallback::*;
 pub use generation::*;
+pub use live_replies::LiveConfig;
 pub use messages::*;
 pub use models::ModelService;
 pub use observer::*;
+pub use quota::*;
+pub use resume::*;
 pub use retention::*;
 pub use search::*;
 pub use titles::*;
+pub use usage::*;
 
 use crate::model::UserId;
 
@@ -52,11 +61,15 @@ impl Actor {
 }
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_data;
 #[cfg(test)]
 mod tests_hardening;
+#[cfg(test)]
+mod tests_usage;
 
 #[cfg(test)]
 mod testing_support {

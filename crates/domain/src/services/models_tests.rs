@@ -126,7 +126,7 @@ fn send_with(chat: Chat, turns: usize) -> (MessageService, Recorded<Event>, Reco
             Ok(())
         });
     let seen = events.clone();
-    messages.expect_finish_reply().returning(move |_, e| {
+    messages.expect_finish_reply().returning(move |_, e, _| {
         seen.lock().unwrap().push(e.clone());
         Ok(true)
     });

@@ -14,7 +14,7 @@ fn clock() -> Arc<dyn Clock> {
     Arc::new(c)
 }
 
-fn actor(name: &str) -> Actor {
+pub(super) fn actor(name: &str) -> Actor {
     Actor {
         user: UserId::parse(name).unwrap(),
         request_id: Some("req-7".into()),
@@ -144,7 +144,7 @@ fn list_asks_for_one_more_row_to_know_if_there_is_a_next_page() {
 }
 
 /// Mocks of an empty chat of alice's that accepts a turn; the test adds what it checks.
-fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
+pub(super) fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
     let chat = stored_chat("alice", 0);
     let id = chat.id;
     let mut chats = MockChatRepository::new();
@@ -193,7 +193,7 @@ fn chat_with_message(
     (chats, messages)
 }
 
-fn message_service(
+pub(super) fn message_service(
     chats: MockChatRepository,
     messages: MockMessageRepository,
     llm: MockLlmClient,
@@ -330,7 +330,7 @@ fn a_busy_chat_is_reported_with_retry_after() {
         },
     ));
     assert!(
-        matches!(r, Err(SendError::ChatBusy { retry_after }) if retry_after == BUSY_RETRY_AFTER)
+        matches!(r, Err(SendError::ChatBusy { retry_after, .. }) if retry_after == BUSY_RETRY_AFTER)
     );
 }
 
@@ -359,9 +359,11 @@ fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
         });
     messages
         .expect_finish_reply()
-        .withf(|m, e| m.status == MessageStatus::Failed && e.kind.type_name() == "message.failed")
+        .withf(|m, e, _| {
+            m.status == MessageStatus::Failed && e.kind.type_name() == "message.failed"
+        })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     messages.expect_start_turn().returning(|_| Ok(()));
     messages
         .expect_branch_history()
@@ -383,7 +385,7 @@ fn generation_stores_the_completed_reply_with_usage() {
     let (id, chats, mut messages) = ready_to_send();
     messages
         .expect_finish_reply()
-        .withf(|m, e| {
+        .withf(|m, e, _| {
             m.status == MessageStatus::Complete
                 && m.content == "Hello!"
                 && m.usage
@@ -394,7 +396,7 @@ fn generation_stores_the_completed_reply_with_usage() {
                 && matches!(&e.kind, EventKind::MessageCompleted { message, .. } if message == m)
         })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     let mut llm = MockLlmClient::new();
     llm.expect_stream()
         .withf(|r| r.messages.len() == 1 && r.model == "echo")
@@ -430,14 +432,14 @@ fn a_stream_that_breaks_stores_a_failed_reply_with_the_partial_text() {
     let (id, chats, mut messages) = ready_to_send();
     messages
         .expect_finish_reply()
-        .withf(|m, e| {
+        .withf(|m, e, _| {
             m.status == MessageStatus::Failed
                 && m.content == "par"
                 && m.error.is_some()
                 && e.kind.type_name() == "message.failed"
         })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     let mut llm = MockLlmClient::new();
     llm.expect_stream().returning(|_| {
         let items = vec![
@@ -493,11 +495,11 @@ fn cancel_without_a_local_generation_cancels_in_storage() {
     let (chats, mut messages) = chat_with_message(2, Role::Assistant, MessageStatus::Streaming);
     messages
         .expect_finish_reply()
-        .withf(|m, e| {
+        .withf(|m, e, _| {
             m.status == MessageStatus::Cancelled && e.kind.type_name() == "message.cancelled"
         })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     let svc = message_service(chats, messages, MockLlmClient::new());
     let m = block_on(svc.cancel(&actor("alice"), MessageId::new())).unwrap();
     assert_eq!(m.status, MessageStatus::Cancelled);
@@ -510,7 +512,7 @@ fn a_storage_blip_at_the_end_of_a_reply_is_retried_not_lost() {
     messages
         .expect_finish_reply()
         .times(3)
-        .returning(move |m, _| {
+        .returning(move |m, _, _| {
             attempts += 1;
             assert_eq!(m.content, "kept");
             if attempts < 3 {
@@ -549,7 +551,7 @@ fn without_a_sleeper_a_storage_failure_at_the_end_is_reported() {
     messages
         .expect_finish_reply()
         .times(1)
-        .returning(|_, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+        .returning(|_, _, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
     let mut llm = MockLlmClient::new();
     llm.expect_stream().returning(|_| {
         Ok(Box::pin(futures::stream::iter(vec![Ok(LlmChunk::Delta(

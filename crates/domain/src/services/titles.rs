@@ -7,8 +7,8 @@ use super::title_text::{clean_title, MAX_AUTO_TITLE_CHARS};
 use super::Actor;
 use crate::model::{Chat, ChatTitle, Event, EventKind, Message, MessageStatus, ModelName, Role};
 use crate::ports::{
-    ChatRepository, Clock, LlmClient, LlmError, LlmRequest, MessageRepository, ModelCatalog,
-    PromptMessage, StoreError,
+    ChatRepository, Clock, LlmClient, LlmError, LlmReply, LlmRequest, MessageRepository,
+    ModelCatalog, PromptMessage, StoreError, UsageRepository,
 };
 use std::sync::Arc;
 
@@ -75,6 +75,7 @@ pub struct TitleService {
     llm: Arc<dyn LlmClient>,
     clock: Arc<dyn Clock>,
     catalog: Option<Arc<dyn ModelCatalog>>,
+    ledger: Option<Arc<dyn UsageRepository>>,
     config: TitleConfig,
 }
 
@@ -101,6 +102,7 @@ impl TitleService {
             llm,
             clock,
             catalog: None,
+            ledger: None,
             config,
         }
     }
@@ -109,6 +111,13 @@ impl TitleService {
     /// attempt fail, logged, instead of calling the provider.
     pub fn with_models(mut self, catalog: Arc<dyn ModelCatalog>) -> Self {
         self.catalog = Some(catalog);
+        self
+    }
+
+    /// Charges every title request to `ledger`, under the purpose `title` (its reported
+    /// usage, or an estimate marked as such), whether or not the title is then stored.
+    pub fn with_usage(mut self, ledger: Arc<dyn UsageRepository>) -> Self {
+        self.ledger = Some(ledger);
         self
     }
 
@@ -164,7 +173,9 @@ impl TitleService {
             return Ok(None);
         };
         let request = self.request(actor, reply, question)?;
+        let (model, prompt_estimate) = (request.model.clone(), super::estimate_prompt(&request));
         let answer = self.llm.complete(request).await?;
+        self.charge(actor, &model, prompt_estimate, &answer).await;
         let title = clean_title(&answer.content).ok_or(TitleError::Empty)?;
         let mut titled = chat.clone();
         titled.title = title;
@@ -181,6 +192,27 @@ impl TitleService {
             Ok(Some(titled))
         } else {
             Ok(None)
+        }
+    }
+
+    /// Records what a title request cost; a failure is logged and changes nothing else.
+    async fn charge(&self, actor: &Actor, model: &str, prompt_estimate: u32, answer: &LlmReply) {
+        let Some(ledger) = &self.ledger else { return };
+        let model = if answer.model.is_empty() {
+            model
+        } else {
+            &answer.model
+        };
+        let entry = super::title_entry(
+            &actor.user,
+            model,
+            self.clock.now(),
+            answer.usage,
+            prompt_estimate,
+            &answer.content,
+        );
+        if let Err(error) = ledger.record_usage(&entry).await {
+            tracing::warn!(%error, "could not record the usage of a title request");
         }
     }
 

@@ -22,7 +22,7 @@ async fn with_turns(s: &Storage, n: u32) -> Chat {
         r.status = MessageStatus::Complete;
         r.content = format!("a{i}");
         s.messages
-            .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())))
+            .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
             .await
             .unwrap();
     }
@@ -156,7 +156,7 @@ pub async fn finish_reply_only_while_streaming(s: &Storage) {
             latency_ms: 5,
         },
     );
-    assert!(s.messages.finish_reply(&r, &e).await.unwrap());
+    assert!(s.messages.finish_reply(&r, &e, None).await.unwrap());
     assert_eq!(
         s.messages.find_message(r.id).await.unwrap(),
         Some(r.clone())
@@ -168,11 +168,11 @@ pub async fn finish_reply_only_while_streaming(s: &Storage) {
     let mut again = r.clone();
     again.status = MessageStatus::Failed;
     again.error = Some("late".into());
-    assert!(!s.messages.finish_reply(&again, &e).await.unwrap());
+    assert!(!s.messages.finish_reply(&again, &e, None).await.unwrap());
     assert_eq!(s.messages.find_message(r.id).await.unwrap(), Some(r));
     let mut ghost = t.reply.clone();
     ghost.id = MessageId::new();
-    assert!(!s.messages.finish_reply(&ghost, &e).await.unwrap());
+    assert!(!s.messages.finish_reply(&ghost, &e, None).await.unwrap());
 }
 
 pub async fn list_messages_in_order_with_cursor(s: &Storage) {
@@ -433,7 +433,7 @@ pub async fn idempotency_record_is_stored_with_the_turn(s: &Storage) {
     let mut r = t.reply.clone();
     r.status = MessageStatus::Complete;
     s.messages
-        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())))
+        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
         .await
         .unwrap();
     let mut again = turn(&c, 2, "twice");
@@ -476,7 +476,7 @@ pub async fn expired_idempotency_records_are_replaced(s: &Storage) {
     let mut r = t.reply.clone();
     r.status = MessageStatus::Complete;
     s.messages
-        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())))
+        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
         .await
         .unwrap();
     let mut fresh = turn(&c, 2, "now");

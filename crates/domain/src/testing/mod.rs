@@ -1,6 +1,7 @@
 //! The contract suites: one set of cases per port, run against every adapter of it
 //! (storage: memory and Postgres; the model catalog: static and provider-backed; the
-//! outbox: [`outbox_contract_tests!`]), so a test double cannot drift from the real
+//! outbox: [`outbox_contract_tests!`]; the usage ledger and quotas: [`usage_contract_tests!`];
+//! live reply state: [`live_contract_tests!`]), so a test double cannot drift from the real
 //! thing. Enabled by the `testing` feature.
 //!
 //! An adapter's tests call [`storage_contract_tests!`] with an async expression that
@@ -12,19 +13,23 @@ mod catalog;
 mod chats;
 mod data;
 mod fixtures;
+mod live;
 mod messages;
 mod outbox;
 mod owned;
 mod tree;
+mod usage;
 
 pub use catalog::*;
 pub use chats::*;
 pub use data::*;
 pub use fixtures::*;
+pub use live::*;
 pub use messages::*;
 pub use outbox::*;
 pub use owned::*;
 pub use tree::*;
+pub use usage::*;
 
 use crate::ports::{ChatRepository, MessageRepository};
 use std::sync::Arc;

@@ -34,7 +34,7 @@ async fn finish(s: &Storage, c: &Chat, reply: &Message) {
             latency_ms: 1,
         },
     );
-    assert!(s.messages.finish_reply(&r, &e).await.unwrap());
+    assert!(s.messages.finish_reply(&r, &e, None).await.unwrap());
 }
 
 /// A user message after `parent` and its (finished) reply; returns their ids.

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::Connection;
 use domain::model::{
-    Chat, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId, UserId,
+    Chat, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId,
+    UsageEntry, UserId,
 };
 use domain::ports::{MessageRepository, NewTurn, StoreError};
 
@@ -179,9 +180,15 @@ impl MessageRepository for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(message_id = %reply.id))]
-    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError> {
+    async fn finish_reply<'u>(
+        &self,
+        reply: &Message,
+        event: &Event,
+        usage: Option<&'u UsageEntry>,
+    ) -> Result<bool, StoreError> {
         let row = MessageRow::from_domain(reply)?;
         let events = NewOutboxRow::all(std::slice::from_ref(event))?;
+        let charge = usage.map(super::usage::charge_row);
         self.run(move |c| {
             c.transaction(|c| {
                 if repo::chats::lock(c, row.chat_id)?.is_none() {
@@ -191,6 +198,9 @@ impl MessageRepository for PgStore {
                     return Ok(false);
                 }
                 repo::chats::touch(c, row.chat_id, row.updated_at)?;
+                if let Some(charge) = &charge {
+                    repo::usage::add(c, charge)?;
+                }
                 repo::outbox::append(c, &events)?;
                 Ok(true)
             })

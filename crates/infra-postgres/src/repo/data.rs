@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// Every table holding rows of a user apart from chats (and what cascades from them),
 /// by its user column: the final step of an erasure deletes the user's rows from each.
 /// A new per-user table (such as a usage ledger) is one line here.
-const USER_ROWS: &[(&str, &str)] = &[("idempotency_keys", "user_id")];
+const USER_ROWS: &[(&str, &str)] = &[("idempotency_keys", "user_id"), ("usage_ledger", "user_id")];
 
 /// Key of the transaction-level advisory lock of the retention job (`'retain'`).
 const RETENTION_LOCK: i64 = 0x7265_7461_696e;

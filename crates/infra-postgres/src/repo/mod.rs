@@ -8,3 +8,4 @@ pub(crate) mod idempotency;
 pub(crate) mod messages;
 pub(crate) mod outbox;
 pub(crate) mod search;
+pub(crate) mod usage;

@@ -138,8 +138,13 @@ impl MessageRepository for TestStore {
     async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
         self.store.start_turn(turn).await
     }
-    async fn finish_reply(&self, reply: &Message, event: &Event) -> Result<bool, StoreError> {
-        self.store.finish_reply(reply, event).await
+    async fn finish_reply<'u>(
+        &self,
+        reply: &Message,
+        event: &Event,
+        usage: Option<&'u domain::model::UsageEntry>,
+    ) -> Result<bool, StoreError> {
+        self.store.finish_reply(reply, event, usage).await
     }
     async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError> {
         self.store.update_message(message, event).await
@@ -197,6 +202,21 @@ impl MessageRepository for TestStore {
         self.store
             .insert_chat_with_messages(chat, messages, events)
             .await
+    }
+}
+
+#[async_trait]
+impl domain::ports::UsageRepository for TestStore {
+    async fn record_usage(&self, entry: &domain::model::UsageEntry) -> Result<(), StoreError> {
+        self.store.record_usage(entry).await
+    }
+    async fn daily_usage(
+        &self,
+        user: &UserId,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<domain::model::UsageRow>, StoreError> {
+        self.store.daily_usage(user, from, to).await
     }
 }
 

@@ -36,7 +36,7 @@ async fn writer(s: PgStore, c: Chat, turns: usize, finish: bool) -> Vec<MessageI
                                 latency_ms: 1,
                             },
                         );
-                        assert!(s.finish_reply(&r, &e).await.unwrap());
+                        assert!(s.finish_reply(&r, &e, None).await.unwrap());
                     }
                     break;
                 }

@@ -66,3 +66,23 @@ async fn outbox() -> PgOutbox {
 }
 
 domain::outbox_contract_tests!(outbox());
+
+async fn usage_storage() -> (domain::testing::UsageStorage, TestDb) {
+    let db = TestDb::new();
+    let store = Arc::new(db.store());
+    (
+        domain::testing::UsageStorage {
+            chats: store.clone(),
+            messages: store.clone(),
+            usage: store.clone(),
+            erasure: store,
+            // Another replica: a pool of its own on the same database.
+            replica: Arc::new(db.store()),
+        },
+        db,
+    )
+}
+
+mod usage {
+    domain::usage_contract_tests!(super::usage_storage());
+}

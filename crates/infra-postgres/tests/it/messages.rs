@@ -39,7 +39,7 @@ async fn chat_with_turns(s: &PgStore, turns: u32) -> Chat {
                 latency_ms: 1,
             },
         );
-        assert!(s.finish_reply(&r, &done).await.unwrap());
+        assert!(s.finish_reply(&r, &done, None).await.unwrap());
     }
     s.find_chat(c.id).await.unwrap().unwrap()
 }
@@ -159,7 +159,7 @@ async fn finishing_a_reply_moves_chat_activity_forward() {
             latency_ms: 5,
         },
     );
-    assert!(s.finish_reply(&r, &done).await.unwrap());
+    assert!(s.finish_reply(&r, &done, None).await.unwrap());
     assert_eq!(s.find_message(r.id).await.unwrap(), Some(r.clone()));
     let chat = s.find_chat(c.id).await.unwrap().unwrap();
     assert_eq!(chat.updated_at, r.updated_at);

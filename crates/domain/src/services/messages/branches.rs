@@ -106,6 +106,12 @@ impl MessageService {
             .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
+        for m in rows.iter_mut() {
+            if m.status == MessageStatus::Streaming {
+                // The text generated so far, from the live state.
+                *m = self.with_live_text(m.clone()).await;
+            }
+        }
         let next = more
             .then(|| rows.last().map(|m| MessageCursor { seq: m.seq }))
             .flatten();

@@ -12,6 +12,7 @@ pub use branches::SendParent;
 
 use super::generation::{CancelAck, Generation, RunningGuard, Turn};
 use super::history::{build_prompt, HistoryBudget};
+use super::live_replies::LiveConfig;
 use super::{Actor, CancelError, MessageError, SendError};
 use crate::model::{
     Chat, ChatId, Event, EventKind, Message, MessageContent, MessageCursor, MessageId,
@@ -19,8 +20,8 @@ use crate::model::{
 };
 use crate::model::{IdempotencyKey, IdempotentSend};
 use crate::ports::{
-    ChatRepository, Clock, LlmClient, LlmRequest, MessageRepository, ModelCatalog, NewTurn,
-    Sleeper, StoreError,
+    ChatRepository, Clock, LiveReplies, LlmClient, LlmRequest, MessageRepository, ModelCatalog,
+    NewTurn, Sleeper, StoreError,
 };
 use futures::channel::oneshot;
 use std::collections::HashMap;
@@ -90,6 +91,11 @@ pub(crate) struct Inner {
     pub(crate) sleeper: Option<Arc<dyn Sleeper>>,
     pub(crate) catalog: Option<Arc<dyn ModelCatalog>>,
     pub(crate) observer: Option<Arc<dyn super::ReplyObserver>>,
+    pub(crate) quota: Option<Arc<super::Quota>>,
+    pub(crate) live: Option<Arc<dyn LiveReplies>>,
+    pub(crate) live_config: LiveConfig,
+    /// This process's name as a lease holder.
+    pub(crate) instance: String,
     running: Mutex<HashMap<MessageId, oneshot::Sender<CancelAck>>>,
 }
 
@@ -99,6 +105,13 @@ impl Inner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+    }
+
+    pub(crate) fn is_running(&self, id: MessageId) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&id)
     }
 
     fn take_running(&self, id: MessageId) -> Option<oneshot::Sender<CancelAck>> {
@@ -112,7 +125,7 @@ impl Inner {
 /// Messages of a user's chats, and the round trip to the LLM.
 #[derive(Clone)]
 pub struct MessageService {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for MessageService {
@@ -142,6 +155,10 @@ impl MessageService {
                 sleeper: None,
                 catalog: None,
                 observer: None,
+                quota: None,
+                live: None,
+                live_config: LiveConfig::default(),
+                instance: uuid::Uuid::now_v7().to_string(),
                 running: Mutex::new(HashMap::new()),
             }),
         }
@@ -166,6 +183,23 @@ impl MessageService {
         self.with_inner(|i| i.observer = Some(observer))
     }
 
+    /// Refuses a send or regenerate of a user whose token quota is spent (see
+    /// [`super::Quota`]), before anything is stored or the provider is called.
+    pub fn with_quota(self, quota: Arc<super::Quota>) -> Self {
+        self.with_inner(|i| i.quota = Some(quota))
+    }
+
+    /// Publishes replies being generated to `live` (their text, lease and cancel
+    /// signal), so they can be followed, read and cancelled from any process sharing
+    /// it. Without it, a reply can only be cancelled by this process and its text is
+    /// seen once stored.
+    pub fn with_live(self, live: Arc<dyn LiveReplies>, config: LiveConfig) -> Self {
+        self.with_inner(|i| {
+            i.live = Some(live);
+            i.live_config = config;
+        })
+    }
+
     fn with_inner(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
@@ -178,6 +212,10 @@ impl MessageService {
                 sleeper: shared.sleeper.clone(),
                 catalog: shared.catalog.clone(),
                 observer: shared.observer.clone(),
+                quota: shared.quota.clone(),
+                live: shared.live.clone(),
+                live_config: shared.live_config.clone(),
+                instance: shared.instance.clone(),
                 running: Mutex::new(HashMap::new()),
             },
         };
@@ -196,13 +234,13 @@ impl MessageService {
             .len()
     }
 
-    fn event(&self, actor: &Actor, chat_id: ChatId, kind: EventKind) -> Event {
+    pub(crate) fn event(&self, actor: &Actor, chat_id: ChatId, kind: EventKind) -> Event {
         let event = Event::new(self.inner.clock.now(), actor.user.clone(), chat_id, kind)
             .with_request_id(actor.request_id.clone());
         self.inner.tag_provider(event)
     }
 
-    async fn owned_chat(&self, actor: &Actor, id: ChatId) -> Result<Chat, StoreError> {
+    pub(crate) async fn owned_chat(&self, actor: &Actor, id: ChatId) -> Result<Chat, StoreError> {
         match self.inner.chats.find_chat(id).await? {
             Some(chat) if chat.owner == actor.user => Ok(chat),
             _ => Err(StoreError::NotFound),
@@ -211,7 +249,7 @@ impl MessageService {
 
     /// A message of one of the actor's chats, with that chat: one storage read, the
     /// same whether the message is missing or another user's.
-    async fn owned_message(
+    pub(crate) async fn owned_message(
         &self,
         actor: &Actor,
         id: MessageId,
@@ -223,28 +261,16 @@ impl MessageService {
             .ok_or(StoreError::NotFound)
     }
 
-    fn stale_before(&self) -> chrono::DateTime<chrono::Utc> {
+    pub(crate) fn stale_before(&self) -> chrono::DateTime<chrono::Utc> {
         let age = chrono::Duration::from_std(self.inner.config.stale_after)
             .unwrap_or(chrono::Duration::MAX);
         self.inner.clock.now() - age
     }
 
     /// Marks `streaming` replies abandoned by a dead process as failed, so they stop
-    /// blocking the chat.
+    /// blocking the chat (see `live_reaper`).
     async fn reap_stale(&self, actor: &Actor, chat_id: ChatId) -> Result<(), StoreError> {
-        let cutoff = self.stale_before();
-        for mut m in self.inner.messages.streaming_messages(chat_id).await? {
-            if m.updated_at >= cutoff {
-                continue;
-            }
-            tracing::warn!(message_id = %m.id, "marking an abandoned streaming reply as failed");
-            m.status = MessageStatus::Failed;
-            m.error = Some("generation was interrupted".into());
-            m.updated_at = self.inner.clock.now();
-            let event = self.event(actor, chat_id, EventKind::MessageFailed(m.clone()));
-            self.inner.messages.finish_reply(&m, &event).await?;
-        }
-        Ok(())
+        self.reap_chat(actor, chat_id).await
     }
 
     fn new_reply(&self, chat: &Chat, seq: u32) -> Message {

@@ -6,7 +6,8 @@ impl MessageService {
     /// Reads a message of one of the actor's chats.
     #[tracing::instrument(skip_all, fields(message_id = %id))]
     pub async fn get(&self, actor: &Actor, id: MessageId) -> Result<Message, MessageError> {
-        Ok(self.owned_message(actor, id).await?.1)
+        let message = self.owned_message(actor, id).await?.1;
+        Ok(self.with_live_text(message).await)
     }
 
     /// A page of the chat's active branch, root → active leaf (see

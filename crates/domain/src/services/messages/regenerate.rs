@@ -16,6 +16,7 @@ impl MessageService {
         if target.status == MessageStatus::Streaming {
             return Err(SendError::ChatBusy {
                 retry_after: crate::services::BUSY_RETRY_AFTER,
+                reply_id: Some(target.id),
             });
         }
         let question_id = target.parent_id.ok_or(SendError::NotAReply)?;
@@ -43,6 +44,7 @@ impl MessageService {
         loop {
             let chat = self.owned_chat(actor, target.chat_id).await?;
             self.inner.check_model(&chat)?;
+            self.inner.check_quota(actor).await?;
             self.reap_stale(actor, chat.id).await?;
             let mut reply = self.new_reply(&chat, chat.message_count + 1);
             reply.parent_id = Some(question.id);
@@ -64,6 +66,7 @@ impl MessageService {
                     return Ok(self.turn(actor, &chat, question.clone(), reply, history));
                 }
                 Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
+                Err(StoreError::ChatBusy) => return Err(self.busy(chat.id).await),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -86,6 +86,7 @@ impl MessageService {
             }
             let chat = self.owned_chat(actor, cmd.chat_id).await?;
             self.inner.check_model(&chat)?;
+            self.inner.check_quota(actor).await?;
             self.reap_stale(actor, chat.id).await?;
             let parent = self.resolve_parent(&chat, cmd.parent).await?;
             let now = self.inner.clock.now();
@@ -141,6 +142,7 @@ impl MessageService {
             match self.inner.messages.start_turn(&turn).await {
                 Ok(()) => break (chat, user_message, reply, history),
                 Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
+                Err(StoreError::ChatBusy) => return Err(self.busy(chat.id).await),
                 Err(e) => return Err(e.into()),
             }
         };
