@@ -144,13 +144,18 @@ fn a_regenerate_over_quota_stores_nothing() {
         super::testing_support::message(cid, 2, Role::Assistant, MessageStatus::Complete);
     reply.model = Some("echo".into());
     let question = super::testing_support::message(cid, 1, Role::User, MessageStatus::Complete);
+    reply.parent_id = Some(question.id);
     let (owned, r) = (c.clone(), reply.clone());
     messages
         .expect_find_owned_message()
         .returning(move |_, _| Ok(Some((owned.clone(), r.clone()))));
+    let q = question.clone();
     messages
-        .expect_recent_messages()
-        .returning(move |_, _, _| Ok(vec![question.clone()]));
+        .expect_branch_history()
+        .returning(move |_, _, _| Ok(vec![q.clone()]));
+    messages
+        .expect_find_message()
+        .returning(move |_| Ok(Some(question.clone())));
     messages.expect_start_turn().never();
     let svc = service(
         chats(c),
@@ -170,12 +175,13 @@ fn finish_with(chunks: Vec<LlmChunk>, charge: fn(Option<&UsageEntry>) -> bool) {
     let c = chat();
     let id = c.id;
     let mut messages = MockMessageRepository::new();
+    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages
         .expect_streaming_messages()
         .returning(|_| Ok(vec![]));
     messages.expect_start_turn().times(1).returning(|_| Ok(()));
     messages
-        .expect_recent_messages()
+        .expect_branch_history()
         .returning(|_, _, _| Ok(vec![]));
     messages
         .expect_finish_reply()
