@@ -202,27 +202,46 @@ step("stop a slow reply: its partial text is kept, cancelled", async () => {
   await shot("09-stopped");
 });
 
-step("reload in the middle of a reply: it continues and completes", async () => {
+step("reload in the middle of a reply: it re-attaches to the stream and completes, nothing doubled", async () => {
   const words = "resume after reload";
   await sendStalling(words);
   await shot("10-before-reload");
-  await page.reload();
-  await page.waitForSelector("#chat:not([hidden])");
-  const shown = await until("the reply after the reload", async () => {
-    const r = await lastReply();
-    return r && r.id !== "pending" && (has("streaming")(r) || has("complete")(r)) ? r : null;
-  });
-  if (has("streaming")(shown)) {
-    // The text received before the reload is shown again at once.
-    await until("the partial text after the reload", async () => (await lastReply()).text.startsWith("resume after"));
-    await shot("11-reloaded-streaming");
+  // Every request the reloaded page makes to the resume route, with its Last-Event-ID.
+  const resumes = [];
+  const record = (req) => {
+    const m = new URL(req.url()).pathname.match(/^\/api\/v1\/messages\/([^/]+)\/stream$/);
+    if (m && req.method() === "GET") resumes.push({ id: m[1], lastEventId: req.headers()["last-event-id"] || null });
+  };
+  page.on("request", record);
+  try {
+    await page.reload();
+    await page.waitForSelector("#chat:not([hidden])");
+    const shown = await until("the reply after the reload", async () => {
+      const r = await lastReply();
+      return r && r.id !== "pending" && (has("streaming")(r) || has("complete")(r)) ? r : null;
+    });
+    if (has("streaming")(shown)) {
+      // The text received before the reload is shown again at once, and only once.
+      const again = await until("the partial text after the reload", async () => {
+        const r = await lastReply();
+        return r.text.startsWith("resume after") ? r : null;
+      });
+      assert.ok(fakeReply(words).startsWith(again.text), `a prefix of the reply, not doubled: ${again.text}`);
+      await shot("11-reloaded-streaming");
+    }
+    const done = await until("the completed reply after the reload", async () => {
+      const r = await lastReply();
+      return has("complete")(r) ? r : null;
+    });
+    assert.equal(done.text, fakeReply(words), "the whole reply, each word once");
+    assert.ok(resumes.length >= 1, "the reloaded page re-attached through GET /messages/{id}/stream");
+    assert.equal(resumes[0].id, shown.id, "to the reply that was streaming");
+    assert.equal(done.id, shown.id, "which is the reply completed");
+    assert.ok(resumes[0].lastEventId, "with the last event id seen before the reload (Last-Event-ID)");
+    await shot("12-resumed-complete");
+  } finally {
+    page.off("request", record);
   }
-  const done = await until("the completed reply after the reload", async () => {
-    const r = await lastReply();
-    return has("complete")(r) ? r : null;
-  });
-  assert.equal(done.text, fakeReply(words));
-  await shot("12-resumed-complete");
 });
 
 step("a reply is shown as text, never run as HTML (XSS)", async () => {
@@ -363,6 +382,96 @@ step("chat settings are saved; a bad one gets a 422 naming the field", async () 
   const invalid = await problemShown(422);
   assert.match(invalid.detail, /settings\.temperature/);
   await shot("22-problem-422");
+});
+
+step("regenerate twice, then flip branches with the arrows: ‹ 3/3 › to ‹ 1/3 ›", async () => {
+  await page.fill("#new-title", "Branches");
+  await page.click("#new-chat");
+  await until("the new chat opened", async () => (await page.inputValue("#chat-title")) === "Branches");
+  await page.$eval("#settings", (d) => {
+    d.open = false;
+  });
+  // The first reply is stalled (only the first time) and stopped half-way, so its text
+  // differs from the two regenerated ones.
+  const question = "alpha beta [fault:stall-midx1]";
+  await sendText(question);
+  await until("the partial first reply", async () => {
+    const r = await lastReply();
+    return has("streaming")(r) && r.text.startsWith("alpha") ? r : null;
+  });
+  await page.click("#stop");
+  const first = await until("the cancelled first reply", async () => {
+    const r = await lastReply();
+    return has("cancelled")(r) && r.id !== "pending" ? r : null;
+  });
+  assert.ok(first.text.length < fakeReply(question).length, first.text);
+  await page.waitForSelector("#stop", { state: "hidden" });
+  const regenerate = async (previous) => {
+    await page.click("#messages li.msg.assistant >> nth=-1 >> button.regenerate");
+    return until("the regenerated reply", async () => {
+      const r = await lastReply();
+      return has("complete")(r) && r.id !== previous.id && r.id !== "pending" ? r : null;
+    });
+  };
+  const second = await regenerate(first);
+  await page.waitForSelector("#stop", { state: "hidden" });
+  const third = await regenerate(second);
+  assert.equal(third.text, fakeReply(question));
+  assert.notEqual(third.id, second.id);
+
+  const reply = "#messages li.msg.assistant >> nth=-1";
+  const pos = () => page.textContent(`${reply} >> .branch .pos`);
+  const shownIs = (want, index) => async () => {
+    const r = await lastReply();
+    return r.id === want.id && (await pos()) === index ? r : null;
+  };
+  await until("3/3 on the newest reply", shownIs(third, "3/3"));
+  assert.equal(await page.$$eval("#messages li.msg.assistant", (ns) => ns.length), 1, "only the active branch is shown");
+  assert.ok(await page.isDisabled(`${reply} >> .branch .next`), "no branch after the last");
+  await shot("23-branch-3of3");
+  await page.click(`${reply} >> .branch .prev`);
+  await until("2/3, the first regenerated reply", shownIs(second, "2/3"));
+  await shot("24-branch-2of3");
+  await page.click(`${reply} >> .branch .prev`);
+  const back = await until("1/3, the stopped reply", shownIs(first, "1/3"));
+  assert.equal(back.text, first.text, "the other branch's own text");
+  assert.ok(has("cancelled")(back), back.cls);
+  assert.ok(await page.isDisabled(`${reply} >> .branch .prev`), "no branch before the first");
+  await shot("25-branch-1of3");
+  // The choice is the chat's active leaf: it survives a reload.
+  await page.reload();
+  await until("1/3 after a reload", shownIs(first, "1/3"));
+  await page.click(`${reply} >> .branch .next`);
+  await until("back on 2/3", shownIs(second, "2/3"));
+});
+
+step("edit-and-resend makes a new branch; the old message and answer stay reachable", async () => {
+  await page.click("#messages li.msg.user >> nth=0 >> button.edit");
+  await page.fill("#messages .edit-input", "gamma delta");
+  await page.click("#messages button.resend");
+  const fresh = await until("the reply to the edited message", async () => {
+    const r = await lastReply();
+    return has("complete")(r) && r.text === fakeReply("gamma delta") ? r : null;
+  });
+  const user = "#messages li.msg.user >> nth=0";
+  const userPos = () => page.textContent(`${user} >> .branch .pos`);
+  await until("2/2 on the edited message", async () => (await userPos()) === "2/2");
+  assert.equal(await page.textContent(`${user} >> .content`), "gamma delta");
+  assert.equal(await page.$$eval("#messages li.msg", (ns) => ns.length), 2, "one question, one answer shown");
+  await shot("26-resent-branch");
+  await page.click(`${user} >> .branch .prev`);
+  await until("the first message again", async () => (await page.textContent(`${user} >> .content`)).startsWith("alpha beta"));
+  await until("1/2 on the first message", async () => (await userPos()) === "1/2");
+  const old = await until("the old answer", async () => {
+    const r = await lastReply();
+    return r && r.id !== fresh.id && has("complete")(r) ? r : null;
+  });
+  // Down the newest child at each step: the last regenerated answer, 3/3.
+  assert.equal(old.text, fakeReply("alpha beta"));
+  assert.equal(await page.textContent("#messages li.msg.assistant >> nth=-1 >> .branch .pos"), "3/3");
+  await shot("27-first-branch");
+  await page.click(`${user} >> .branch .next`);
+  await until("the edited branch again", async () => (await lastReply()).id === fresh.id && (await userPos()) === "2/2");
 });
 
 step("no script error and no CSP violation on the way", async () => {
