@@ -402,6 +402,10 @@ impl From<ChatError> for ApiError {
         match e {
             ChatError::NotFound => ApiError::NotFound,
             ChatError::InvalidSettings(e) => e.into(),
+            ChatError::Contended { retry_after } => ApiError::Conflict {
+                detail: "the chat kept changing while this update was applied; nothing was changed, try again".into(),
+                retry_after: Some(retry_after),
+            },
             ChatError::Unavailable(e) => ApiError::Unavailable(e),
             ChatError::Unknown(e) => ApiError::Internal(e),
         }

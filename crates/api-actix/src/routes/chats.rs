@@ -80,6 +80,8 @@ pub async fn get(
     params(("id" = uuid::Uuid, Path, description = "Chat id")),
     responses((status = 200, body = ChatDto),
         (status = 404, body = crate::error::Problem, description = "No such chat, or `activeLeafId` names no message of the chat"),
+        (status = 409, body = crate::error::Problem, description = "Other changes to the chat kept winning over this one (the update is a compare-and-set, retried 10 times): nothing was changed; see Retry-After",
+            headers(("Retry-After" = String, description = "Seconds to wait before trying again"))),
         (status = 422, description = "Invalid request: `errors` lists every field at fault (type `/problems/validation`); or settings the model registry refuses (type `/problems/unprocessable`): a `settings.model` that `GET /api/v1/models` does not list, its message naming the choices (`… choose one of: a, b`), or a `settings.maxTokens` above that model's `maxOutputTokens` (the default model's when no model is set), its message naming the ceiling")),
     security(("bearer" = [])))]
 pub async fn update(

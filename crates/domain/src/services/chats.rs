@@ -129,6 +129,11 @@ impl ChatService {
             match self.chats.update_chat(&chat, &current, &event).await {
                 Ok(()) => return Ok(chat),
                 Err(StoreError::Conflict) if attempt < UPDATE_ATTEMPTS => attempt += 1,
+                Err(StoreError::Conflict) => {
+                    return Err(ChatError::Contended {
+                        retry_after: super::BUSY_RETRY_AFTER,
+                    })
+                }
                 Err(e) => return Err(e.into()),
             }
         }

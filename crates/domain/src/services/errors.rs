@@ -14,6 +14,13 @@ pub enum ChatError {
     /// The settings name a model that is not offered, or a `maxTokens` above its ceiling.
     #[error(transparent)]
     InvalidSettings(ModelChoiceError),
+    /// Other changes to the chat kept winning the compare-and-set of an update, attempt
+    /// after attempt: nothing was changed; try again after `retry_after`.
+    #[error("the chat kept changing while the update was applied")]
+    Contended {
+        /// How long the client is asked to wait.
+        retry_after: Duration,
+    },
     /// Storage cannot be reached.
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),

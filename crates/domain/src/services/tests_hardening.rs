@@ -125,3 +125,28 @@ fn an_update_over_a_stale_read_is_retried_and_keeps_the_other_change() {
         "the clock is behind the stored time"
     );
 }
+
+/// An update whose compare-and-set keeps losing gives up with a typed contention error
+/// (a 409 with `Retry-After` at the API), never an unknown failure.
+#[test]
+fn an_update_that_keeps_losing_the_compare_and_set_is_contended() {
+    let original = stored_chat("alice", Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap());
+    let id = original.id;
+    let mut chats = MockChatRepository::new();
+    chats
+        .expect_find_chat()
+        .returning(move |_| Ok(Some(original.clone())));
+    chats
+        .expect_update_chat()
+        .times(10)
+        .returning(|_, _, _| Err(StoreError::Conflict));
+    let svc = ChatService::new(Arc::new(chats), clock());
+    let cmd = UpdateChat {
+        title: Some(ChatTitle::parse("Renamed").unwrap()),
+        settings: None,
+    };
+    assert!(matches!(
+        block_on(svc.update(&actor("alice"), id, cmd)),
+        Err(ChatError::Contended { retry_after }) if retry_after == crate::services::BUSY_RETRY_AFTER
+    ));
+}
