@@ -37,9 +37,18 @@ fn parse_v7(s: &str) -> Result<Uuid, IdError> {
 macro_rules! uuid_v7_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(Uuid);
+
+        /// Deserializes through [`Self::parse`]: a document cannot carry an id the
+        /// service would refuse in a path or a query.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             /// A new, time-ordered identifier.
@@ -88,8 +97,21 @@ uuid_v7_id!(
 
 /// The user a request acts for: the `sub` claim of the caller's token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
+
+impl TryFrom<String> for UserId {
+    type Error = UserIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(u: UserId) -> Self {
+        u.0
+    }
+}
 
 /// Why a user id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,6 +206,36 @@ mod tests {
         let a = MessageId::new();
         let b = MessageId::new();
         assert!(a < b);
+    }
+
+    #[test]
+    fn ids_deserialize_only_through_parse() {
+        let id = MessageId::new();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<MessageId>(&json).unwrap(), id);
+        let upper = json.to_uppercase();
+        assert_eq!(serde_json::from_str::<MessageId>(&upper).unwrap(), id);
+        for bad in [
+            "\"67e55044-10b1-426f-9247-bb680e5fe0c8\"",
+            "\"nope\"",
+            &format!("\"{}\"", id.as_uuid().simple()),
+            "7",
+        ] {
+            assert!(serde_json::from_str::<ChatId>(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            serde_json::from_str::<UserId>("\"alice\"")
+                .unwrap()
+                .as_str(),
+            "alice"
+        );
+        for bad in ["\"\"", "\"a\\nb\""] {
+            assert!(serde_json::from_str::<UserId>(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            serde_json::to_string(&UserId::parse("bob").unwrap()).unwrap(),
+            "\"bob\""
+        );
     }
 
     #[test]
