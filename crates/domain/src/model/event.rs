@@ -119,7 +119,9 @@ pub struct Event {
     pub time: DateTime<Utc>,
     /// The user who made it.
     pub user_id: UserId,
-    /// The chat it concerns: the CloudEvents `subject` and the Kafka key.
+    /// The chat it concerns: the CloudEvents `subject` and the Kafka key (for a user's
+    /// own events, [`Event::user_key`], a version 8 UUID).
+    #[serde(deserialize_with = "ChatId::deserialize_subject")]
     pub chat_id: ChatId,
     /// The request that caused it, when known.
     pub request_id: Option<String>,

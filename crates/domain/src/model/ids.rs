@@ -19,6 +19,15 @@ pub enum IdError {
 /// case. The other forms a UUID parser reads (`urn:uuid:…`, `{…}`, 32 digits without
 /// hyphens) are not ids of this service.
 fn parse_v7(s: &str) -> Result<Uuid, IdError> {
+    let id = parse_hyphenated(s)?;
+    if id.get_version_num() != 7 {
+        return Err(IdError::NotV7);
+    }
+    Ok(id)
+}
+
+/// A hyphenated UUID of any version.
+fn parse_hyphenated(s: &str) -> Result<Uuid, IdError> {
     let hyphenated = s.len() == 36
         && s.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
@@ -27,11 +36,7 @@ fn parse_v7(s: &str) -> Result<Uuid, IdError> {
     if !hyphenated {
         return Err(IdError::NotAUuid);
     }
-    let id = Uuid::try_parse(s).map_err(|_| IdError::NotAUuid)?;
-    if id.get_version_num() != 7 {
-        return Err(IdError::NotV7);
-    }
-    Ok(id)
+    Uuid::try_parse(s).map_err(|_| IdError::NotAUuid)
 }
 
 macro_rules! uuid_v7_id {
@@ -86,6 +91,21 @@ uuid_v7_id!(
     /// Identifies a chat (UUIDv7).
     ChatId
 );
+impl ChatId {
+    /// Deserializes an event's subject: a chat's id (UUIDv7), or the version 8 key
+    /// [`crate::model::Event::user_key`] of a user's own events.
+    pub(crate) fn deserialize_subject<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let id = parse_hyphenated(&s).map_err(serde::de::Error::custom)?;
+        match id.get_version_num() {
+            7 | 8 => Ok(Self(id)),
+            _ => Err(serde::de::Error::custom(IdError::NotV7)),
+        }
+    }
+}
+
 uuid_v7_id!(
     /// Identifies a message (UUIDv7).
     MessageId
