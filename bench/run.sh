@@ -118,7 +118,7 @@ run_pgbench() {
   # shellcheck disable=SC2046
   (cd "$WORK/pglog" && timeout $((DUR + 60)) pgbench -n -M "$(pg_mode "$sc")" -c "$clients" -j "$threads" \
     -T "$DUR" -D chats="$CHATS" -D mchats="$MCHATS" -D base="$base" -D st=streaming -D owner=heavy \
-    -D pcommon=%lisbon% -D prare=%zzqx% -D pnone=%nomatch% -l --log-prefix "$prefix" \
+    -D pcommon=%lisbon% -D prare=%zzqx% -D pnone=%nomatch% -D qcommon=lisbon -D qrare=zzqx -D qnone=nomatch -l --log-prefix "$prefix" \
     $(pg_scripts "$sc") "$BENCH_DB") >"$prefix.out" 2>&1 || log "pgbench $sc c=$c failed (see $prefix.out)"
   "$LG" pglog --prefix "$prefix" --summary "$prefix.out" --concurrency "$c" --clients "$clients" \
     --out "$RAW/db-$sc-c$c.json" >/dev/null || log "no pgbench result for $sc c=$c"
