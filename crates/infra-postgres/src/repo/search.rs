@@ -29,7 +29,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid
 use uuid::Uuid;
 
 /// How many of the newest messages the first step reads at most.
-pub(crate) const FIRST_SCAN: i64 = 2_000;
+pub(crate) const FIRST_SCAN: i64 = 500;
 
 /// How many of the newest messages the first two steps read at most, together.
 pub(crate) const SCAN_BUDGET: i64 = 10_000;
@@ -249,9 +249,9 @@ mod tests {
 
     #[test]
     fn rare_words_go_to_the_index() {
-        // 100 ranked: 10 matches in the first 2,000 messages predict 50 in 10,000.
-        assert!(keep_scanning(10, 100));
-        assert!(!keep_scanning(9, 100));
+        // 100 ranked: 3 matches in the first 500 messages predict 60 in 10,000.
+        assert!(keep_scanning(3, 100));
+        assert!(!keep_scanning(2, 100));
         assert!(!keep_scanning(0, 100));
         assert!(keep_scanning(1, 3));
         assert!(!keep_scanning(0, 3));
