@@ -15,9 +15,10 @@
 //!    (`messages_search_idx`: owner, chat and words), whose bitmap holds only this
 //!    user's matching messages, which are few (rare words, or none at all).
 //!
-//! A scan returns its matches and, when it read its whole budget, the position of the
-//! last message it read (the "end"): the next step starts strictly after it, and no
-//! end means the scope has no older message. The query (`websearch_to_tsquery`) and the
+//! A scan returns its matches and, when it read its whole budget without filling the
+//! window, the position of the last message of that budget (the "end", read from the
+//! index alone in the same statement, only in that case): the next step starts strictly
+//! after it, and no end means the scope has no older message. The query (`websearch_to_tsquery`) and the
 //! wanted lexemes are computed once per statement (scalar sub-selects, which PostgreSQL
 //! runs once as init plans): written inline, the cast of the bound configuration name
 //! to `regconfig` is not constant, and the query would be parsed again for every row.
@@ -81,7 +82,7 @@ pub(crate) struct Scanned {
     pub end: Option<Position>,
 }
 
-/// A row of a scan: a match (with its relevance) or the end marker (or both).
+/// A row of a scan: a match (with its relevance) or the end marker.
 #[derive(Debug, Clone, QueryableByName)]
 struct ScanRow {
     #[diesel(sql_type = SqlUuid)]
@@ -157,17 +158,29 @@ pub(crate) fn scan(
     want: i64,
 ) -> Result<Scanned, PgError> {
     let (filter, order, older) = scope_sql(scope);
-    // The window function numbers the rows read; the budget's last row comes out even
-    // when it does not match (it marks the end). The outer LIMIT stops the scan as
-    // soon as `want` rows are out (the end marker, if any, is always the last one).
+    // The matches first; then, only when they are fewer than `want`, the budget's last
+    // message (the end marker, always the last row), read from the index alone.
+    let boundary = match scope {
+        Scope::Owner(_) => {
+            "SELECT m.id, m.created_at, 0::int4 AS seq FROM messages m \
+             WHERE m.owner = $4 AND (m.created_at, m.id) < ($6, $7) \
+             ORDER BY m.created_at DESC, m.id DESC OFFSET $9 - 1 LIMIT 1"
+        }
+        Scope::Chat(..) => {
+            "SELECT $7::uuid AS id, $6::timestamptz AS created_at, m.seq FROM messages m \
+             WHERE m.chat_id = $5 AND m.seq < $8 ORDER BY m.seq DESC OFFSET $9 - 1 LIMIT 1"
+        }
+    };
     let sql = format!(
-        "SELECT r.id, r.created_at, r.seq, r.hit, r.n = $9 AS last, \
-                CASE WHEN r.hit THEN {RELEVANCE} END AS relevance \
-         FROM (SELECT w.*, w.content_tsv @@ {QUERY} AS hit, row_number() OVER () AS n \
-               FROM (SELECT m.id, m.created_at, m.seq, m.content_tsv FROM messages m \
-                     WHERE {filter} AND {older} ORDER BY {order} LIMIT $9) w) r \
-         WHERE r.hit OR r.n = $9 \
-         LIMIT $10"
+        "WITH hits AS ( \
+            SELECT r.id, r.created_at, r.seq, {RELEVANCE} AS relevance \
+            FROM (SELECT m.id, m.created_at, m.seq, m.content_tsv FROM messages m \
+                  WHERE {filter} AND {older} ORDER BY {order} LIMIT $9) r \
+            WHERE r.content_tsv @@ {QUERY} LIMIT $10) \
+         SELECT id, created_at, seq, true AS hit, false AS last, relevance FROM hits \
+         UNION ALL \
+         SELECT b.id, b.created_at, b.seq, false, true, NULL FROM ({boundary}) b \
+         WHERE (SELECT count(*) FROM hits) < $10"
     );
     let rows: Vec<ScanRow> = bind(sql, terms, scope, after)
         .bind::<BigInt, _>(budget)
@@ -182,7 +195,7 @@ pub(crate) fn scan(
                 relevance: r.relevance.unwrap_or(0),
             });
         }
-        if r.last && out.matches.len() < usize::try_from(want).unwrap_or(usize::MAX) {
+        if r.last {
             out.end = Some(Position {
                 created_at: r.created_at,
                 id: r.id,

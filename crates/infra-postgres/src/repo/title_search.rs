@@ -19,7 +19,8 @@
 //! A scan filters with `strpos(lower(title), lower(q)) > 0`, which is `title ILIKE
 //! '%q%'` with `q`'s wildcards escaped in a UTF-8 database (ILIKE lowers both sides
 //! there) at a fifth of its cost; the GIN step needs `ILIKE` to use the index. A scan
-//! that read its whole budget reports the last chat it read, and the next step starts
+//! that read its whole budget without filling the page also returns the budget's last
+//! chat (read from the index in the same statement, only then), and the next step starts
 //! strictly after it.
 
 use crate::errors::PgError;
@@ -51,7 +52,7 @@ pub(crate) fn like_pattern(query: &str) -> String {
     p
 }
 
-/// A row of a scan: a matching chat, or the last chat read (the end marker), or both.
+/// A row of a scan: a matching chat, or the budget's last chat (the end marker).
 #[derive(QueryableByName)]
 struct ScanRow {
     #[diesel(embed)]
@@ -62,7 +63,7 @@ struct ScanRow {
     last: bool,
 }
 
-/// What one scan found: the matches, newest first, and the last chat read when the
+/// What one scan found: the matches, newest first, and the budget's last chat when the
 /// scan read its whole budget without finding `want`.
 struct Scanned {
     matches: Vec<ChatRow>,
@@ -79,24 +80,29 @@ fn scan(
     budget: i64,
     want: i64,
 ) -> Result<Scanned, PgError> {
-    // The window function numbers the chats read, and the budget's last one comes out
-    // even when it does not match (the end marker, always the last row); the LIMIT
-    // stops the index-only scan at `want` rows. Only those rows are read from the table.
+    // The matches first (an index-only scan, then only they are read from the table);
+    // then, only when they are fewer than `want`, the budget's last chat (the end
+    // marker), read from the index.
     let (at, id) = after.unwrap_or((
         DateTime::from_timestamp(253_402_300_799, 0).unwrap_or_default(),
         Uuid::max(),
     ));
     let rows: Vec<ScanRow> = diesel::sql_query(
-        "SELECT c.id, c.owner, c.title, c.settings, c.message_count, c.active_leaf_id, \
-                c.created_at, c.updated_at, r.hit, r.n = $5 AS last \
-         FROM (SELECT s.id, s.hit, s.n FROM \
-                 (SELECT w.id, strpos(lower(w.title), lower($2)) > 0 AS hit, \
-                         row_number() OVER () AS n \
-                  FROM (SELECT id, title FROM chats \
-                        WHERE owner = $1 AND (updated_at, id) < ($3, $4) \
-                        ORDER BY updated_at DESC, id DESC LIMIT $5) w) s \
-               WHERE s.hit OR s.n = $5 LIMIT $6) r \
-         JOIN chats c ON c.id = r.id",
+        "WITH hits AS ( \
+            SELECT w.id FROM (SELECT id, title FROM chats \
+                              WHERE owner = $1 AND (updated_at, id) < ($3, $4) \
+                              ORDER BY updated_at DESC, id DESC LIMIT $5) w \
+            WHERE strpos(lower(w.title), lower($2)) > 0 LIMIT $6) \
+         SELECT c.id, c.owner, c.title, c.settings, c.message_count, c.active_leaf_id, \
+                c.created_at, c.updated_at, true AS hit, false AS last \
+         FROM hits h JOIN chats c ON c.id = h.id \
+         UNION ALL \
+         SELECT c.id, c.owner, c.title, c.settings, c.message_count, c.active_leaf_id, \
+                c.created_at, c.updated_at, false, true \
+         FROM (SELECT id FROM chats WHERE owner = $1 AND (updated_at, id) < ($3, $4) \
+               ORDER BY updated_at DESC, id DESC OFFSET $5 - 1 LIMIT 1) b \
+         JOIN chats c ON c.id = b.id \
+         WHERE (SELECT count(*) FROM hits) < $6",
     )
     .bind::<Text, _>(owner)
     .bind::<Text, _>(query)
@@ -116,7 +122,7 @@ fn scan(
         if r.hit {
             out.matches.push(r.chat);
         }
-        if r.last && out.matches.len() < usize::try_from(want).unwrap_or(usize::MAX) {
+        if r.last {
             out.end = Some(key);
         }
     }
