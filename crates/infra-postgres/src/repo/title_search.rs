@@ -31,7 +31,7 @@ use diesel::sql_types::{BigInt, Bool, Text, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
 /// How many of the owner's chats (newest first) the first scan reads at most.
-pub(crate) const FIRST_SCAN: i64 = 500;
+pub(crate) const FIRST_SCAN: i64 = 300;
 
 /// How many the first two scans read at most, together.
 pub(crate) const SCAN_BUDGET: i64 = 5_000;
@@ -238,9 +238,9 @@ mod tests {
 
     #[test]
     fn rare_words_go_to_the_index() {
-        // A page of 21: 2 matches in the first 500 chats predict 20 in 5,000.
-        assert!(keep_scanning(2, 21));
-        assert!(!keep_scanning(1, 21));
+        // A page of 21: 1 match in the first 300 chats predicts 16 in 5,000.
+        assert!(keep_scanning(1, 21));
+        assert!(!keep_scanning(1, 51));
         assert!(!keep_scanning(0, 1));
     }
 }
