@@ -22,9 +22,16 @@ impl From<DataError> for ApiError {
 }
 
 /// Search the caller's messages (full text), most relevant first, then newest.
+///
+/// Only the newest 100 matching messages are ranked: newest by `createdAt`, then id
+/// (with `chatId`: by the chat's `seq`). Those are ordered by `relevance` (how many
+/// times the searched words occur in the message) descending, then `createdAt`
+/// descending, then id descending, and paged with `cursor`. A query matching more than
+/// 100 messages never returns the older ones: narrow it (more words, a phrase,
+/// `chatId`) to reach them.
 #[utoipa::path(get, path = "/api/v1/messages/search", tag = "messages", params(MessageSearchQuery),
     responses((status = 200, body = SearchPage,
-            description = "The newest 100 matches ranked: by how often the searched words occur, then newest first"),
+            description = "Hits among the newest 100 matches, by relevance, then createdAt, then id (all descending)"),
         (status = 404, body = crate::error::Problem, description = "No such chat (`chatId`) for this user")),
     security(("bearer" = [])))]
 pub async fn search(

@@ -125,7 +125,7 @@ impl ChatRepository for PgStore {
                 .build_transaction()
                 .read_only()
                 .repeatable_read()
-                .run(|c| repo::chats::search(c, &owner, &query, after, as_i64(limit)))?;
+                .run(|c| repo::title_search::search(c, &owner, &query, after, as_i64(limit)))?;
             chats_into_domain(rows)
         })
         .await

@@ -3,7 +3,9 @@
 use super::as_i64;
 use crate::errors::PgError;
 use crate::repo;
-use crate::repo::search::{Candidate, Scope, Terms};
+use crate::repo::search::{
+    keep_scanning, older_matches, scan, Candidate, Scope, Terms, FIRST_SCAN, SCAN_BUDGET,
+};
 use crate::rows::{chats_into_domain, messages_into_domain, ChatRow, NewOutboxRow};
 use crate::store::PgStore;
 use async_trait::async_trait;
@@ -24,6 +26,11 @@ fn after_cursor(c: &Candidate, cursor: Option<MessageSearchCursor>) -> bool {
         let rel = i64::from(c.relevance);
         (rel, c.created_at, c.id) < (i64::from(k.relevance), k.created_at, k.id.as_uuid())
     })
+}
+
+/// How many more matches the window holds room for.
+fn missing(found: &[Candidate], window: i64) -> i64 {
+    window - i64::try_from(found.len()).unwrap_or(window)
 }
 
 /// The page: the candidates in rank order after the cursor, then their rows.
@@ -84,14 +91,29 @@ impl MessageSearchRepository for PgStore {
                 .read_only()
                 .repeatable_read()
                 .run(|c| {
-                    let mut found = repo::search::recent_matches(c, &terms, &scope, window)?;
-                    let missing = window - i64::try_from(found.len()).unwrap_or(window);
-                    if missing > 0 {
-                        if let Some(b) = repo::search::boundary(c, &scope)? {
-                            found.extend(repo::search::older_matches(
-                                c, &terms, &scope, b, missing,
-                            )?);
-                        }
+                    let first = scan(c, &terms, &scope, None, FIRST_SCAN, window)?;
+                    let mut found = first.matches;
+                    let mut end = first.end;
+                    if let Some(from) = end.filter(|_| keep_scanning(found.len(), window)) {
+                        let more = scan(
+                            c,
+                            &terms,
+                            &scope,
+                            Some(from),
+                            SCAN_BUDGET - FIRST_SCAN,
+                            missing(&found, window),
+                        )?;
+                        found.extend(more.matches);
+                        end = more.end;
+                    }
+                    if let Some(from) = end {
+                        found.extend(older_matches(
+                            c,
+                            &terms,
+                            &scope,
+                            from,
+                            missing(&found, window),
+                        )?);
                     }
                     page(c, found, after, limit)
                 })

@@ -114,3 +114,79 @@ async fn another_text_search_configuration_rebuilds_the_index_once() {
         .await
         .is_err());
 }
+
+/// Which of the 12,000 seeded messages (`s` = 1 oldest .. 12,000 newest) hold `word`.
+fn holds(word: &str, s: i64) -> bool {
+    match word {
+        "common" => s % 3 == 0,
+        "mid" => s % 80 == 0,
+        "deep" => s % 150 == 0,
+        "sparse" => s % 400 == 0,
+        "ancient" => s <= 50,
+        _ => false,
+    }
+}
+
+/// One chat of 12,000 messages (more than the scans' budget), each word at its own
+/// density, so that every search plan runs: the first scan alone (`common`), the scan
+/// continued (`mid`), the scan then the GIN index past its budget (`deep`), the GIN
+/// index at once (`sparse`, `ancient`, `absent`). Each finds exactly the newest 100
+/// matches (all of them when fewer), newest first (equal relevance), in the user's
+/// scope and in the chat's, and pages join up.
+#[tokio::test]
+async fn search_past_the_scan_budget_finds_the_newest_window() {
+    let db = TestDb::new();
+    let store = db.store();
+    let c = chat("alice", "Long");
+    store.insert_chat(&c, &created(&c)).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO messages (id, chat_id, seq, role, content, status, created_at, updated_at, depth, line_id) \
+         SELECT gen_random_uuid(), $1, s, 'user', \
+                'message ' || s \
+                || CASE WHEN s % 3 = 0 THEN ' common' ELSE '' END \
+                || CASE WHEN s % 80 = 0 THEN ' mid' ELSE '' END \
+                || CASE WHEN s % 150 = 0 THEN ' deep' ELSE '' END \
+                || CASE WHEN s % 400 = 0 THEN ' sparse' ELSE '' END \
+                || CASE WHEN s <= 50 THEN ' ancient' ELSE '' END, \
+                'complete', now() - (12001 - s) * interval '1 ms', now(), 1, gen_random_uuid() \
+         FROM generate_series(1, 12000) s",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(c.id.as_uuid())
+    .execute(&mut db.connect())
+    .unwrap();
+    for word in ["common", "mid", "deep", "sparse", "ancient", "absent"] {
+        let expected: Vec<String> = (1..=12_000)
+            .rev()
+            .filter(|&s| holds(word, s))
+            .take(100)
+            .map(|s| s.to_string())
+            .collect();
+        for chat_id in [None, Some(c.id)] {
+            let mut got = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store
+                    .search_messages(&MessageSearch {
+                        owner: user("alice"),
+                        chat_id,
+                        query: MessageQuery::parse(word).unwrap(),
+                        after,
+                        limit: 30,
+                        window: 100,
+                    })
+                    .await
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(domain::model::MessageSearchCursor::after(last));
+                got.extend(page.iter().map(|r| {
+                    r.message.content["message ".len()..]
+                        .split(' ')
+                        .next()
+                        .unwrap()
+                        .to_owned()
+                }));
+            }
+            assert_eq!(got, expected, "{word}, chat {chat_id:?}");
+        }
+    }
+}
