@@ -13,7 +13,7 @@ use domain::model::{
     Chat, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId,
     UsageEntry, UserId,
 };
-use domain::ports::{MessageRepository, NewTurn, StoreError};
+use domain::ports::{MessageRepository, NewTurn, StoreError, TurnDecision, TurnRead, TurnRun};
 
 fn idem_row(r: &IdempotentSend) -> repo::idempotency::IdemRow {
     repo::idempotency::IdemRow {
@@ -177,6 +177,10 @@ impl MessageRepository for PgStore {
             })
         })
         .await
+    }
+
+    async fn run_turn(&self, read: &TurnRead, decide: TurnDecision) -> Result<TurnRun, StoreError> {
+        self.turn(read, decide).await
     }
 
     #[tracing::instrument(skip_all, fields(message_id = %reply.id))]

@@ -8,4 +8,5 @@ pub(crate) mod idempotency;
 pub(crate) mod messages;
 pub(crate) mod outbox;
 pub(crate) mod search;
+pub(crate) mod turn;
 pub(crate) mod usage;
