@@ -155,9 +155,9 @@ fn write_turn(c: &mut PgConnection, facts: &TurnFacts, turn: &NewTurn) -> Result
     }
     let count = i32::try_from(next).map_err(|_| PgError::Data("message_count overflow".into()))?;
     let events = NewOutboxRow::all(&turn.events)?;
-    repo::messages::insert(c, &rows)?;
+    repo::turn::insert_messages(c, &rows)?;
     repo::turn::started(c, chat_id, count, turn.now, turn.reply.id.as_uuid())?;
-    repo::outbox::append(c, &events)
+    repo::turn::append_events(c, &events)
 }
 
 impl PgStore {
