@@ -26,8 +26,7 @@ impl MessageService {
             .messages
             .find_message(question_id)
             .await?
-            .filter(|q| q.chat_id == target.chat_id)
-            .ok_or(SendError::NotAReply)?;
+            .ok_or(SendError::NotFound)?;
         let mut attempt = 0;
         loop {
             let now = self.inner.clock.now();
