@@ -251,6 +251,79 @@ impl MessageRepository for VecStore {
         emit(&turn.events.iter().collect::<Vec<_>>());
         Ok(())
     }
+    async fn run_turn(&self, read: &TurnRead, decide: TurnDecision) -> Result<TurnRun, StoreError> {
+        // One lock order (chats, messages, records): reading the facts, the domain's
+        // decision and the write are one atomic step.
+        let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
+        let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
+        let mut recs = self.idempotent.lock().map_err(|_| StoreError::Conflict)?;
+        let mut facts = TurnFacts {
+            chat: chats.iter().find(|c| c.id == read.chat_id).cloned(),
+            ..TurnFacts::default()
+        };
+        let find = |id: MessageId| ms.iter().find(|m| m.id == id).cloned();
+        let live = read.claim.as_ref().and_then(|claim| {
+            recs.iter().find(|r| {
+                r.user == claim.user && r.key == claim.key && r.created_at >= read.live_since
+            })
+        });
+        if let (Some(chat), None) = (&facts.chat, live) {
+            facts.parent_id = match read.parent {
+                TurnParent::ActiveLeaf => chat.active_leaf_id,
+                TurnParent::Root => None,
+                TurnParent::Message(id) => Some(id),
+            };
+            let mut at = facts.parent_id;
+            while let Some(m) = at.and_then(find).filter(|m| m.chat_id == chat.id) {
+                if facts.history.len() >= read.history_limit.max(1) as usize {
+                    break;
+                }
+                at = m.parent_id;
+                facts.history.push(m);
+            }
+            let mine = ms.iter().filter(|m| m.chat_id == chat.id);
+            facts.siblings = mine
+                .clone()
+                .filter(|m| m.parent_id == facts.parent_id)
+                .map(|m| m.id)
+                .collect();
+            facts.streaming = mine
+                .filter(|m| m.status == MessageStatus::Streaming)
+                .cloned()
+                .collect();
+        }
+        facts.replay = live.map(|r| IdempotentReplay {
+            record: r.clone(),
+            message: find(r.message_id),
+            reply: find(r.reply_id),
+        });
+        let Some(turn) = decide(&facts) else {
+            return Ok(TurnRun {
+                facts,
+                started: None,
+            });
+        };
+        let Some(chat) = chats.iter_mut().find(|c| c.id == read.chat_id) else {
+            return Err(StoreError::NotFound);
+        };
+        if facts.replay.is_some() {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(rec) = &read.claim {
+            recs.retain(|r| !(r.user == rec.user && r.key == rec.key));
+            recs.push(rec.clone());
+        }
+        ms.extend(turn.user_message.iter().cloned());
+        ms.push(turn.reply.clone());
+        chat.message_count = turn.reply.seq;
+        chat.updated_at = turn.now;
+        chat.active_leaf_id = Some(turn.reply.id);
+        emit(&turn.events.iter().collect::<Vec<_>>());
+        Ok(TurnRun {
+            facts,
+            started: Some(turn),
+        })
+    }
     async fn finish_reply<'u>(
         &self,
         reply: &Message,

@@ -8,6 +8,7 @@ mod live;
 mod log_publisher;
 mod store;
 mod tree;
+mod turn;
 mod usage;
 
 pub use live::{MemoryLive, DEFAULT_RETENTION as LIVE_RETENTION};

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::{ChatRepository, EventPublisher, MessageRepository, NewTurn, StoreError};
+use domain::ports::{TurnDecision, TurnRead, TurnRun};
 use domain::{
     Chat, ChatCursor, ChatId, ChatTitle, Event, IdempotencyKey, IdempotentSend, Message,
     MessageCursor, MessageId, MessageStatus, SearchQuery, UsageEntry, UserId,
@@ -28,7 +29,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn busy(&self, chat_id: ChatId, stale_before: DateTime<Utc>) -> bool {
+    pub(crate) fn busy(&self, chat_id: ChatId, stale_before: DateTime<Utc>) -> bool {
         self.messages.get(&chat_id).is_some_and(|ms| {
             ms.iter()
                 .any(|m| m.status == MessageStatus::Streaming && m.updated_at >= stale_before)
@@ -99,7 +100,7 @@ impl MemoryStore {
 
     /// Publishes queued events in commit order. Memory storage keeps nothing across
     /// restarts, so a publisher failure is logged, not retried.
-    async fn flush(&self) {
+    pub(crate) async fn flush(&self) {
         let _order = self.publish_lock.lock().await;
         let batch: Vec<Event> = self.lock().pending.drain(..).collect();
         if batch.is_empty() {
@@ -336,58 +337,11 @@ impl MessageRepository for MemoryStore {
     }
 
     async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
-        self.commit(&turn.events, |st| {
-            let chat = st.chats.get(&turn.chat_id).ok_or(StoreError::NotFound)?;
-            let expected = chat.message_count == turn.expected_count;
-            // The key is checked first: a retry racing the send it repeats must re-read
-            // (and find the record), not be told the chat is busy with its own reply.
-            let live_since = turn.now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
-            if let Some(rec) = &turn.idempotency {
-                let k = (rec.user.clone(), rec.key.as_str().to_owned());
-                if st
-                    .idempotency
-                    .get(&k)
-                    .is_some_and(|old| old.created_at >= live_since)
-                {
-                    return Err(StoreError::Conflict);
-                }
-            }
-            if !expected {
-                return Err(StoreError::Conflict);
-            }
-            if st.busy(turn.chat_id, turn.stale_before) {
-                return Err(StoreError::ChatBusy);
-            }
-            let parent = turn
-                .user_message
-                .as_ref()
-                .map_or(turn.reply.parent_id, |m| m.parent_id);
-            if parent.is_some_and(|p| st.message_chat.get(&p) != Some(&turn.chat_id)) {
-                return Err(StoreError::Conflict);
-            }
-            if let Some(rec) = &turn.idempotency {
-                let k = (rec.user.clone(), rec.key.as_str().to_owned());
-                st.idempotency.insert(k, rec.clone());
-            }
-            let new: Vec<Message> = turn
-                .user_message
-                .iter()
-                .cloned()
-                .chain([turn.reply.clone()])
-                .collect();
-            let count = turn.expected_count + u32::try_from(new.len()).unwrap_or(u32::MAX);
-            for m in &new {
-                st.message_chat.insert(m.id, m.chat_id);
-            }
-            st.messages.entry(turn.chat_id).or_default().extend(new);
-            if let Some(c) = st.chats.get_mut(&turn.chat_id) {
-                c.message_count = count;
-                c.updated_at = turn.now;
-                c.active_leaf_id = Some(turn.reply.id);
-            }
-            Ok(())
-        })
-        .await
+        self.start_turn_in_memory(turn).await
+    }
+
+    async fn run_turn(&self, read: &TurnRead, decide: TurnDecision) -> Result<TurnRun, StoreError> {
+        self.run_turn_in_memory(read, decide).await
     }
 
     async fn finish_reply<'u>(

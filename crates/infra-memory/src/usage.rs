@@ -36,7 +36,7 @@ impl Ledger {
         self.0.remove(user);
     }
 
-    fn rows(&self, user: &UserId, from: NaiveDate, to: NaiveDate) -> Vec<UsageRow> {
+    pub(crate) fn rows(&self, user: &UserId, from: NaiveDate, to: NaiveDate) -> Vec<UsageRow> {
         let Some(rows) = self.0.get(user) else {
             return Vec::new();
         };

@@ -21,7 +21,16 @@ pub struct TestAppBuilder {
     db: Option<Db>,
     live: Option<Arc<dyn domain::ports::LiveReplies>>,
     live_config: Option<domain::services::LiveConfig>,
+    wrap_messages: Option<WrapMessages>,
 }
+
+/// Replaces the app's message storage with one built over it.
+type WrapMessages = Box<
+    dyn FnOnce(
+            Arc<dyn domain::ports::MessageRepository>,
+        ) -> Arc<dyn domain::ports::MessageRepository>
+        + Send,
+>;
 
 /// Which database a Postgres-backed app uses.
 enum Db {
@@ -81,6 +90,20 @@ impl TestAppBuilder {
         self
     }
 
+    /// Message storage built over the app's own (a test double wrapping it).
+    #[allow(dead_code)]
+    pub fn wrap_messages(
+        mut self,
+        wrap: impl FnOnce(
+                Arc<dyn domain::ports::MessageRepository>,
+            ) -> Arc<dyn domain::ports::MessageRepository>
+            + Send
+            + 'static,
+    ) -> Self {
+        self.wrap_messages = Some(Box::new(wrap));
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         TRACING.call_once(|| {
             if std::env::var("TEST_LOG").is_ok() {
@@ -129,6 +152,9 @@ impl TestAppBuilder {
         if let Some(config) = self.live_config {
             adapters.live_config = config;
         }
+        if let Some(wrap) = self.wrap_messages {
+            adapters.messages = wrap(adapters.messages.clone());
+        }
         let app = Application::build(&settings, adapters).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
@@ -168,6 +194,7 @@ impl TestApp {
             db: None,
             live: None,
             live_config: None,
+            wrap_messages: None,
         }
     }
 

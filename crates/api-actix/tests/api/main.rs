@@ -33,6 +33,8 @@ mod raw;
 mod redis_down;
 mod redis_support;
 mod replicas_redis;
+mod send_overlap;
+mod send_overlap_support;
 mod slow_clients;
 mod streaming;
 mod titles;

@@ -9,6 +9,7 @@ mod events;
 mod live;
 mod llm;
 mod storage;
+mod turn;
 mod usage;
 
 pub use catalog::*;
@@ -18,4 +19,5 @@ pub use events::*;
 pub use live::*;
 pub use llm::*;
 pub use storage::*;
+pub use turn::*;
 pub use usage::*;

@@ -6,6 +6,7 @@ use crate::model::{
     Chat, ChatCursor, ChatId, ChatTitle, Event, IdempotencyKey, IdempotentSend, Message,
     MessageCursor, MessageId, SearchQuery, UsageEntry, UserId,
 };
+use crate::ports::{TurnDecision, TurnRead, TurnRun};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -172,6 +173,20 @@ pub trait MessageRepository: Send + Sync {
     async fn streaming_messages(&self, chat_id: ChatId) -> Result<Vec<Message>, StoreError>;
     /// Starts a turn; see the trait's contract.
     async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError>;
+    /// Starts a turn as one unit of work (one connection, one transaction): locks the
+    /// chat, claims [`TurnRead::claim`] (or finds the live record holding its key), reads
+    /// the other [`TurnFacts`], calls `decide` exactly once with them, and, if it returns
+    /// a turn, stores it as `start_turn` would (messages, the chat's `message_count`,
+    /// `updated_at` and active leaf = the reply, the events) with the claim, and commits.
+    /// If `decide` returns `None`, nothing is stored (the claim neither).
+    ///
+    /// The decision's turn must follow the facts: its messages take the `seq`s after the
+    /// locked chat's `message_count` and carry the claim's ids; `NewTurn::idempotency`,
+    /// `expected_count` and `stale_before` are not used (the chat is locked and the
+    /// decision saw the streaming messages). A turn returned although the chat is
+    /// missing is `NotFound`, one returned over a found record `Conflict`; a claim lost
+    /// to a record that cannot be read any more is `Conflict` (try again).
+    async fn run_turn(&self, read: &TurnRead, decide: TurnDecision) -> Result<TurnRun, StoreError>;
     /// Stores a reply's final state (complete, failed or cancelled) if it is still
     /// `streaming`; returns whether it was. Bumps the chat's `updated_at`. When it
     /// changes the reply, `usage` (what the reply cost) is added to the usage ledger

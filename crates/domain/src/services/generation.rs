@@ -37,6 +37,8 @@ pub struct Generation {
     pub(crate) actor: Actor,
     pub(crate) reply: Message,
     pub(crate) request: LlmRequest,
+    /// The provider call, when it was started before the turn's commit returned.
+    pub(crate) early: Option<super::messages::EarlyCall>,
     pub(crate) cancel: CancelRx,
     pub(crate) _guard: RunningGuard,
 }
@@ -177,6 +179,7 @@ impl Generation {
             actor,
             mut reply,
             request,
+            early,
             mut cancel,
             _guard,
         } = self;
@@ -196,7 +199,19 @@ impl Generation {
         .await;
         let mut local_open = true;
 
-        let mut starting = inner.llm.stream(request);
+        // The call started while the turn was being committed, if it was; its output
+        // has waited unread until now.
+        let llm = inner.llm.clone();
+        let mut starting: Pin<Box<dyn Future<Output = Result<_, LlmError>> + Send + '_>> =
+            match early {
+                Some(call) => Box::pin(async move {
+                    match call.await {
+                        Some(called) => called,
+                        None => llm.stream(request).await,
+                    }
+                }),
+                None => inner.llm.stream(request),
+            };
         let end = 'run: loop {
             let woke = next_wake(
                 &mut starting,

@@ -55,32 +55,33 @@ impl MessageService {
         Ok(marked)
     }
 
-    /// The busy answer for `chat_id`, naming the reply being generated there.
-    pub(crate) async fn busy(&self, chat_id: ChatId) -> super::SendError {
-        let reply_id = match self.inner.messages.streaming_messages(chat_id).await {
-            Ok(streaming) => streaming.first().map(|m| m.id),
-            Err(_) => None,
-        };
-        super::SendError::ChatBusy {
-            retry_after: super::BUSY_RETRY_AFTER,
-            reply_id,
-        }
+    /// Marks the chat's abandoned `streaming` replies failed (the busy check of a
+    /// delete).
+    pub(crate) async fn reap_chat(&self, actor: &Actor, chat_id: ChatId) -> Result<(), StoreError> {
+        let streaming = self.inner.messages.streaming_messages(chat_id).await?;
+        self.reap_listed(actor, streaming).await.map(|_| ())
     }
 
-    /// Marks the chat's abandoned `streaming` replies failed (the busy check of a send,
-    /// a regenerate or a delete).
-    pub(crate) async fn reap_chat(&self, actor: &Actor, chat_id: ChatId) -> Result<(), StoreError> {
+    /// Marks failed those of `streaming` (a chat's `streaming` replies) whose generating
+    /// process is gone: not this one, and they are older than the staleness cut-off or
+    /// their lease lapsed. Returns the first one still being generated, if any (the
+    /// chat is busy with it).
+    pub(crate) async fn reap_listed(
+        &self,
+        actor: &Actor,
+        streaming: Vec<Message>,
+    ) -> Result<Option<crate::model::MessageId>, StoreError> {
         let cutoff = self.stale_before();
-        for m in self.inner.messages.streaming_messages(chat_id).await? {
-            if self.inner.is_running(m.id) {
-                continue;
-            }
-            let abandoned = m.updated_at < cutoff || self.lease_lapsed(&m).await;
-            if abandoned {
+        let mut busy = None;
+        for m in streaming {
+            let running = self.inner.is_running(m.id);
+            if !running && (m.updated_at < cutoff || self.lease_lapsed(&m).await) {
                 self.mark_interrupted(actor, m).await?;
+            } else if busy.is_none() && m.updated_at >= cutoff {
+                busy = Some(m.id);
             }
         }
-        Ok(())
+        Ok(busy)
     }
 
     /// Whether shared live state says that `m`'s generating process is gone: its lease

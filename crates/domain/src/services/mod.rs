@@ -70,6 +70,8 @@ mod tests_data;
 mod tests_hardening;
 #[cfg(test)]
 mod tests_usage;
+#[cfg(test)]
+mod turn_mock;
 
 #[cfg(test)]
 mod testing_support {

@@ -104,27 +104,20 @@ type Recorded<T> = Arc<Mutex<Vec<T>>>;
 
 /// A message service over `chat`, recording the turn's events and the LLM request.
 fn send_with(chat: Chat, turns: usize) -> (MessageService, Recorded<Event>, Recorded<LlmRequest>) {
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
+    let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
-    messages.expect_children().returning(|_, _| Ok(vec![]));
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages
-        .expect_branch_history()
-        .returning(|_, _, _| Ok(vec![]));
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
-    messages
-        .expect_start_turn()
-        .times(turns)
-        .returning(move |t| {
+    super::super::turn_mock::run_turn_over(
+        &mut messages,
+        None,
+        move |_| super::super::turn_mock::facts_of(&chat),
+        move |t| {
+            assert!(turns > 0, "a refused turn was stored");
             seen.lock().unwrap().extend(t.events.clone());
             Ok(())
-        });
+        },
+    );
     let seen = events.clone();
     messages.expect_finish_reply().returning(move |_, e, _| {
         seen.lock().unwrap().push(e.clone());

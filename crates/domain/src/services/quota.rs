@@ -126,6 +126,27 @@ impl Quota {
     }
 }
 
+impl Quota {
+    /// The days of the ledger a check at `now` reads (this month's, up to today), when
+    /// any limit is set.
+    pub(crate) fn ledger_range(&self, now: DateTime<Utc>) -> Option<(NaiveDate, NaiveDate)> {
+        let today = now.date_naive();
+        self.config.is_on().then(|| (month_start(today), today))
+    }
+
+    /// The quota spent according to `rows` (read for [`Quota::ledger_range`]) at `now`.
+    pub(crate) fn judge_rows(
+        &self,
+        rows: &[UsageRow],
+        now: DateTime<Utc>,
+    ) -> Option<QuotaExceeded> {
+        if !self.config.is_on() {
+            return None;
+        }
+        judge(rows, self.config, now)
+    }
+}
+
 /// The quota spent according to this month's ledger rows at `now`, if any (the month's
 /// when both are, since it resets last).
 pub fn judge(rows: &[UsageRow], config: QuotaConfig, now: DateTime<Utc>) -> Option<QuotaExceeded> {
@@ -165,19 +186,6 @@ pub fn judge(rows: &[UsageRow], config: QuotaConfig, now: DateTime<Utc>) -> Opti
             exceeded(QuotaPeriod::Day, limit, sum(today), tomorrow)
         })
     })
-}
-
-impl super::messages::Inner {
-    /// Refuses a turn of a user whose quota is spent (when the service has quotas).
-    pub(crate) async fn check_quota(&self, actor: &super::Actor) -> Result<(), super::SendError> {
-        match &self.quota {
-            Some(q) => q.check(&actor.user).await.map_err(|e| match e {
-                QuotaError::Exceeded(e) => super::SendError::QuotaExceeded(e),
-                QuotaError::Store(e) => e.into(),
-            }),
-            None => Ok(()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Unit tests of the services' business rules, over the ports' mocks.
 
+use super::turn_mock::{facts_of, run_turn_over};
 use super::*;
 use crate::model::*;
 use crate::ports::*;
@@ -147,19 +148,9 @@ fn list_asks_for_one_more_row_to_know_if_there_is_a_next_page() {
 pub(super) fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
     let chat = stored_chat("alice", 0);
     let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
+    let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
-    messages.expect_children().returning(|_, _| Ok(vec![]));
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages.expect_start_turn().returning(|_| Ok(()));
-    messages
-        .expect_branch_history()
-        .returning(|_, _, _| Ok(vec![]));
+    run_turn_over(&mut messages, None, move |_| facts_of(&chat), |_| Ok(()));
     (id, chats, messages)
 }
 
@@ -211,20 +202,15 @@ pub(super) fn message_service(
 fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
     let chat = stored_chat("alice", 4);
     let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
+    let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
-    messages.expect_children().returning(|_, _| Ok(vec![]));
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages
-        .expect_start_turn()
-        .withf(|t| {
+    run_turn_over(
+        &mut messages,
+        Some(1),
+        move |_| facts_of(&chat),
+        |t| {
             let u = t.user_message.as_ref().unwrap();
-            t.expected_count == 4
+            let ok = t.expected_count == 4
                 && u.seq == 5
                 && u.role == Role::User
                 && t.reply.seq == 6
@@ -232,13 +218,11 @@ fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
                 && t.events.len() == 2
                 && t.events
                     .iter()
-                    .all(|e| e.kind.type_name() == "message.created")
-        })
-        .times(1)
-        .returning(|_| Ok(()));
-    messages
-        .expect_branch_history()
-        .returning(|_, _, _| Ok(vec![]));
+                    .all(|e| e.kind.type_name() == "message.created");
+            assert!(ok, "unexpected turn {t:?}");
+            Ok(())
+        },
+    );
     let svc = message_service(chats, messages, MockLlmClient::new());
     let turn = block_on(svc.send(
         &actor("alice"),
@@ -258,36 +242,32 @@ fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
 
 #[test]
 fn send_retries_when_another_writer_took_the_seq() {
-    let mut chats = MockChatRepository::new();
+    let chats = MockChatRepository::new();
     let chat = stored_chat("alice", 0);
     let id = chat.id;
-    let mut n = 0;
-    chats.expect_find_chat().returning(move |_| {
-        n += 1;
-        let mut c = chat.clone();
-        c.message_count = if n == 1 { 0 } else { 2 };
-        Ok(Some(c))
-    });
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (r, w) = (reads.clone(), reads.clone());
     let mut messages = MockMessageRepository::new();
-    messages.expect_children().returning(|_, _| Ok(vec![]));
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    let mut calls = 0;
-    messages.expect_start_turn().times(2).returning(move |t| {
-        calls += 1;
-        if calls == 1 {
-            assert_eq!(t.expected_count, 0);
-            Err(StoreError::Conflict)
-        } else {
-            assert_eq!(t.expected_count, 2);
-            assert_eq!(t.reply.seq, 4);
-            Ok(())
-        }
-    });
-    messages
-        .expect_branch_history()
-        .returning(|_, _, _| Ok(vec![]));
+    run_turn_over(
+        &mut messages,
+        Some(2),
+        move |_| {
+            let n = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut c = chat.clone();
+            c.message_count = if n == 0 { 0 } else { 2 };
+            facts_of(&c)
+        },
+        move |t| {
+            if w.load(std::sync::atomic::Ordering::SeqCst) == 1 {
+                assert_eq!(t.expected_count, 0);
+                Err(StoreError::Conflict)
+            } else {
+                assert_eq!(t.expected_count, 2);
+                assert_eq!(t.reply.seq, 4);
+                Ok(())
+            }
+        },
+    );
     let svc = message_service(chats, messages, MockLlmClient::new());
     let turn = block_on(svc.send(
         &actor("alice"),
@@ -305,21 +285,20 @@ fn send_retries_when_another_writer_took_the_seq() {
 fn a_busy_chat_is_reported_with_retry_after() {
     let chat = stored_chat("alice", 2);
     let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
+    let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
-    messages.expect_children().returning(|_, _| Ok(vec![]));
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages
-        .expect_start_turn()
-        .returning(|_| Err(StoreError::ChatBusy));
-    messages
-        .expect_branch_history()
-        .returning(|_, _, _| Ok(vec![]));
+    let generating =
+        super::testing_support::message(id, 2, Role::Assistant, MessageStatus::Streaming);
+    let busy_id = generating.id;
+    run_turn_over(
+        &mut messages,
+        Some(1),
+        move |_| TurnFacts {
+            streaming: vec![generating.clone()],
+            ..facts_of(&chat)
+        },
+        |t| panic!("a busy chat stored {t:?}"),
+    );
     let svc = message_service(chats, messages, MockLlmClient::new());
     let r = block_on(svc.send(
         &actor("alice"),
@@ -330,7 +309,7 @@ fn a_busy_chat_is_reported_with_retry_after() {
         },
     ));
     assert!(
-        matches!(r, Err(SendError::ChatBusy { retry_after, .. }) if retry_after == BUSY_RETRY_AFTER)
+        matches!(r, Err(SendError::ChatBusy { retry_after, reply_id: Some(b) }) if retry_after == BUSY_RETRY_AFTER && b == busy_id)
     );
 }
 
@@ -338,25 +317,30 @@ fn a_busy_chat_is_reported_with_retry_after() {
 fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
     let chat = stored_chat("alice", 2);
     let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
+    let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
-    messages.expect_children().returning(|_, _| Ok(vec![]));
     let old = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
-    messages
-        .expect_streaming_messages()
-        .returning(move |chat_id| {
-            let mut m = super::testing_support::message(
-                chat_id,
-                2,
-                Role::Assistant,
-                MessageStatus::Streaming,
-            );
-            m.updated_at = old;
-            Ok(vec![m])
-        });
+    let mut abandoned =
+        super::testing_support::message(id, 2, Role::Assistant, MessageStatus::Streaming);
+    abandoned.updated_at = old;
+    let reads = std::sync::atomic::AtomicUsize::new(0);
+    run_turn_over(
+        &mut messages,
+        Some(2),
+        move |_| {
+            // Marked failed after the first read: the second finds it no longer streaming.
+            let first = reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            TurnFacts {
+                streaming: if first {
+                    vec![abandoned.clone()]
+                } else {
+                    vec![]
+                },
+                ..facts_of(&chat)
+            }
+        },
+        |_| Ok(()),
+    );
     messages
         .expect_finish_reply()
         .withf(|m, e, _| {
@@ -364,10 +348,6 @@ fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
         })
         .times(1)
         .returning(|_, _, _| Ok(true));
-    messages.expect_start_turn().returning(|_| Ok(()));
-    messages
-        .expect_branch_history()
-        .returning(|_, _, _| Ok(vec![]));
     let svc = message_service(chats, messages, MockLlmClient::new());
     block_on(svc.send(
         &actor("alice"),
@@ -471,7 +451,7 @@ fn a_stream_that_breaks_stores_a_failed_reply_with_the_partial_text() {
 #[test]
 fn regenerate_refuses_user_messages() {
     let (chats, mut messages) = chat_with_message(1, Role::User, MessageStatus::Complete);
-    messages.expect_start_turn().never();
+    messages.expect_run_turn().never();
     let svc = message_service(chats, messages, MockLlmClient::new());
     assert!(matches!(
         block_on(svc.regenerate(&actor("alice"), MessageId::new())),
@@ -575,23 +555,18 @@ fn without_a_sleeper_a_storage_failure_at_the_end_is_reported() {
 }
 
 #[test]
-fn a_failed_history_read_stores_no_turn() {
+fn a_failed_read_stores_no_turn_and_calls_no_provider() {
     let chat = stored_chat("alice", 2);
     let id = chat.id;
-    let mut chats = MockChatRepository::new();
-    chats
-        .expect_find_chat()
-        .returning(move |_| Ok(Some(chat.clone())));
+    let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
-    messages.expect_children().returning(|_, _| Ok(vec![]));
     messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages
-        .expect_branch_history()
-        .returning(|_, _, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
-    messages.expect_start_turn().never();
-    let svc = message_service(chats, messages, MockLlmClient::new());
+        .expect_run_turn()
+        .times(1)
+        .returning(|_, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+    let mut llm = MockLlmClient::new();
+    llm.expect_stream().never();
+    let svc = message_service(chats, messages, llm);
     let r = block_on(svc.send(
         &actor("alice"),
         SendMessage {

@@ -1,5 +1,6 @@
 //! Unit tests of quotas on the send path and of the charge a finished reply carries to storage.
 
+use super::turn_mock::{facts_of, run_turn_over};
 use super::*;
 use crate::model::*;
 use crate::ports::*;
@@ -40,28 +41,55 @@ fn chats(chat: Chat) -> MockChatRepository {
     chats
 }
 
-/// A ledger where alice spent `today` tokens today and `earlier` earlier this month.
-fn ledger(today: u64, earlier: u64) -> Arc<dyn UsageRepository> {
-    let mut l = MockUsageRepository::new();
-    l.expect_daily_usage()
-        .withf(|u, from, to| {
-            u.as_str() == "alice"
-                && from.to_string() == "2026-12-01"
-                && to.to_string() == "2026-12-10"
-        })
-        .returning(move |_, _, _| {
-            let row = |d: u32, tokens: u64| UsageRow {
-                day: chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap(),
-                model: "echo".into(),
-                purpose: UsagePurpose::Reply,
-                estimated: false,
-                prompt_tokens: tokens,
-                completion_tokens: 0,
-                requests: 1,
-            };
-            Ok(vec![row(3, earlier), row(10, today)])
-        });
-    Arc::new(l)
+/// Alice's ledger rows when she spent `today` tokens today and `earlier` earlier this month.
+fn rows(today: u64, earlier: u64) -> Vec<UsageRow> {
+    let row = |d: u32, tokens: u64| UsageRow {
+        day: chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap(),
+        model: "echo".into(),
+        purpose: UsagePurpose::Reply,
+        estimated: false,
+        prompt_tokens: tokens,
+        completion_tokens: 0,
+        requests: 1,
+    };
+    vec![row(3, earlier), row(10, today)]
+}
+
+/// The ledger the quota reads outside a turn (a turn reads it in its own transaction).
+fn ledger() -> Arc<dyn UsageRepository> {
+    Arc::new(MockUsageRepository::new())
+}
+
+/// A turn's facts: `chat` (and the branch up to `history`), alice's ledger as `rows`.
+/// Checks the turn asks for this month's ledger rows of alice.
+fn turn_facts(
+    messages: &mut MockMessageRepository,
+    chat: Chat,
+    history: Vec<Message>,
+    rows: Vec<UsageRow>,
+    writes: usize,
+) {
+    run_turn_over(
+        messages,
+        None,
+        move |read| {
+            let (user, from, to) = read.usage.clone().expect("the quota's ledger rows");
+            assert_eq!(
+                (user.as_str(), from.to_string(), to.to_string()),
+                ("alice", "2026-12-01".into(), "2026-12-10".into())
+            );
+            TurnFacts {
+                parent_id: history.first().map(|m| m.id),
+                history: history.clone(),
+                usage: rows.clone(),
+                ..facts_of(&chat)
+            }
+        },
+        move |_| {
+            assert!(writes > 0, "a turn over quota was stored");
+            Ok(())
+        },
+    );
 }
 
 fn service(
@@ -102,11 +130,10 @@ fn a_send_over_quota_stores_nothing_and_calls_no_provider() {
     let c = chat();
     let id = c.id;
     let mut messages = MockMessageRepository::new();
-    messages.expect_start_turn().never();
-    messages.expect_streaming_messages().never();
+    turn_facts(&mut messages, c.clone(), vec![], rows(100, 0), 0);
     let mut llm = MockLlmClient::new();
     llm.expect_stream().never();
-    let svc = service(chats(c), messages, llm, DAY_100, ledger(100, 0));
+    let svc = service(chats(c), messages, llm, DAY_100, ledger());
     match send(&svc, id) {
         Err(SendError::QuotaExceeded(e)) => {
             assert_eq!((e.period, e.limit, e.used), (QuotaPeriod::Day, 100, 100));
@@ -118,14 +145,8 @@ fn a_send_over_quota_stores_nothing_and_calls_no_provider() {
     let c = chat();
     let id = c.id;
     let mut messages = MockMessageRepository::new();
-    messages.expect_start_turn().never();
-    let svc = service(
-        chats(c),
-        messages,
-        MockLlmClient::new(),
-        DAY_100,
-        ledger(10, 990),
-    );
+    turn_facts(&mut messages, c.clone(), vec![], rows(10, 990), 0);
+    let svc = service(chats(c), messages, MockLlmClient::new(), DAY_100, ledger());
     match send(&svc, id) {
         Err(SendError::QuotaExceeded(e)) => {
             assert_eq!(e.period, QuotaPeriod::Month);
@@ -149,21 +170,17 @@ fn a_regenerate_over_quota_stores_nothing() {
     messages
         .expect_find_owned_message()
         .returning(move |_, _| Ok(Some((owned.clone(), r.clone()))));
-    let q = question.clone();
-    messages
-        .expect_branch_history()
-        .returning(move |_, _, _| Ok(vec![q.clone()]));
+    turn_facts(
+        &mut messages,
+        c.clone(),
+        vec![question.clone()],
+        rows(150, 0),
+        0,
+    );
     messages
         .expect_find_message()
         .returning(move |_| Ok(Some(question.clone())));
-    messages.expect_start_turn().never();
-    let svc = service(
-        chats(c),
-        messages,
-        MockLlmClient::new(),
-        DAY_100,
-        ledger(150, 0),
-    );
+    let svc = service(chats(c), messages, MockLlmClient::new(), DAY_100, ledger());
     assert!(matches!(
         block_on(svc.regenerate(&actor(), reply.id)),
         Err(SendError::QuotaExceeded(_))
@@ -175,14 +192,7 @@ fn finish_with(chunks: Vec<LlmChunk>, charge: fn(Option<&UsageEntry>) -> bool) {
     let c = chat();
     let id = c.id;
     let mut messages = MockMessageRepository::new();
-    messages.expect_children().returning(|_, _| Ok(vec![]));
-    messages
-        .expect_streaming_messages()
-        .returning(|_| Ok(vec![]));
-    messages.expect_start_turn().times(1).returning(|_| Ok(()));
-    messages
-        .expect_branch_history()
-        .returning(|_, _, _| Ok(vec![]));
+    turn_facts(&mut messages, c.clone(), vec![], rows(99, 0), 1);
     messages
         .expect_finish_reply()
         .withf(move |_, _, u| charge(*u))
@@ -194,7 +204,7 @@ fn finish_with(chunks: Vec<LlmChunk>, charge: fn(Option<&UsageEntry>) -> bool) {
             chunks.clone().into_iter().map(Ok),
         )))
     });
-    let svc = service(chats(c), messages, llm, DAY_100, ledger(99, 0));
+    let svc = service(chats(c), messages, llm, DAY_100, ledger());
     let turn = send(&svc, id).unwrap();
     block_on(turn.generation.run(|_| {})).unwrap();
 }

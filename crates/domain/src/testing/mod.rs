@@ -18,6 +18,7 @@ mod messages;
 mod outbox;
 mod owned;
 mod tree;
+mod turn;
 mod usage;
 
 pub use catalog::*;
@@ -29,6 +30,7 @@ pub use messages::*;
 pub use outbox::*;
 pub use owned::*;
 pub use tree::*;
+pub use turn::*;
 pub use usage::*;
 
 use crate::ports::{ChatRepository, MessageRepository};
@@ -78,6 +80,8 @@ macro_rules! storage_contract_tests {
             tree_idempotency_key_is_checked_before_the_busy_check,
             find_owned_message_sees_only_the_owners, update_chat_is_a_compare_and_set,
             concurrent_title_and_settings_updates_keep_both,
+            run_turn_reads_the_facts_and_stores_the_decided_turn, run_turn_declined_stores_nothing,
+            run_turn_claims_the_key_or_finds_its_record,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

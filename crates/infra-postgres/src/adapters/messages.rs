@@ -13,7 +13,7 @@ use domain::model::{
     Chat, ChatId, Event, IdempotencyKey, IdempotentSend, Message, MessageCursor, MessageId,
     UsageEntry, UserId,
 };
-use domain::ports::{MessageRepository, NewTurn, StoreError};
+use domain::ports::{MessageRepository, NewTurn, StoreError, TurnDecision, TurnRead, TurnRun};
 
 fn idem_row(r: &IdempotentSend) -> repo::idempotency::IdemRow {
     repo::idempotency::IdemRow {
@@ -24,6 +24,25 @@ fn idem_row(r: &IdempotentSend) -> repo::idempotency::IdemRow {
         message_id: r.message_id.as_uuid(),
         reply_id: r.reply_id.as_uuid(),
         created_at: r.created_at,
+    }
+}
+
+/// Why a reply's final write ended without storing it.
+enum Finished {
+    /// It was no longer streaming, or is gone: nothing to store.
+    Not,
+    Pg(PgError),
+}
+
+impl From<diesel::result::Error> for Finished {
+    fn from(e: diesel::result::Error) -> Self {
+        Finished::Pg(e.into())
+    }
+}
+
+impl From<PgError> for Finished {
+    fn from(e: PgError) -> Self {
+        Finished::Pg(e)
     }
 }
 
@@ -179,6 +198,10 @@ impl MessageRepository for PgStore {
         .await
     }
 
+    async fn run_turn(&self, read: &TurnRead, decide: TurnDecision) -> Result<TurnRun, StoreError> {
+        self.turn(read, decide).await
+    }
+
     #[tracing::instrument(skip_all, fields(message_id = %reply.id))]
     async fn finish_reply<'u>(
         &self,
@@ -190,20 +213,26 @@ impl MessageRepository for PgStore {
         let events = NewOutboxRow::all(std::slice::from_ref(event))?;
         let charge = usage.map(super::usage::charge_row);
         self.run(move |c| {
-            c.transaction(|c| {
-                if repo::chats::lock(c, row.chat_id)?.is_none() {
-                    return Ok(false); // the chat, and so the reply, is gone
+            // The chat's update takes its row lock first (as every change does); if the
+            // reply is no longer streaming (or is gone), the transaction is rolled back.
+            let done = c.transaction(|c| {
+                if !repo::turn::touch(c, row.chat_id, row.updated_at)? {
+                    return Err(Finished::Not); // the chat, and so the reply, is gone
                 }
                 if !repo::messages::finish(c, &row)? {
-                    return Ok(false);
+                    return Err(Finished::Not);
                 }
-                repo::chats::touch(c, row.chat_id, row.updated_at)?;
                 if let Some(charge) = &charge {
                     repo::usage::add(c, charge)?;
                 }
-                repo::outbox::append(c, &events)?;
-                Ok(true)
-            })
+                repo::turn::append_events(c, &events)?;
+                Ok(())
+            });
+            match done {
+                Ok(()) => Ok(true),
+                Err(Finished::Not) => Ok(false),
+                Err(Finished::Pg(e)) => Err(e),
+            }
         })
         .await
     }

@@ -6,6 +6,7 @@ mod chats;
 mod data;
 mod messages;
 mod outbox;
+mod turn;
 mod usage;
 
 use domain::ports::StoreError;

@@ -24,7 +24,7 @@ pub(crate) fn charge_row(e: &UsageEntry) -> UsageCharge {
     }
 }
 
-fn into_domain(r: UsageRecord) -> Result<UsageRow, PgError> {
+pub(crate) fn into_domain(r: UsageRecord) -> Result<UsageRow, PgError> {
     let count = |n: i64| u64::try_from(n).map_err(|_| PgError::Data(format!("negative count {n}")));
     Ok(UsageRow {
         day: r.day,

@@ -37,6 +37,26 @@ pub(crate) fn find(
         .optional()?)
 }
 
+super::prepared::prepared! {
+    /// Claims a key: a new record, or one replacing an expired record.
+    Claim {
+        user_id: String => Text,
+        key: String => Text,
+        fingerprint: String => Text,
+        chat_id: Uuid => SqlUuid,
+        message_id: Uuid => SqlUuid,
+        reply_id: Uuid => SqlUuid,
+        created_at: DateTime<Utc> => Timestamptz,
+        live_since: DateTime<Utc> => Timestamptz,
+    }
+    "INSERT INTO idempotency_keys (user_id, key, fingerprint, chat_id, message_id, reply_id, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
+       chat_id = EXCLUDED.chat_id, message_id = EXCLUDED.message_id, \
+       reply_id = EXCLUDED.reply_id, created_at = EXCLUDED.created_at \
+     WHERE idempotency_keys.created_at < $8"
+}
+
 /// Stores `row` unless a record created at or after `live_since` holds the key;
 /// returns whether it was stored.
 pub(crate) fn claim(
@@ -44,22 +64,16 @@ pub(crate) fn claim(
     row: &IdemRow,
     live_since: DateTime<Utc>,
 ) -> Result<bool, PgError> {
-    let n = diesel::sql_query(
-        "INSERT INTO idempotency_keys (user_id, key, fingerprint, chat_id, message_id, reply_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
-           chat_id = EXCLUDED.chat_id, message_id = EXCLUDED.message_id, \
-           reply_id = EXCLUDED.reply_id, created_at = EXCLUDED.created_at \
-         WHERE idempotency_keys.created_at < $8",
-    )
-    .bind::<Text, _>(&row.user_id)
-    .bind::<Text, _>(&row.key)
-    .bind::<Text, _>(&row.fingerprint)
-    .bind::<SqlUuid, _>(row.chat_id)
-    .bind::<SqlUuid, _>(row.message_id)
-    .bind::<SqlUuid, _>(row.reply_id)
-    .bind::<Timestamptz, _>(row.created_at)
-    .bind::<Timestamptz, _>(live_since)
+    let n = Claim {
+        user_id: &row.user_id,
+        key: &row.key,
+        fingerprint: &row.fingerprint,
+        chat_id: &row.chat_id,
+        message_id: &row.message_id,
+        reply_id: &row.reply_id,
+        created_at: &row.created_at,
+        live_since: &live_since,
+    }
     .execute(conn)?;
     Ok(n == 1)
 }

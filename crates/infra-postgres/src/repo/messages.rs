@@ -9,8 +9,6 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-const STREAMING: &str = "streaming";
-
 /// `status = 'streaming'` written as a literal, not a bound parameter: with a parameter,
 /// PostgreSQL's cached generic plan cannot prove the partial index
 /// `messages_streaming_idx` (`WHERE status = 'streaming'`) applies, and falls back to
@@ -78,17 +76,20 @@ pub(crate) fn recent(
         .load(conn)?)
 }
 
+super::prepared::prepared! {
+    /// The chat's `streaming` messages (`messages_streaming_idx`: the status is a
+    /// constant of the prepared statement, so its generic plan uses the index).
+    StreamingOf { chat_id: Uuid => diesel::sql_types::Uuid }
+    concat!("SELECT ", super::prepared::message_columns!(), " FROM messages \
+             WHERE chat_id = $1 AND status = 'streaming' ORDER BY seq")
+}
+
 /// The chat's `streaming` messages, in `seq` order.
 pub(crate) fn streaming(
     conn: &mut PgConnection,
     chat_id: Uuid,
 ) -> Result<Vec<MessageRow>, PgError> {
-    Ok(messages::table
-        .filter(messages::chat_id.eq(chat_id))
-        .filter(is_streaming())
-        .order(messages::seq.asc())
-        .select(MessageRow::as_select())
-        .load(conn)?)
+    Ok(StreamingOf { chat_id: &chat_id }.load(conn)?)
 }
 
 /// Whether the chat has a `streaming` message updated at or after `stale_before`
@@ -118,22 +119,34 @@ pub(crate) fn insert(conn: &mut PgConnection, rows: &[MessageRow]) -> Result<(),
     Ok(())
 }
 
+super::prepared::prepared! {
+    /// A reply's final state, while it is `streaming`.
+    Finish {
+        content: String => diesel::sql_types::Text,
+        status: String => diesel::sql_types::Text,
+        model: Option<String> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        prompt_tokens: Option<i64> => diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        completion_tokens: Option<i64> => diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        error: Option<String> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        updated_at: DateTime<Utc> => diesel::sql_types::Timestamptz,
+        id: Uuid => diesel::sql_types::Uuid,
+    }
+    "UPDATE messages SET content = $1, status = $2, model = $3, prompt_tokens = $4, \
+     completion_tokens = $5, error = $6, updated_at = $7 WHERE id = $8 AND status = 'streaming'"
+}
+
 /// Stores a reply's final state if it is still `streaming`; returns whether it was.
 pub(crate) fn finish(conn: &mut PgConnection, row: &MessageRow) -> Result<bool, PgError> {
-    let n = diesel::update(
-        messages::table
-            .find(row.id)
-            .filter(messages::status.eq(STREAMING)),
-    )
-    .set((
-        messages::content.eq(&row.content),
-        messages::status.eq(&row.status),
-        messages::model.eq(&row.model),
-        messages::prompt_tokens.eq(row.prompt_tokens),
-        messages::completion_tokens.eq(row.completion_tokens),
-        messages::error.eq(&row.error),
-        messages::updated_at.eq(row.updated_at),
-    ))
+    let n = Finish {
+        content: &row.content,
+        status: &row.status,
+        model: &row.model,
+        prompt_tokens: &row.prompt_tokens,
+        completion_tokens: &row.completion_tokens,
+        error: &row.error,
+        updated_at: &row.updated_at,
+        id: &row.id,
+    }
     .execute(conn)?;
     Ok(n > 0)
 }

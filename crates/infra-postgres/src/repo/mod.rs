@@ -7,6 +7,9 @@ pub(crate) mod data;
 pub(crate) mod idempotency;
 pub(crate) mod messages;
 pub(crate) mod outbox;
+#[macro_use]
+pub(crate) mod prepared;
 pub(crate) mod search;
 pub(crate) mod title_search;
+pub(crate) mod turn;
 pub(crate) mod usage;

@@ -138,6 +138,13 @@ impl MessageRepository for TestStore {
     async fn start_turn(&self, turn: &NewTurn) -> Result<(), StoreError> {
         self.store.start_turn(turn).await
     }
+    async fn run_turn(
+        &self,
+        read: &domain::ports::TurnRead,
+        decide: domain::ports::TurnDecision,
+    ) -> Result<domain::ports::TurnRun, StoreError> {
+        self.store.run_turn(read, decide).await
+    }
     async fn finish_reply<'u>(
         &self,
         reply: &Message,

@@ -2,7 +2,6 @@
 //! branch, and selecting the branch a chat shows.
 
 use super::*;
-use crate::model::Branch;
 
 /// The message a new user message follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,50 +29,6 @@ impl SendParent {
 }
 
 impl MessageService {
-    /// The parent a send follows in `chat`: `NotFound` for a message that is not one of
-    /// the chat's, `ParentNotAReply` for one that is not an assistant reply.
-    pub(super) async fn resolve_parent(
-        &self,
-        chat: &Chat,
-        parent: SendParent,
-    ) -> Result<Option<MessageId>, SendError> {
-        match parent {
-            SendParent::ActiveLeaf => Ok(chat.active_leaf_id),
-            SendParent::Root => Ok(None),
-            SendParent::Message(id) => match self.inner.messages.find_message(id).await? {
-                Some(m) if m.chat_id == chat.id && m.role == Role::Assistant => Ok(Some(m.id)),
-                Some(m) if m.chat_id == chat.id => Err(SendError::ParentNotAReply),
-                _ => Err(SendError::NotFound),
-            },
-        }
-    }
-
-    /// The history of a prompt whose new message follows `parent`: the branch from
-    /// the root to `parent`, newest first.
-    pub(super) async fn history_to(
-        &self,
-        chat_id: ChatId,
-        parent: Option<MessageId>,
-        limit: u32,
-    ) -> Result<Vec<Message>, StoreError> {
-        match parent {
-            Some(p) => self.inner.messages.branch_history(chat_id, p, limit).await,
-            None => Ok(Vec::new()),
-        }
-    }
-
-    /// The place a new child of `parent` will take among its siblings.
-    pub(super) async fn branch_of_new(
-        &self,
-        chat_id: ChatId,
-        parent: Option<MessageId>,
-        id: MessageId,
-    ) -> Result<Branch, StoreError> {
-        let mut siblings = self.inner.messages.children(chat_id, parent).await?;
-        siblings.push(id);
-        Ok(Branch::among(&siblings, id))
-    }
-
     /// A page of a branch of the chat, root → leaf: the branch through `through`
     /// (its ancestors, itself, then its newest descendants), or the active branch.
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id))]

@@ -3,12 +3,17 @@
 
 mod branches;
 mod cancel;
+mod decide;
+mod early;
 mod fork;
 mod read;
 mod regenerate;
 mod send;
 
+use send::Settled;
+
 pub use branches::SendParent;
+pub(crate) use early::EarlyCall;
 
 use super::generation::{CancelAck, Generation, RunningGuard, Turn};
 use super::history::{build_prompt, HistoryBudget};
@@ -271,28 +276,5 @@ impl MessageService {
     /// blocking the chat (see `live_reaper`).
     async fn reap_stale(&self, actor: &Actor, chat_id: ChatId) -> Result<(), StoreError> {
         self.reap_chat(actor, chat_id).await
-    }
-
-    fn new_reply(&self, chat: &Chat, seq: u32) -> Message {
-        let now = self.inner.clock.now();
-        Message {
-            id: MessageId::new(),
-            chat_id: chat.id,
-            seq,
-            parent_id: None,
-            branch: Default::default(),
-            role: Role::Assistant,
-            content: String::new(),
-            status: MessageStatus::Streaming,
-            model: Some(self.model_of(chat)),
-            usage: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        }
-    }
-
-    fn model_of(&self, chat: &Chat) -> String {
-        self.inner.model_name_for(chat)
     }
 }

@@ -20,54 +20,43 @@ impl MessageService {
             });
         }
         let question_id = target.parent_id.ok_or(SendError::NotAReply)?;
-        let limit = self.inner.config.history_fetch_limit;
-        let earlier = self
-            .inner
-            .messages
-            .branch_history(target.chat_id, question_id, limit + 1)
-            .await?;
-        if !earlier
-            .first()
-            .is_some_and(|q| q.id == question_id && q.role == Role::User)
-        {
-            return Err(SendError::NotAReply);
-        }
-        // Read on its own for its `branch` (history rows do not carry it).
+        // Read on its own for its `branch` (the turn's history rows do not carry it).
         let question = self
             .inner
             .messages
             .find_message(question_id)
             .await?
             .ok_or(SendError::NotFound)?;
-        let history = &earlier[1..];
         let mut attempt = 0;
         loop {
-            let chat = self.owned_chat(actor, target.chat_id).await?;
-            self.inner.check_model(&chat)?;
-            self.inner.check_quota(actor).await?;
-            self.reap_stale(actor, chat.id).await?;
-            let mut reply = self.new_reply(&chat, chat.message_count + 1);
-            reply.parent_id = Some(question.id);
-            reply.branch = self
-                .branch_of_new(chat.id, Some(question.id), reply.id)
-                .await?;
-            let turn = NewTurn {
-                chat_id: chat.id,
-                expected_count: chat.message_count,
-                user_message: None,
-                reply: reply.clone(),
+            let now = self.inner.clock.now();
+            let a = decide::RegenerateAttempt {
+                actor: actor.clone(),
+                question: question.clone(),
+                reply_id: MessageId::new(),
+                now,
                 stale_before: self.stale_before(),
-                now: self.inner.clock.now(),
-                events: vec![self.event(actor, chat.id, EventKind::MessageCreated(reply.clone()))],
-                idempotency: None,
             };
-            match self.inner.messages.start_turn(&turn).await {
-                Ok(()) => {
-                    return Ok(self.turn(actor, &chat, question.clone(), reply, history));
+            let read = self.inner.regenerate_read(&a, target.chat_id);
+            let (starter, early) = early::early_call(self.inner.llm.clone());
+            let inner = self.inner.clone();
+            let decision = move |facts: &crate::ports::TurnFacts| {
+                let decided = inner.decide_regenerate(&a, facts)?;
+                starter.start(decided.request);
+                Ok(decided.turn)
+            };
+            let stored = crate::ports::decide_turn(&*self.inner.messages, &read, decision);
+            let (stored, early) = early::overlap(stored, early).await;
+            match self.settle(actor, stored, early, &mut attempt).await? {
+                Settled::Started(turn, request, call) => {
+                    return Ok(self.turn(actor, question, turn.reply, request, Some(call)));
                 }
-                Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
-                Err(StoreError::ChatBusy) => return Err(self.busy(chat.id).await),
-                Err(e) => return Err(e.into()),
+                Settled::Replay { .. } => {
+                    return Err(SendError::Unknown(anyhow::anyhow!(
+                        "a regenerate has no idempotency record to replay"
+                    )))
+                }
+                Settled::Again => {}
             }
         }
     }

@@ -31,46 +31,6 @@ impl MessageService {
         self.send_inner(actor, cmd, Some(key)).await
     }
 
-    async fn replay(
-        &self,
-        actor: &Actor,
-        cmd: &SendMessage,
-        key: &IdempotencyKey,
-    ) -> Result<Option<SendOutcome>, SendError> {
-        let since = self.inner.clock.now() - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
-        let Some(record) = self
-            .inner
-            .messages
-            .find_idempotent(&actor.user, key, since)
-            .await?
-        else {
-            return Ok(None);
-        };
-        if record.chat_id != cmd.chat_id || record.fingerprint != Self::fingerprint(cmd) {
-            return Err(SendError::IdempotencyMismatch);
-        }
-        let message = self
-            .inner
-            .messages
-            .find_message(record.message_id)
-            .await?
-            .ok_or(SendError::NotFound)?;
-        let reply = self
-            .inner
-            .messages
-            .find_message(record.reply_id)
-            .await?
-            .ok_or(SendError::NotFound)?;
-        Ok(Some(SendOutcome::Replay { message, reply }))
-    }
-
-    fn fingerprint(cmd: &SendMessage) -> String {
-        IdempotentSend::fingerprint(
-            cmd.chat_id,
-            &cmd.parent.fingerprint_text(cmd.content.as_str()),
-        )
-    }
-
     async fn send_inner(
         &self,
         actor: &Actor,
@@ -78,108 +38,111 @@ impl MessageService {
         key: Option<IdempotencyKey>,
     ) -> Result<SendOutcome, SendError> {
         let mut attempt = 0;
-        let (chat, user_message, reply, history) = loop {
-            if let Some(key) = &key {
-                if let Some(replay) = self.replay(actor, &cmd, key).await? {
-                    return Ok(replay);
-                }
-            }
-            let chat = self.owned_chat(actor, cmd.chat_id).await?;
-            self.inner.check_model(&chat)?;
-            self.inner.check_quota(actor).await?;
-            self.reap_stale(actor, chat.id).await?;
-            let parent = self.resolve_parent(&chat, cmd.parent).await?;
+        loop {
             let now = self.inner.clock.now();
-            let id = MessageId::new();
-            let user_message = Message {
-                id,
-                chat_id: chat.id,
-                seq: chat.message_count + 1,
-                parent_id: parent,
-                branch: self.branch_of_new(chat.id, parent, id).await?,
-                role: Role::User,
-                content: cmd.content.as_str().to_owned(),
-                status: MessageStatus::Complete,
-                model: None,
-                usage: None,
-                error: None,
-                created_at: now,
-                updated_at: now,
-            };
-            let mut reply = self.new_reply(&chat, chat.message_count + 2);
-            reply.parent_id = Some(user_message.id);
-            // Read the history before storing the turn: once the turn is stored, its
-            // generation must start, so nothing that can fail may stand in between.
-            let history = self
-                .history_to(chat.id, parent, self.inner.config.history_fetch_limit)
-                .await?;
-            let idempotency = key.as_ref().map(|k| IdempotentSend {
+            let (message_id, reply_id) = (MessageId::new(), MessageId::new());
+            let claim = key.as_ref().map(|k| IdempotentSend {
                 user: actor.user.clone(),
                 key: k.clone(),
-                fingerprint: Self::fingerprint(&cmd),
-                chat_id: chat.id,
-                message_id: user_message.id,
-                reply_id: reply.id,
+                fingerprint: decide::fingerprint(&cmd),
+                chat_id: cmd.chat_id,
+                message_id,
+                reply_id,
                 created_at: now,
             });
-            let turn = NewTurn {
-                chat_id: chat.id,
-                expected_count: chat.message_count,
-                user_message: Some(user_message.clone()),
-                reply: reply.clone(),
-                stale_before: self.stale_before(),
+            let a = decide::SendAttempt {
+                actor: actor.clone(),
+                cmd: cmd.clone(),
+                message_id,
+                reply_id,
                 now,
-                events: vec![
-                    self.event(
-                        actor,
-                        chat.id,
-                        EventKind::MessageCreated(user_message.clone()),
-                    ),
-                    self.event(actor, chat.id, EventKind::MessageCreated(reply.clone())),
-                ],
-                idempotency,
+                stale_before: self.stale_before(),
+                claim,
             };
-            match self.inner.messages.start_turn(&turn).await {
-                Ok(()) => break (chat, user_message, reply, history),
-                Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
-                Err(StoreError::ChatBusy) => return Err(self.busy(chat.id).await),
-                Err(e) => return Err(e.into()),
+            let read = self.inner.send_read(&a);
+            let (starter, early) = early::early_call(self.inner.llm.clone());
+            let inner = self.inner.clone();
+            let decision = move |facts: &crate::ports::TurnFacts| {
+                let decided = inner.decide_send(&a, facts)?;
+                starter.start(decided.request);
+                Ok(decided.turn)
+            };
+            let stored = crate::ports::decide_turn(&*self.inner.messages, &read, decision);
+            let (stored, early) = early::overlap(stored, early).await;
+            match self.settle(actor, stored, early, &mut attempt).await? {
+                Settled::Started(turn, request, call) => {
+                    let message = turn.user_message.ok_or_else(|| {
+                        SendError::Unknown(anyhow::anyhow!("a send stored no user message"))
+                    })?;
+                    let turn = self.turn(actor, message, turn.reply, request, Some(call));
+                    return Ok(SendOutcome::Started(turn));
+                }
+                Settled::Replay { message, reply } => {
+                    return Ok(SendOutcome::Replay { message, reply })
+                }
+                Settled::Again => {}
+            }
+        }
+    }
+
+    /// What a turn's storage step came to: a started turn (with its early provider
+    /// call), a replay, an answer, or another attempt (after a lost race or once
+    /// abandoned replies are marked failed). A failed step drops the early call.
+    pub(super) async fn settle(
+        &self,
+        actor: &Actor,
+        stored: Result<(crate::ports::TurnFacts, Result<NewTurn, decide::Refusal>), StoreError>,
+        early: early::Early,
+        attempt: &mut usize,
+    ) -> Result<Settled, SendError> {
+        let again = |attempt: &mut usize, e: SendError| {
+            if *attempt < MAX_SEQ_RETRIES {
+                *attempt += 1;
+                Ok(Settled::Again)
+            } else {
+                Err(e)
             }
         };
-        Ok(SendOutcome::Started(self.turn(
-            actor,
-            &chat,
-            user_message,
-            reply,
-            &history,
-        )))
+        let (_, outcome) = match stored {
+            Ok(done) => done,
+            Err(StoreError::Conflict) => {
+                drop(early);
+                return again(attempt, StoreError::Conflict.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match outcome {
+            Ok(turn) => match early.request() {
+                Some(request) => Ok(Settled::Started(turn, request, early.call)),
+                None => Err(SendError::Unknown(anyhow::anyhow!(
+                    "a turn was stored without its prompt"
+                ))),
+            },
+            Err(decide::Refusal::Error(e)) => Err(e),
+            Err(decide::Refusal::Replay { message, reply }) => Ok(Settled::Replay {
+                message: *message,
+                reply: *reply,
+            }),
+            Err(decide::Refusal::Streaming(streaming)) => {
+                match self.reap_listed(actor, streaming).await? {
+                    Some(busy) => Err(SendError::ChatBusy {
+                        retry_after: crate::services::BUSY_RETRY_AFTER,
+                        reply_id: Some(busy),
+                    }),
+                    None => again(attempt, StoreError::Conflict.into()),
+                }
+            }
+        }
     }
 
     pub(super) fn turn(
         &self,
         actor: &Actor,
-        chat: &Chat,
         message: Message,
         reply: Message,
-        history: &[Message],
+        request: LlmRequest,
+        early: Option<early::EarlyCall>,
     ) -> Turn {
-        let model = reply.model.clone().unwrap_or_else(|| self.model_of(chat));
-        let budget = self.inner.config.history.for_model(&model);
-        let max_tokens = self
-            .inner
-            .max_tokens_for(&model, chat.settings.max_tokens.map(|m| m.value()));
-        let request = LlmRequest {
-            messages: build_prompt(
-                chat.settings.system_prompt.as_ref().map(|s| s.as_str()),
-                history,
-                &message.content,
-                budget,
-            ),
-            model,
-            temperature: chat.settings.temperature.map(|t| t.value()),
-            max_tokens,
-            request_id: actor.request_id.clone(),
-        };
         let (tx, rx) = oneshot::channel();
         self.inner
             .running
@@ -191,6 +154,7 @@ impl MessageService {
             actor: actor.clone(),
             reply: reply.clone(),
             request,
+            early,
             cancel: rx,
             _guard: RunningGuard {
                 inner: self.inner.clone(),
@@ -203,4 +167,16 @@ impl MessageService {
             generation,
         }
     }
+}
+
+/// See [`MessageService::settle`].
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Settled {
+    /// Stored: the turn, its prompt, and the provider call started with it.
+    Started(NewTurn, LlmRequest, early::EarlyCall),
+    Replay {
+        message: Message,
+        reply: Message,
+    },
+    Again,
 }
