@@ -78,7 +78,7 @@ mod testing_support {
 
     pub fn message(chat_id: ChatId, seq: u32, role: Role, status: MessageStatus) -> Message {
         let now = Utc::now();
-        Message {
+        Message::restore(crate::model::MessageParts {
             id: MessageId::new(),
             chat_id,
             seq,
@@ -92,6 +92,6 @@ mod testing_support {
             error: None,
             created_at: now,
             updated_at: now,
-        }
+        })
     }
 }

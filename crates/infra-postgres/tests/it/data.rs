@@ -3,6 +3,7 @@
 
 use crate::support::{chat, created, turn, user};
 use diesel::prelude::*;
+use domain::model::Tweak;
 use domain::model::{Chat, Event, EventKind, MessageQuery};
 use domain::ports::{
     ChatRepository, MessageRepository, MessageSearch, MessageSearchRepository, RetentionRepository,
@@ -13,9 +14,9 @@ use infra_postgres::PgStore;
 fn deleted(c: &Chat, at: chrono::DateTime<chrono::Utc>) -> Event {
     Event::new(
         at,
-        c.owner.clone(),
-        c.id,
-        EventKind::ChatDeleted { chat_id: c.id },
+        c.owner().clone(),
+        c.id(),
+        EventKind::ChatDeleted { chat_id: c.id() },
     )
 }
 
@@ -47,7 +48,7 @@ async fn retention_skips_while_another_replica_holds_the_job() {
         .await
         .unwrap();
     assert!(busy.is_none(), "another sweeper holds the job");
-    assert!(store.find_chat(c.id).await.unwrap().is_some());
+    assert!(store.find_chat(c.id()).await.unwrap().is_some());
     release_tx.send(()).unwrap();
     holder.join().unwrap();
     let done = store
@@ -60,7 +61,8 @@ async fn retention_skips_while_another_replica_holds_the_job() {
 
 /// The turn with its reply already complete (so the next turn may start).
 fn finished(mut t: domain::ports::NewTurn) -> domain::ports::NewTurn {
-    t.reply.status = domain::model::MessageStatus::Complete;
+    t.reply
+        .tweak(|p| p.status = domain::model::MessageStatus::Complete);
     t
 }
 
@@ -77,7 +79,7 @@ async fn search(store: &PgStore, q: &str) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.message.content)
+        .map(|r| r.message.content().to_owned())
         .collect()
 }
 

@@ -242,7 +242,7 @@ impl MessageService {
 
     pub(crate) async fn owned_chat(&self, actor: &Actor, id: ChatId) -> Result<Chat, StoreError> {
         match self.inner.chats.find_chat(id).await? {
-            Some(chat) if chat.owner == actor.user => Ok(chat),
+            Some(chat) if *chat.owner() == actor.user => Ok(chat),
             _ => Err(StoreError::NotFound),
         }
     }
@@ -275,21 +275,7 @@ impl MessageService {
 
     fn new_reply(&self, chat: &Chat, seq: u32) -> Message {
         let now = self.inner.clock.now();
-        Message {
-            id: MessageId::new(),
-            chat_id: chat.id,
-            seq,
-            parent_id: None,
-            branch: Default::default(),
-            role: Role::Assistant,
-            content: String::new(),
-            status: MessageStatus::Streaming,
-            model: Some(self.model_of(chat)),
-            usage: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        }
+        Message::reply(chat, seq, self.model_of(chat), now)
     }
 
     fn model_of(&self, chat: &Chat) -> String {

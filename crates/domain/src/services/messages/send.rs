@@ -87,44 +87,37 @@ impl MessageService {
             let chat = self.owned_chat(actor, cmd.chat_id).await?;
             self.inner.check_model(&chat)?;
             self.inner.check_quota(actor).await?;
-            self.reap_stale(actor, chat.id).await?;
+            self.reap_stale(actor, chat.id()).await?;
             let parent = self.resolve_parent(&chat, cmd.parent).await?;
             let now = self.inner.clock.now();
             let id = MessageId::new();
-            let user_message = Message {
+            let user_message = Message::user(
+                &chat,
                 id,
-                chat_id: chat.id,
-                seq: chat.message_count + 1,
-                parent_id: parent,
-                branch: self.branch_of_new(chat.id, parent, id).await?,
-                role: Role::User,
-                content: cmd.content.as_str().to_owned(),
-                status: MessageStatus::Complete,
-                model: None,
-                usage: None,
-                error: None,
-                created_at: now,
-                updated_at: now,
-            };
-            let mut reply = self.new_reply(&chat, chat.message_count + 2);
-            reply.parent_id = Some(user_message.id);
+                parent,
+                self.branch_of_new(chat.id(), parent, id).await?,
+                &cmd.content,
+                now,
+            );
+            let mut reply = self.new_reply(&chat, chat.message_count() + 2);
+            reply.set_parent_id(Some(user_message.id()));
             // Read the history before storing the turn: once the turn is stored, its
             // generation must start, so nothing that can fail may stand in between.
             let history = self
-                .history_to(chat.id, parent, self.inner.config.history_fetch_limit)
+                .history_to(chat.id(), parent, self.inner.config.history_fetch_limit)
                 .await?;
             let idempotency = key.as_ref().map(|k| IdempotentSend {
                 user: actor.user.clone(),
                 key: k.clone(),
                 fingerprint: Self::fingerprint(&cmd),
-                chat_id: chat.id,
-                message_id: user_message.id,
-                reply_id: reply.id,
+                chat_id: chat.id(),
+                message_id: user_message.id(),
+                reply_id: reply.id(),
                 created_at: now,
             });
             let turn = NewTurn {
-                chat_id: chat.id,
-                expected_count: chat.message_count,
+                chat_id: chat.id(),
+                expected_count: chat.message_count(),
                 user_message: Some(user_message.clone()),
                 reply: reply.clone(),
                 stale_before: self.stale_before(),
@@ -132,17 +125,17 @@ impl MessageService {
                 events: vec![
                     self.event(
                         actor,
-                        chat.id,
+                        chat.id(),
                         EventKind::MessageCreated(user_message.clone()),
                     ),
-                    self.event(actor, chat.id, EventKind::MessageCreated(reply.clone())),
+                    self.event(actor, chat.id(), EventKind::MessageCreated(reply.clone())),
                 ],
                 idempotency,
             };
             match self.inner.messages.start_turn(&turn).await {
                 Ok(()) => break (chat, user_message, reply, history),
                 Err(StoreError::Conflict) if attempt < MAX_SEQ_RETRIES => attempt += 1,
-                Err(StoreError::ChatBusy) => return Err(self.busy(chat.id).await),
+                Err(StoreError::ChatBusy) => return Err(self.busy(chat.id()).await),
                 Err(e) => return Err(e.into()),
             }
         };
@@ -163,20 +156,23 @@ impl MessageService {
         reply: Message,
         history: &[Message],
     ) -> Turn {
-        let model = reply.model.clone().unwrap_or_else(|| self.model_of(chat));
+        let model = reply
+            .model()
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.model_of(chat));
         let budget = self.inner.config.history.for_model(&model);
         let max_tokens = self
             .inner
-            .max_tokens_for(&model, chat.settings.max_tokens.map(|m| m.value()));
+            .max_tokens_for(&model, chat.settings().max_tokens.map(|m| m.value()));
         let request = LlmRequest {
             messages: build_prompt(
-                chat.settings.system_prompt.as_ref().map(|s| s.as_str()),
+                chat.settings().system_prompt.as_ref().map(|s| s.as_str()),
                 history,
-                &message.content,
+                message.content(),
                 budget,
             ),
             model,
-            temperature: chat.settings.temperature.map(|t| t.value()),
+            temperature: chat.settings().temperature.map(|t| t.value()),
             max_tokens,
             request_id: actor.request_id.clone(),
         };
@@ -185,7 +181,7 @@ impl MessageService {
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(reply.id, tx);
+            .insert(reply.id(), tx);
         let generation = Generation {
             inner: self.inner.clone(),
             actor: actor.clone(),
@@ -194,7 +190,7 @@ impl MessageService {
             cancel: rx,
             _guard: RunningGuard {
                 inner: self.inner.clone(),
-                id: reply.id,
+                id: reply.id(),
             },
         };
         Turn {
