@@ -182,13 +182,13 @@ pub struct ChatDto {
 impl From<&Chat> for ChatDto {
     fn from(c: &Chat) -> Self {
         Self {
-            id: c.id.to_string(),
-            title: c.title.as_str().to_owned(),
-            settings: SettingsDto::from_domain(&c.settings),
-            message_count: c.message_count,
-            active_leaf_id: c.active_leaf_id.map(|id| id.to_string()),
-            created_at: c.created_at,
-            updated_at: c.updated_at,
+            id: c.id().to_string(),
+            title: c.title().as_str().to_owned(),
+            settings: SettingsDto::from_domain(c.settings()),
+            message_count: c.message_count(),
+            active_leaf_id: c.active_leaf_id().map(|id| id.to_string()),
+            created_at: c.created_at(),
+            updated_at: c.updated_at(),
         }
     }
 }
@@ -294,22 +294,22 @@ pub struct MessageDto {
 impl From<&Message> for MessageDto {
     fn from(m: &Message) -> Self {
         Self {
-            id: m.id.to_string(),
-            chat_id: m.chat_id.to_string(),
-            seq: m.seq,
-            parent_id: m.parent_id.map(|id| id.to_string()),
-            branch: BranchDto::from(&m.branch),
-            role: m.role.into(),
-            content: m.content.clone(),
-            status: m.status.into(),
-            model: m.model.clone(),
-            usage: m.usage.map(|u| UsageDto {
+            id: m.id().to_string(),
+            chat_id: m.chat_id().to_string(),
+            seq: m.seq(),
+            parent_id: m.parent_id().map(|id| id.to_string()),
+            branch: BranchDto::from(&m.branch()),
+            role: m.role().into(),
+            content: m.content().to_owned(),
+            status: m.status().into(),
+            model: m.model().map(str::to_owned),
+            usage: m.usage().map(|u| UsageDto {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
             }),
-            error: m.error.clone(),
-            created_at: m.created_at,
-            updated_at: m.updated_at,
+            error: m.error().map(str::to_owned),
+            created_at: m.created_at(),
+            updated_at: m.updated_at(),
         }
     }
 }

@@ -43,7 +43,7 @@ impl ChatRepository for VecStore {
             .lock()
             .map_err(|_| StoreError::Conflict)?
             .iter()
-            .find(|c| c.id == id)
+            .find(|c| c.id() == id)
             .cloned())
     }
     async fn update_chat(
@@ -55,17 +55,12 @@ impl ChatRepository for VecStore {
         let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
         let c = chats
             .iter_mut()
-            .find(|c| c.id == chat.id)
+            .find(|c| c.id() == chat.id())
             .ok_or(StoreError::NotFound)?;
-        if c.title != expected.title || c.settings != expected.settings {
+        if c.title() != expected.title() || c.settings() != expected.settings() {
             return Err(StoreError::Conflict);
         }
-        let updated_at = c.updated_at.max(chat.updated_at);
-        *c = Chat {
-            updated_at,
-            message_count: c.message_count,
-            ..chat.clone()
-        };
+        c.take_update(chat);
         emit(&[event]);
         Ok(())
     }
@@ -76,10 +71,9 @@ impl ChatRepository for VecStore {
         event: &Event,
     ) -> Result<bool, StoreError> {
         let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
-        match chats.iter_mut().find(|c| c.id == chat.id) {
-            Some(c) if &c.title == expected => {
-                c.title = chat.title.clone();
-                c.updated_at = c.updated_at.max(chat.updated_at);
+        match chats.iter_mut().find(|c| c.id() == chat.id()) {
+            Some(c) if c.title() == expected => {
+                c.take_title(chat);
                 emit(&[event]);
                 Ok(true)
             }
@@ -90,11 +84,11 @@ impl ChatRepository for VecStore {
         self.chats
             .lock()
             .map_err(|_| StoreError::Conflict)?
-            .retain(|c| c.id != id);
+            .retain(|c| c.id() != id);
         self.messages
             .lock()
             .map_err(|_| StoreError::Conflict)?
-            .retain(|m| m.chat_id != id);
+            .retain(|m| m.chat_id() != id);
         emit(&[event]);
         Ok(())
     }
@@ -108,7 +102,7 @@ impl ChatRepository for VecStore {
         Ok(chats
             .iter()
             .rev()
-            .filter(|c| &c.owner == owner)
+            .filter(|c| c.owner() == owner)
             .take(limit as usize)
             .cloned()
             .collect())
@@ -123,7 +117,7 @@ impl ChatRepository for VecStore {
         let all = self.list_chats(owner, after, u32::MAX).await?;
         Ok(all
             .into_iter()
-            .filter(|c| query.matches(c.title.as_str()))
+            .filter(|c| query.matches(c.title().as_str()))
             .take(limit as usize)
             .collect())
     }
@@ -137,7 +131,7 @@ impl MessageRepository for VecStore {
             .lock()
             .map_err(|_| StoreError::Conflict)?
             .iter()
-            .find(|m| m.id == id)
+            .find(|m| m.id() == id)
             .cloned())
     }
     async fn find_owned_message(
@@ -149,9 +143,9 @@ impl MessageRepository for VecStore {
             return Ok(None);
         };
         Ok(self
-            .find_chat(m.chat_id)
+            .find_chat(m.chat_id())
             .await?
-            .filter(|c| &c.owner == owner)
+            .filter(|c| c.owner() == owner)
             .map(|c| (c, m)))
     }
     async fn list_messages(
@@ -164,7 +158,7 @@ impl MessageRepository for VecStore {
         let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         Ok(ms
             .iter()
-            .filter(|m| m.chat_id == chat_id && m.seq > from)
+            .filter(|m| m.chat_id() == chat_id && m.seq() > from)
             .take(limit as usize)
             .cloned()
             .collect())
@@ -179,7 +173,7 @@ impl MessageRepository for VecStore {
         Ok(ms
             .iter()
             .rev()
-            .filter(|m| m.chat_id == chat_id && m.seq < before_seq)
+            .filter(|m| m.chat_id() == chat_id && m.seq() < before_seq)
             .take(limit as usize)
             .cloned()
             .collect())
@@ -200,7 +194,7 @@ impl MessageRepository for VecStore {
         let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         Ok(ms
             .iter()
-            .filter(|m| m.chat_id == chat_id && m.status == MessageStatus::Streaming)
+            .filter(|m| m.chat_id() == chat_id && m.status() == MessageStatus::Streaming)
             .cloned()
             .collect())
     }
@@ -210,7 +204,7 @@ impl MessageRepository for VecStore {
         let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         let chat = chats
             .iter_mut()
-            .find(|c| c.id == turn.chat_id)
+            .find(|c| c.id() == turn.chat_id)
             .ok_or(StoreError::NotFound)?;
         // The idempotency key is checked before the busy check (see the port's contract).
         let mut recs = self.idempotent.lock().map_err(|_| StoreError::Conflict)?;
@@ -223,19 +217,22 @@ impl MessageRepository for VecStore {
                 return Err(StoreError::Conflict);
             }
         }
-        if chat.message_count != turn.expected_count {
+        if chat.message_count() != turn.expected_count {
             return Err(StoreError::Conflict);
         }
         if ms.iter().any(|m| {
-            m.chat_id == turn.chat_id
-                && m.status == MessageStatus::Streaming
-                && m.updated_at >= turn.stale_before
+            m.chat_id() == turn.chat_id
+                && m.status() == MessageStatus::Streaming
+                && m.updated_at() >= turn.stale_before
         }) {
             return Err(StoreError::ChatBusy);
         }
         let first = turn.user_message.as_ref().unwrap_or(&turn.reply);
-        if let Some(p) = first.parent_id {
-            if !ms.iter().any(|m| m.id == p && m.chat_id == turn.chat_id) {
+        if let Some(p) = first.parent_id() {
+            if !ms
+                .iter()
+                .any(|m| m.id() == p && m.chat_id() == turn.chat_id)
+            {
                 return Err(StoreError::Conflict);
             }
         }
@@ -245,9 +242,8 @@ impl MessageRepository for VecStore {
         }
         ms.extend(turn.user_message.iter().cloned());
         ms.push(turn.reply.clone());
-        chat.message_count = turn.reply.seq;
-        chat.updated_at = turn.now;
-        chat.active_leaf_id = Some(turn.reply.id);
+        let added = u32::from(turn.user_message.is_some()) + 1;
+        chat.record_turn(added, turn.reply.id(), turn.now);
         emit(&turn.events.iter().collect::<Vec<_>>());
         Ok(())
     }
@@ -258,10 +254,10 @@ impl MessageRepository for VecStore {
         let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         let mut recs = self.idempotent.lock().map_err(|_| StoreError::Conflict)?;
         let mut facts = TurnFacts {
-            chat: chats.iter().find(|c| c.id == read.chat_id).cloned(),
+            chat: chats.iter().find(|c| c.id() == read.chat_id).cloned(),
             ..TurnFacts::default()
         };
-        let find = |id: MessageId| ms.iter().find(|m| m.id == id).cloned();
+        let find = |id: MessageId| ms.iter().find(|m| m.id() == id).cloned();
         let live = read.claim.as_ref().and_then(|claim| {
             recs.iter().find(|r| {
                 r.user == claim.user && r.key == claim.key && r.created_at >= read.live_since
@@ -269,26 +265,26 @@ impl MessageRepository for VecStore {
         });
         if let (Some(chat), None) = (&facts.chat, live) {
             facts.parent_id = match read.parent {
-                TurnParent::ActiveLeaf => chat.active_leaf_id,
+                TurnParent::ActiveLeaf => chat.active_leaf_id(),
                 TurnParent::Root => None,
                 TurnParent::Message(id) => Some(id),
             };
             let mut at = facts.parent_id;
-            while let Some(m) = at.and_then(find).filter(|m| m.chat_id == chat.id) {
+            while let Some(m) = at.and_then(find).filter(|m| m.chat_id() == chat.id()) {
                 if facts.history.len() >= read.history_limit.max(1) as usize {
                     break;
                 }
-                at = m.parent_id;
+                at = m.parent_id();
                 facts.history.push(m);
             }
-            let mine = ms.iter().filter(|m| m.chat_id == chat.id);
+            let mine = ms.iter().filter(|m| m.chat_id() == chat.id());
             facts.siblings = mine
                 .clone()
-                .filter(|m| m.parent_id == facts.parent_id)
-                .map(|m| m.id)
+                .filter(|m| m.parent_id() == facts.parent_id)
+                .map(|m| m.id())
                 .collect();
             facts.streaming = mine
-                .filter(|m| m.status == MessageStatus::Streaming)
+                .filter(|m| m.status() == MessageStatus::Streaming)
                 .cloned()
                 .collect();
         }
@@ -303,7 +299,7 @@ impl MessageRepository for VecStore {
                 started: None,
             });
         };
-        let Some(chat) = chats.iter_mut().find(|c| c.id == read.chat_id) else {
+        let Some(chat) = chats.iter_mut().find(|c| c.id() == read.chat_id) else {
             return Err(StoreError::NotFound);
         };
         if facts.replay.is_some() {
@@ -315,9 +311,9 @@ impl MessageRepository for VecStore {
         }
         ms.extend(turn.user_message.iter().cloned());
         ms.push(turn.reply.clone());
-        chat.message_count = turn.reply.seq;
-        chat.updated_at = turn.now;
-        chat.active_leaf_id = Some(turn.reply.id);
+        // The decision numbered the reply last: the count is its seq.
+        let added = turn.reply.seq().saturating_sub(chat.message_count());
+        chat.record_turn(added, turn.reply.id(), turn.now);
         emit(&turn.events.iter().collect::<Vec<_>>());
         Ok(TurnRun {
             facts,
@@ -334,7 +330,7 @@ impl MessageRepository for VecStore {
         let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         match ms
             .iter_mut()
-            .find(|m| m.id == reply.id && m.status == MessageStatus::Streaming)
+            .find(|m| m.id() == reply.id() && m.status() == MessageStatus::Streaming)
         {
             Some(m) => {
                 *m = reply.clone();
@@ -348,9 +344,9 @@ impl MessageRepository for VecStore {
         let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         let m = ms
             .iter_mut()
-            .find(|m| m.id == message.id)
+            .find(|m| m.id() == message.id())
             .ok_or(StoreError::NotFound)?;
-        m.content = message.content.clone();
+        m.take_edit(message);
         emit(&[event]);
         Ok(())
     }
@@ -363,24 +359,28 @@ impl MessageRepository for VecStore {
         let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
         let mut ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         // The subtree: children come after their parents in `seq` order.
-        let mut gone = vec![message.id];
-        for m in ms.iter().filter(|m| m.chat_id == message.chat_id) {
-            if m.parent_id.is_some_and(|p| gone.contains(&p)) {
-                gone.push(m.id);
+        let mut gone = vec![message.id()];
+        for m in ms.iter().filter(|m| m.chat_id() == message.chat_id()) {
+            if m.parent_id().is_some_and(|p| gone.contains(&p)) {
+                gone.push(m.id());
             }
         }
-        ms.retain(|m| !gone.contains(&m.id));
-        let mut seq = 0;
-        for m in ms.iter_mut().filter(|m| m.chat_id == message.chat_id) {
-            seq += 1;
-            m.seq = seq;
+        ms.retain(|m| !gone.contains(&m.id()));
+        for (i, m) in ms
+            .iter_mut()
+            .filter(|m| m.chat_id() == message.chat_id())
+            .enumerate()
+        {
+            m.renumber(i);
         }
-        let fallback = newest_below(&ms, message.chat_id, message.parent_id);
-        if let Some(c) = chats.iter_mut().find(|c| c.id == message.chat_id) {
-            c.message_count = seq;
-            if c.active_leaf_id.is_some_and(|l| gone.contains(&l)) {
-                c.active_leaf_id = fallback;
-            }
+        let fallback = newest_below(&ms, message.chat_id(), message.parent_id());
+        let left: Vec<Message> = ms
+            .iter()
+            .filter(|m| m.chat_id() == message.chat_id())
+            .cloned()
+            .collect();
+        if let Some(c) = chats.iter_mut().find(|c| c.id() == message.chat_id()) {
+            c.record_delete(&left, |l| gone.contains(&l), fallback, event.time);
         }
         emit(&[event]);
         Ok(())
@@ -393,7 +393,10 @@ impl MessageRepository for VecStore {
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
         let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
-        if !ms.iter().any(|m| m.id == through && m.chat_id == chat_id) {
+        if !ms
+            .iter()
+            .any(|m| m.id() == through && m.chat_id() == chat_id)
+        {
             return Ok(Vec::new());
         }
         let leaf = newest_below(&ms, chat_id, Some(through)).unwrap_or(through);
@@ -402,15 +405,15 @@ impl MessageRepository for VecStore {
         path.reverse();
         Ok(path
             .into_iter()
-            .filter(|m| m.seq > from)
+            .filter(|m| m.seq() > from)
             .take(limit as usize)
             .map(|mut m| {
                 let siblings: Vec<MessageId> = ms
                     .iter()
-                    .filter(|s| s.chat_id == chat_id && s.parent_id == m.parent_id)
-                    .map(|s| s.id)
+                    .filter(|s| s.chat_id() == chat_id && s.parent_id() == m.parent_id())
+                    .map(|s| s.id())
                     .collect();
-                m.branch = Branch::among(&siblings, m.id);
+                m.set_branch(Branch::among(&siblings, m.id()));
                 m
             })
             .collect())
@@ -442,17 +445,19 @@ impl MessageRepository for VecStore {
         let ms = self.messages.lock().map_err(|_| StoreError::Conflict)?;
         Ok(ms
             .iter()
-            .filter(|m| m.chat_id == chat_id && m.parent_id == parent)
-            .map(|m| m.id)
+            .filter(|m| m.chat_id() == chat_id && m.parent_id() == parent)
+            .map(|m| m.id())
             .collect())
     }
     async fn select_branch(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
         let mut chats = self.chats.lock().map_err(|_| StoreError::Conflict)?;
         let c = chats
             .iter_mut()
-            .find(|c| c.id == chat.id)
+            .find(|c| c.id() == chat.id())
             .ok_or(StoreError::NotFound)?;
-        c.active_leaf_id = chat.active_leaf_id;
+        if let Some(leaf) = chat.active_leaf_id() {
+            c.select_leaf(leaf);
+        }
         emit(&[event]);
         Ok(())
     }
@@ -475,9 +480,9 @@ impl MessageRepository for VecStore {
 fn newest_below(ms: &[Message], chat_id: ChatId, below: Option<MessageId>) -> Option<MessageId> {
     let newest_child = |p: Option<MessageId>| {
         ms.iter()
-            .filter(|m| m.chat_id == chat_id && m.parent_id == p)
-            .max_by_key(|m| m.seq)
-            .map(|m| m.id)
+            .filter(|m| m.chat_id() == chat_id && m.parent_id() == p)
+            .max_by_key(|m| m.seq())
+            .map(|m| m.id())
     };
     let mut at = match below {
         Some(id) => id,
@@ -492,10 +497,10 @@ fn newest_below(ms: &[Message], chat_id: ChatId, below: Option<MessageId>) -> Op
 /// The branch ending at `leaf`, newest first.
 fn path_to(ms: &[Message], leaf: MessageId) -> Vec<Message> {
     let mut path = Vec::new();
-    let mut at = ms.iter().find(|m| m.id == leaf);
+    let mut at = ms.iter().find(|m| m.id() == leaf);
     while let Some(m) = at {
         path.push(m.clone());
-        at = m.parent_id.and_then(|p| ms.iter().find(|x| x.id == p));
+        at = m.parent_id().and_then(|p| ms.iter().find(|x| x.id() == p));
     }
     path
 }
@@ -558,7 +563,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .send(
                 &me,
                 SendMessage {
-                    chat_id: chat.id,
+                    chat_id: chat.id(),
                     content: MessageContent::parse("hello there")?,
                     parent: Default::default(),
                 },
@@ -568,8 +573,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .generation
             .run(|delta| println!("delta: {delta:?}"))
             .await?;
-        println!("reply #{}: {}", reply.seq, reply.content);
-        assert_eq!(reply.content, "HELLO THERE");
+        println!("reply #{}: {}", reply.seq(), reply.content());
+        assert_eq!(reply.content(), "HELLO THERE");
         Ok(())
     })
 }

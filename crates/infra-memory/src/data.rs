@@ -20,12 +20,12 @@ impl State {
     /// many messages it held.
     fn remove_chat(&mut self, id: ChatId) -> Option<(Chat, u64)> {
         let chat = self.chats.remove(&id)?;
-        if let Some(set) = self.by_owner.get_mut(&chat.owner) {
+        if let Some(set) = self.by_owner.get_mut(chat.owner()) {
             set.remove(&id);
         }
         let messages = self.messages.remove(&id).unwrap_or_default();
         for m in &messages {
-            self.message_chat.remove(&m.id);
+            self.message_chat.remove(&m.id());
         }
         self.idempotency.retain(|_, r| r.chat_id != id);
         Some((chat, messages.len() as u64))
@@ -51,10 +51,10 @@ fn candidates(st: &State, search: &MessageSearch) -> Vec<(Message, u32)> {
     };
     let mut matches: Vec<(Message, u32)> = chat_ids
         .iter()
-        .filter(|id| st.chats.get(id).is_some_and(|c| c.owner == search.owner))
+        .filter(|id| st.chats.get(id).is_some_and(|c| *c.owner() == search.owner))
         .flat_map(|id| st.messages.get(id).into_iter().flatten())
         .filter_map(|m| {
-            let index = WordIndex::new(&m.content);
+            let index = WordIndex::new(m.content());
             search
                 .query
                 .matches(&index)
@@ -62,9 +62,9 @@ fn candidates(st: &State, search: &MessageSearch) -> Vec<(Message, u32)> {
         })
         .collect();
     if search.chat_id.is_some() {
-        matches.sort_by_key(|(m, _)| std::cmp::Reverse(m.seq));
+        matches.sort_by_key(|(m, _)| std::cmp::Reverse(m.seq()));
     } else {
-        matches.sort_by_key(|(m, _)| std::cmp::Reverse((m.created_at, m.id)));
+        matches.sort_by_key(|(m, _)| std::cmp::Reverse((m.created_at(), m.id())));
     }
     matches.truncate(search.window as usize);
     matches
@@ -75,17 +75,17 @@ impl MessageSearchRepository for MemoryStore {
     async fn search_messages(&self, search: &MessageSearch) -> Result<Vec<SearchRow>, StoreError> {
         let st = self.lock();
         let mut ranked = candidates(&st, search);
-        ranked.sort_by_key(|(m, r)| std::cmp::Reverse((*r, m.created_at, m.id)));
+        ranked.sort_by_key(|(m, r)| std::cmp::Reverse((*r, m.created_at(), m.id())));
         Ok(ranked
             .into_iter()
             .filter(|(m, r)| {
-                search
-                    .after
-                    .is_none_or(|c| (*r, m.created_at, m.id) < (c.relevance, c.created_at, c.id))
+                search.after.is_none_or(|c| {
+                    (*r, m.created_at(), m.id()) < (c.relevance, c.created_at, c.id)
+                })
             })
             .take(search.limit as usize)
             .filter_map(|(m, relevance)| {
-                let chat_title = st.chats.get(&m.chat_id)?.title.clone();
+                let chat_title = st.chats.get(&m.chat_id())?.title().clone();
                 Some(SearchRow {
                     message: m,
                     chat_title,
@@ -124,9 +124,9 @@ impl ExportRepository for MemoryStore {
         let mut ms: Vec<Message> = st
             .messages
             .get(&chat_id)
-            .map(|ms| ms.iter().filter(|m| m.seq > after_seq).cloned().collect())
+            .map(|ms| ms.iter().filter(|m| m.seq() > after_seq).cloned().collect())
             .unwrap_or_default();
-        ms.sort_by_key(|m| m.seq);
+        ms.sort_by_key(|m| m.seq());
         ms.truncate(limit as usize);
         Ok(ms)
     }
@@ -219,8 +219,8 @@ impl RetentionRepository for MemoryStore {
                 let mut idle: Vec<(DateTime<Utc>, ChatId)> = st
                     .chats
                     .values()
-                    .filter(|c| c.updated_at < idle_before)
-                    .map(|c| (c.updated_at, c.id))
+                    .filter(|c| c.updated_at() < idle_before)
+                    .map(|c| (c.updated_at(), c.id()))
                     .collect();
                 idle.sort();
                 let mut deleted = Vec::new();

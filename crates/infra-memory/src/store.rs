@@ -32,15 +32,13 @@ impl State {
     pub(crate) fn busy(&self, chat_id: ChatId, stale_before: DateTime<Utc>) -> bool {
         self.messages.get(&chat_id).is_some_and(|ms| {
             ms.iter()
-                .any(|m| m.status == MessageStatus::Streaming && m.updated_at >= stale_before)
+                .any(|m| m.status() == MessageStatus::Streaming && m.updated_at() >= stale_before)
         })
     }
 
     fn touch(&mut self, chat_id: ChatId, at: DateTime<Utc>) {
         if let Some(c) = self.chats.get_mut(&chat_id) {
-            if at > c.updated_at {
-                c.updated_at = at;
-            }
+            c.touch(at);
         }
     }
 
@@ -49,7 +47,7 @@ impl State {
         self.messages
             .get_mut(chat_id)?
             .iter_mut()
-            .find(|m| m.id == id)
+            .find(|m| m.id() == id)
     }
 }
 
@@ -112,10 +110,10 @@ impl MemoryStore {
     }
 
     fn page(mut chats: Vec<Chat>, after: Option<ChatCursor>, limit: u32) -> Vec<Chat> {
-        chats.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
+        chats.sort_by_key(|c| std::cmp::Reverse((c.updated_at(), c.id())));
         chats
             .into_iter()
-            .filter(|c| after.is_none_or(|k| (c.updated_at, c.id) < (k.updated_at, k.id)))
+            .filter(|c| after.is_none_or(|k| (c.updated_at(), c.id()) < (k.updated_at, k.id)))
             .take(limit as usize)
             .collect()
     }
@@ -140,11 +138,11 @@ impl ChatRepository for MemoryStore {
     async fn insert_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
         self.commit(std::slice::from_ref(event), |st| {
             st.by_owner
-                .entry(chat.owner.clone())
+                .entry(chat.owner().clone())
                 .or_default()
-                .insert(chat.id);
-            st.messages.insert(chat.id, Vec::new());
-            st.chats.insert(chat.id, chat.clone());
+                .insert(chat.id());
+            st.messages.insert(chat.id(), Vec::new());
+            st.chats.insert(chat.id(), chat.clone());
             Ok(())
         })
         .await
@@ -161,13 +159,11 @@ impl ChatRepository for MemoryStore {
         event: &Event,
     ) -> Result<(), StoreError> {
         self.commit(std::slice::from_ref(event), |st| {
-            let c = st.chats.get_mut(&chat.id).ok_or(StoreError::NotFound)?;
-            if c.title != expected.title || c.settings != expected.settings {
+            let c = st.chats.get_mut(&chat.id()).ok_or(StoreError::NotFound)?;
+            if c.title() != expected.title() || c.settings() != expected.settings() {
                 return Err(StoreError::Conflict);
             }
-            c.title = chat.title.clone();
-            c.settings = chat.settings.clone();
-            c.updated_at = c.updated_at.max(chat.updated_at);
+            c.take_update(chat);
             Ok(())
         })
         .await
@@ -181,10 +177,9 @@ impl ChatRepository for MemoryStore {
     ) -> Result<bool, StoreError> {
         let changed = {
             let mut st = self.lock();
-            let changed = match st.chats.get_mut(&chat.id) {
-                Some(c) if &c.title == expected => {
-                    c.title = chat.title.clone();
-                    c.updated_at = c.updated_at.max(chat.updated_at);
+            let changed = match st.chats.get_mut(&chat.id()) {
+                Some(c) if c.title() == expected => {
+                    c.take_title(chat);
                     true
                 }
                 _ => false,
@@ -201,11 +196,11 @@ impl ChatRepository for MemoryStore {
     async fn delete_chat(&self, id: ChatId, event: &Event) -> Result<(), StoreError> {
         self.commit(std::slice::from_ref(event), |st| {
             let chat = st.chats.remove(&id).ok_or(StoreError::NotFound)?;
-            if let Some(set) = st.by_owner.get_mut(&chat.owner) {
+            if let Some(set) = st.by_owner.get_mut(chat.owner()) {
                 set.remove(&id);
             }
             for m in st.messages.remove(&id).unwrap_or_default() {
-                st.message_chat.remove(&m.id);
+                st.message_chat.remove(&m.id());
             }
             st.idempotency.retain(|_, r| r.chat_id != id);
             Ok(())
@@ -230,7 +225,7 @@ impl ChatRepository for MemoryStore {
         limit: u32,
     ) -> Result<Vec<Chat>, StoreError> {
         Ok(Self::page(
-            self.owned(owner, |c| query.matches(c.title.as_str())),
+            self.owned(owner, |c| query.matches(c.title().as_str())),
             after,
             limit,
         ))
@@ -246,7 +241,7 @@ impl MessageRepository for MemoryStore {
         };
         Ok(st.messages.get(chat_id).and_then(|ms| {
             ms.iter()
-                .find(|m| m.id == id)
+                .find(|m| m.id() == id)
                 .map(|m| crate::tree::with_branch(ms, m))
         }))
     }
@@ -261,14 +256,14 @@ impl MessageRepository for MemoryStore {
             .message_chat
             .get(&id)
             .and_then(|c| st.chats.get(c))
-            .filter(|c| &c.owner == owner)
+            .filter(|c| c.owner() == owner)
         else {
             return Ok(None);
         };
         let message = st
             .messages
-            .get(&chat.id)
-            .and_then(|ms| ms.iter().find(|m| m.id == id));
+            .get(&chat.id())
+            .and_then(|ms| ms.iter().find(|m| m.id() == id));
         Ok(message.map(|m| (chat.clone(), m.clone())))
     }
 
@@ -300,7 +295,7 @@ impl MessageRepository for MemoryStore {
             .map(|ms| {
                 ms.iter()
                     .rev()
-                    .filter(|m| m.seq < before_seq)
+                    .filter(|m| m.seq() < before_seq)
                     .take(limit as usize)
                     .cloned()
                     .collect()
@@ -329,7 +324,7 @@ impl MessageRepository for MemoryStore {
             .get(&chat_id)
             .map(|ms| {
                 ms.iter()
-                    .filter(|m| m.status == MessageStatus::Streaming)
+                    .filter(|m| m.status() == MessageStatus::Streaming)
                     .cloned()
                     .collect()
             })
@@ -352,15 +347,10 @@ impl MessageRepository for MemoryStore {
     ) -> Result<bool, StoreError> {
         let done = {
             let mut st = self.lock();
-            match st.message_mut(reply.id) {
-                Some(m) if m.status == MessageStatus::Streaming => {
-                    m.content = reply.content.clone();
-                    m.status = reply.status;
-                    m.model = reply.model.clone();
-                    m.usage = reply.usage;
-                    m.error = reply.error.clone();
-                    m.updated_at = reply.updated_at;
-                    st.touch(reply.chat_id, reply.updated_at);
+            match st.message_mut(reply.id()) {
+                Some(m) if m.status() == MessageStatus::Streaming => {
+                    m.take_outcome(reply);
+                    st.touch(reply.chat_id(), reply.updated_at());
                     if let Some(u) = usage {
                         st.usage.add(u);
                     }
@@ -376,10 +366,9 @@ impl MessageRepository for MemoryStore {
 
     async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError> {
         self.commit(std::slice::from_ref(event), |st| {
-            let m = st.message_mut(message.id).ok_or(StoreError::NotFound)?;
-            m.content = message.content.clone();
-            m.updated_at = message.updated_at;
-            st.touch(message.chat_id, message.updated_at);
+            let m = st.message_mut(message.id()).ok_or(StoreError::NotFound)?;
+            m.take_edit(message);
+            st.touch(message.chat_id(), message.updated_at());
             Ok(())
         })
         .await
@@ -394,32 +383,31 @@ impl MessageRepository for MemoryStore {
         self.commit(std::slice::from_ref(event), |st| {
             let chat_id = *st
                 .message_chat
-                .get(&message.id)
+                .get(&message.id())
                 .ok_or(StoreError::NotFound)?;
             if st.busy(chat_id, stale_before) {
                 return Err(StoreError::ChatBusy);
             }
             let ms = st.messages.entry(chat_id).or_default();
-            let Some(parent) = ms.iter().find(|m| m.id == message.id).map(|m| m.parent_id) else {
+            let Some(parent) = ms
+                .iter()
+                .find(|m| m.id() == message.id())
+                .map(|m| m.parent_id())
+            else {
                 return Err(StoreError::NotFound);
             };
-            let gone = crate::tree::subtree(ms, message.id);
-            ms.retain(|m| !gone.contains(&m.id));
+            let gone = crate::tree::subtree(ms, message.id());
+            ms.retain(|m| !gone.contains(&m.id()));
             for (i, m) in ms.iter_mut().enumerate() {
-                m.seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                m.renumber(i);
             }
-            let count = u32::try_from(ms.len()).unwrap_or(u32::MAX);
             let fallback =
                 crate::tree::newest_leaf(ms, parent).or_else(|| crate::tree::newest_leaf(ms, None));
             for id in &gone {
                 st.message_chat.remove(id);
             }
             if let Some(c) = st.chats.get_mut(&chat_id) {
-                c.message_count = count;
-                c.updated_at = event.time.max(c.updated_at);
-                if c.active_leaf_id.is_some_and(|l| gone.contains(&l)) {
-                    c.active_leaf_id = fallback;
-                }
+                c.record_delete(ms, |l| gone.contains(&l), fallback, event.time);
             }
             Ok(())
         })
@@ -443,7 +431,7 @@ impl MessageRepository for MemoryStore {
         let after = after.map_or(0, |c| c.seq);
         Ok(crate::tree::path_to(ms, leaf)
             .into_iter()
-            .filter(|m| m.seq > after)
+            .filter(|m| m.seq() > after)
             .take(limit as usize)
             .map(|m| crate::tree::with_branch(ms, m))
             .collect())
@@ -494,12 +482,12 @@ impl MessageRepository for MemoryStore {
 
     async fn select_branch(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
         self.commit(std::slice::from_ref(event), |st| {
-            let leaf = chat.active_leaf_id.ok_or(StoreError::NotFound)?;
-            if st.message_chat.get(&leaf) != Some(&chat.id) {
+            let leaf = chat.active_leaf_id().ok_or(StoreError::NotFound)?;
+            if st.message_chat.get(&leaf) != Some(&chat.id()) {
                 return Err(StoreError::NotFound);
             }
-            let c = st.chats.get_mut(&chat.id).ok_or(StoreError::NotFound)?;
-            c.active_leaf_id = Some(leaf);
+            let c = st.chats.get_mut(&chat.id()).ok_or(StoreError::NotFound)?;
+            c.select_leaf(leaf);
             Ok(())
         })
         .await
@@ -513,14 +501,14 @@ impl MessageRepository for MemoryStore {
     ) -> Result<(), StoreError> {
         self.commit(events, |st| {
             st.by_owner
-                .entry(chat.owner.clone())
+                .entry(chat.owner().clone())
                 .or_default()
-                .insert(chat.id);
+                .insert(chat.id());
             for m in messages {
-                st.message_chat.insert(m.id, chat.id);
+                st.message_chat.insert(m.id(), chat.id());
             }
-            st.messages.insert(chat.id, messages.to_vec());
-            st.chats.insert(chat.id, chat.clone());
+            st.messages.insert(chat.id(), messages.to_vec());
+            st.chats.insert(chat.id(), chat.clone());
             Ok(())
         })
         .await

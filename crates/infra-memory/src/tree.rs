@@ -8,15 +8,15 @@ use std::collections::{HashMap, HashSet};
 /// The ids of the children of `parent` (the roots for `None`), in `seq` order.
 pub(crate) fn children(ms: &[Message], parent: Option<MessageId>) -> Vec<MessageId> {
     ms.iter()
-        .filter(|m| m.parent_id == parent)
-        .map(|m| m.id)
+        .filter(|m| m.parent_id() == parent)
+        .map(|m| m.id())
         .collect()
 }
 
 /// `m` with its place among its siblings.
 pub(crate) fn with_branch(ms: &[Message], m: &Message) -> Message {
     let mut m = m.clone();
-    m.branch = Branch::among(&children(ms, m.parent_id), m.id);
+    m.set_branch(Branch::among(&children(ms, m.parent_id()), m.id()));
     m
 }
 
@@ -25,10 +25,10 @@ pub(crate) fn with_branch(ms: &[Message], m: &Message) -> Message {
 pub(crate) fn newest_leaf(ms: &[Message], below: Option<MessageId>) -> Option<MessageId> {
     let mut newest_child: HashMap<Option<MessageId>, MessageId> = HashMap::new();
     for m in ms {
-        newest_child.insert(m.parent_id, m.id); // seq order: the last one wins
+        newest_child.insert(m.parent_id(), m.id()); // seq order: the last one wins
     }
     let mut at = match below {
-        Some(id) => ms.iter().find(|m| m.id == id)?.id,
+        Some(id) => ms.iter().find(|m| m.id() == id)?.id(),
         None => *newest_child.get(&None)?,
     };
     while let Some(next) = newest_child.get(&Some(at)) {
@@ -39,12 +39,12 @@ pub(crate) fn newest_leaf(ms: &[Message], below: Option<MessageId>) -> Option<Me
 
 /// The branch from the root to `leaf`, root first (empty when `leaf` is not there).
 pub(crate) fn path_to(ms: &[Message], leaf: MessageId) -> Vec<&Message> {
-    let by_id: HashMap<MessageId, &Message> = ms.iter().map(|m| (m.id, m)).collect();
+    let by_id: HashMap<MessageId, &Message> = ms.iter().map(|m| (m.id(), m)).collect();
     let mut path = Vec::new();
     let mut at = by_id.get(&leaf).copied();
     while let Some(m) = at {
         path.push(m);
-        at = m.parent_id.and_then(|p| by_id.get(&p).copied());
+        at = m.parent_id().and_then(|p| by_id.get(&p).copied());
     }
     path.reverse();
     path
@@ -55,8 +55,8 @@ pub(crate) fn subtree(ms: &[Message], id: MessageId) -> HashSet<MessageId> {
     let mut set = HashSet::from([id]);
     // Children come after their parents in `seq` order, so one pass finds them all.
     for m in ms {
-        if m.parent_id.is_some_and(|p| set.contains(&p)) {
-            set.insert(m.id);
+        if m.parent_id().is_some_and(|p| set.contains(&p)) {
+            set.insert(m.id());
         }
     }
     set

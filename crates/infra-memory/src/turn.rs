@@ -26,7 +26,7 @@ impl State {
         claim: Option<&IdempotentSend>,
     ) -> Result<(), StoreError> {
         let chat = self.chats.get(&turn.chat_id).ok_or(StoreError::NotFound)?;
-        let count = chat.message_count;
+        let count = chat.message_count();
         let new: Vec<Message> = turn
             .user_message
             .iter()
@@ -35,17 +35,17 @@ impl State {
             .collect();
         for (i, m) in new.iter().enumerate() {
             let seq = count + 1 + u32::try_from(i).unwrap_or(u32::MAX);
-            if m.seq != seq || m.chat_id != turn.chat_id {
+            if m.seq() != seq || m.chat_id() != turn.chat_id {
                 return Err(StoreError::Unknown(anyhow::anyhow!(
                     "turn message {} has seq {} in chat {}, expected seq {seq} in chat {}",
-                    m.id,
-                    m.seq,
-                    m.chat_id,
+                    m.id(),
+                    m.seq(),
+                    m.chat_id(),
                     turn.chat_id
                 )));
             }
         }
-        let parent = new.first().and_then(|m| m.parent_id);
+        let parent = new.first().and_then(|m| m.parent_id());
         if parent.is_some_and(|p| self.message_chat.get(&p) != Some(&turn.chat_id)) {
             return Err(StoreError::Conflict);
         }
@@ -53,15 +53,13 @@ impl State {
             let k = (rec.user.clone(), rec.key.as_str().to_owned());
             self.idempotency.insert(k, rec.clone());
         }
-        let total = count + u32::try_from(new.len()).unwrap_or(u32::MAX);
+        let added = u32::try_from(new.len()).unwrap_or(u32::MAX);
         for m in &new {
-            self.message_chat.insert(m.id, m.chat_id);
+            self.message_chat.insert(m.id(), m.chat_id());
         }
         self.messages.entry(turn.chat_id).or_default().extend(new);
         if let Some(c) = self.chats.get_mut(&turn.chat_id) {
-            c.message_count = total;
-            c.updated_at = turn.now;
-            c.active_leaf_id = Some(turn.reply.id);
+            c.record_turn(added, turn.reply.id(), turn.now);
         }
         Ok(())
     }
@@ -82,7 +80,7 @@ impl State {
         {
             let find = |id| {
                 let ms = self.messages.get(self.message_chat.get(&id)?)?;
-                let m = ms.iter().find(|m| m.id == id)?;
+                let m = ms.iter().find(|m| m.id() == id)?;
                 Some(crate::tree::with_branch(ms, m))
             };
             facts.replay = Some(IdempotentReplay {
@@ -92,14 +90,14 @@ impl State {
             });
             return facts;
         }
-        let ms: &[Message] = self.messages.get(&chat.id).map_or(&[], |v| v.as_slice());
+        let ms: &[Message] = self.messages.get(&chat.id()).map_or(&[], |v| v.as_slice());
         facts.parent_id = match read.parent {
-            TurnParent::ActiveLeaf => chat.active_leaf_id,
+            TurnParent::ActiveLeaf => chat.active_leaf_id(),
             TurnParent::Root => None,
             TurnParent::Message(id) => Some(id),
         };
         if let Some(p) = facts.parent_id {
-            if ms.iter().any(|m| m.id == p) {
+            if ms.iter().any(|m| m.id() == p) {
                 facts.history = crate::tree::path_to(ms, p)
                     .into_iter()
                     .rev()
@@ -111,7 +109,7 @@ impl State {
         facts.siblings = crate::tree::children(ms, facts.parent_id);
         facts.streaming = ms
             .iter()
-            .filter(|m| m.status == MessageStatus::Streaming)
+            .filter(|m| m.status() == MessageStatus::Streaming)
             .cloned()
             .collect();
         if let Some((user, from, to)) = &read.usage {
@@ -125,7 +123,7 @@ impl MemoryStore {
     pub(crate) async fn start_turn_in_memory(&self, turn: &NewTurn) -> Result<(), StoreError> {
         self.commit(&turn.events, |st| {
             let chat = st.chats.get(&turn.chat_id).ok_or(StoreError::NotFound)?;
-            let expected = chat.message_count == turn.expected_count;
+            let expected = chat.message_count() == turn.expected_count;
             // The key is checked first: a retry racing the send it repeats must re-read
             // (and find the record), not be told the chat is busy with its own reply.
             let live_since = turn.now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);

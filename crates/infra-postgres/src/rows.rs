@@ -5,7 +5,8 @@ use crate::schema::{chats, messages, outbox};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::model::{
-    Chat, ChatId, ChatTitle, Event, Message, MessageId, MessageStatus, Role, Usage, UserId,
+    Chat, ChatId, ChatParts, ChatTitle, Event, Message, MessageId, MessageParts, MessageStatus,
+    Role, Usage, UserId,
 };
 use uuid::Uuid;
 
@@ -35,20 +36,20 @@ fn to_u32<T: TryInto<u32> + Copy + std::fmt::Display>(n: T, what: &str) -> Resul
 impl ChatRow {
     pub(crate) fn from_domain(c: &Chat) -> Result<Self, PgError> {
         Ok(Self {
-            id: c.id.as_uuid(),
-            owner: c.owner.as_str().to_owned(),
-            title: c.title.as_str().to_owned(),
-            settings: serde_json::to_value(&c.settings)
+            id: c.id().as_uuid(),
+            owner: c.owner().as_str().to_owned(),
+            title: c.title().as_str().to_owned(),
+            settings: serde_json::to_value(c.settings())
                 .map_err(|e| PgError::Data(format!("chat settings: {e}")))?,
-            message_count: to_i32(c.message_count, "message_count")?,
-            active_leaf_id: c.active_leaf_id.map(|id| id.as_uuid()),
-            created_at: c.created_at,
-            updated_at: c.updated_at,
+            message_count: to_i32(c.message_count(), "message_count")?,
+            active_leaf_id: c.active_leaf_id().map(|id| id.as_uuid()),
+            created_at: c.created_at(),
+            updated_at: c.updated_at(),
         })
     }
 
     pub(crate) fn into_domain(self) -> Result<Chat, PgError> {
-        Ok(Chat {
+        Ok(Chat::restore(ChatParts {
             id: ChatId::from_uuid(self.id),
             owner: UserId::parse(&self.owner)
                 .map_err(|e| PgError::Data(format!("chat {} owner: {e}", self.id)))?,
@@ -60,7 +61,7 @@ impl ChatRow {
             active_leaf_id: self.active_leaf_id.map(MessageId::from_uuid),
             created_at: self.created_at,
             updated_at: self.updated_at,
-        })
+        }))
     }
 }
 
@@ -86,19 +87,19 @@ pub(crate) struct MessageRow {
 impl MessageRow {
     pub(crate) fn from_domain(m: &Message) -> Result<Self, PgError> {
         Ok(Self {
-            id: m.id.as_uuid(),
-            chat_id: m.chat_id.as_uuid(),
-            seq: to_i32(m.seq, "seq")?,
-            parent_id: m.parent_id.map(|id| id.as_uuid()),
-            role: m.role.as_str().to_owned(),
-            content: m.content.clone(),
-            status: m.status.as_str().to_owned(),
-            model: m.model.clone(),
-            prompt_tokens: m.usage.map(|u| i64::from(u.prompt_tokens)),
-            completion_tokens: m.usage.map(|u| i64::from(u.completion_tokens)),
-            error: m.error.clone(),
-            created_at: m.created_at,
-            updated_at: m.updated_at,
+            id: m.id().as_uuid(),
+            chat_id: m.chat_id().as_uuid(),
+            seq: to_i32(m.seq(), "seq")?,
+            parent_id: m.parent_id().map(|id| id.as_uuid()),
+            role: m.role().as_str().to_owned(),
+            content: m.content().to_owned(),
+            status: m.status().as_str().to_owned(),
+            model: m.model().map(str::to_owned),
+            prompt_tokens: m.usage().map(|u| i64::from(u.prompt_tokens)),
+            completion_tokens: m.usage().map(|u| i64::from(u.completion_tokens)),
+            error: m.error().map(str::to_owned),
+            created_at: m.created_at(),
+            updated_at: m.updated_at(),
         })
     }
 
@@ -110,7 +111,7 @@ impl MessageRow {
             }),
             _ => None,
         };
-        Ok(Message {
+        Ok(Message::restore(MessageParts {
             id: MessageId::from_uuid(self.id),
             chat_id: ChatId::from_uuid(self.chat_id),
             seq: to_u32(self.seq, "seq")?,
@@ -127,7 +128,7 @@ impl MessageRow {
             error: self.error,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        })
+        }))
     }
 }
 

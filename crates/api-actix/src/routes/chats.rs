@@ -34,7 +34,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chats.create(&actor, body.try_into_create()?).await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/chats/{}", chat.id)))
+        .insert_header((header::LOCATION, format!("/api/v1/chats/{}", chat.id())))
         .json(ChatDto::from(&chat)))
 }
 

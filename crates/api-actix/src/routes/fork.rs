@@ -26,6 +26,6 @@ pub async fn fork(
     let message = body.try_into_message()?;
     let chat = state.messages.fork(&actor, id, message).await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/chats/{}", chat.id)))
+        .insert_header((header::LOCATION, format!("/api/v1/chats/{}", chat.id())))
         .json(ChatDto::from(&chat)))
 }

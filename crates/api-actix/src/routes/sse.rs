@@ -78,8 +78,8 @@ pub fn failed(
 ) -> ApiError {
     ApiError::ReplayedFailure {
         detail: reply
-            .error
-            .clone()
+            .error()
+            .map(str::to_owned)
             .unwrap_or_else(|| "the reply failed".into()),
         failure,
         stored: Box::new((message.map(MessageDto::from), MessageDto::from(reply))),

@@ -127,7 +127,7 @@ pub async fn replay(
             .messages
             .settled(actor, reply, state.replay_wait)
             .await?;
-        if reply.status == domain::MessageStatus::Failed {
+        if reply.status() == domain::MessageStatus::Failed {
             let failure = domain::services::ReplyFailure::of(&reply);
             return Err(sse::failed(Some(&message), &reply, failure));
         }
@@ -136,7 +136,7 @@ pub async fn replay(
             reply: MessageDto::from(&reply),
         }));
     }
-    let follow = state.messages.follow_reply(actor, reply.id, 0).await?;
+    let follow = state.messages.follow_reply(actor, reply.id(), 0).await?;
     let first = sse::event(sse::MESSAGE_ID, "message", &MessageDto::from(&message));
     let events = sse::followed(follow, Some(message), crate::request_id::current());
     Ok(sse::response(

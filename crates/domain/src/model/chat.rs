@@ -1,7 +1,5 @@
-//! The chat entity, its title and its generation settings.
+//! A chat's title and its generation settings (the entity is in `chat_entity`).
 
-use super::ids::{ChatId, MessageId, UserId};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A chat's title: 1 to 200 characters after trimming white space.
@@ -267,29 +265,6 @@ pub struct ChatSettings {
     pub temperature: Option<Temperature>,
     /// Largest reply, in tokens.
     pub max_tokens: Option<MaxTokens>,
-}
-
-/// A conversation owned by one user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Chat {
-    /// Its identifier.
-    pub id: ChatId,
-    /// The user who owns it; nobody else can see it.
-    pub owner: UserId,
-    /// Its title.
-    pub title: ChatTitle,
-    /// How its replies are generated.
-    pub settings: ChatSettings,
-    /// How many messages it holds; also the `seq` of its last message.
-    pub message_count: u32,
-    /// The last message of the branch shown by default (`None` while it has none).
-    #[serde(default)]
-    pub active_leaf_id: Option<MessageId>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// Last activity: a change to the chat or to any of its messages.
-    pub updated_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

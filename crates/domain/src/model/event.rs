@@ -1,8 +1,8 @@
 //! Domain events: one per state change, and their CloudEvents 1.0 JSON form.
 
-use super::chat::Chat;
+use super::chat_entity::Chat;
 use super::ids::{ChatId, EventId, MessageId, UserId};
-use super::message::Message;
+use super::message_entity::Message;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,7 @@ impl EventKind {
             | EventKind::MessageUpdated(m)
             | EventKind::MessageFailed(m)
             | EventKind::MessageCancelled(m)
-            | EventKind::MessageCompleted { message: m, .. } => Some(m.seq),
+            | EventKind::MessageCompleted { message: m, .. } => Some(m.seq()),
             EventKind::MessageDeleted { seq, .. } => Some(*seq),
             _ => None,
         }
@@ -185,7 +185,7 @@ impl Event {
             | EventKind::MessageUpdated(m)
             | EventKind::MessageFailed(m)
             | EventKind::MessageCancelled(m)
-            | EventKind::MessageCompleted { message: m, .. } => m.model.as_deref(),
+            | EventKind::MessageCompleted { message: m, .. } => m.model(),
             _ => None,
         }
     }
@@ -259,13 +259,13 @@ impl Event {
 
 fn chat_data(c: &Chat) -> serde_json::Value {
     serde_json::json!({
-        "id": c.id,
-        "title": c.title,
-        "settings": c.settings,
-        "messageCount": c.message_count,
-        "activeLeafId": c.active_leaf_id,
-        "createdAt": c.created_at,
-        "updatedAt": c.updated_at,
+        "id": c.id(),
+        "title": c.title(),
+        "settings": c.settings(),
+        "messageCount": c.message_count(),
+        "activeLeafId": c.active_leaf_id(),
+        "createdAt": c.created_at(),
+        "updatedAt": c.updated_at(),
     })
 }
 
@@ -280,7 +280,7 @@ mod tests {
 
     fn chat() -> Chat {
         let now = Utc::now();
-        Chat {
+        Chat::restore(crate::model::ChatParts {
             id: ChatId::new(),
             owner: UserId::parse("alice").unwrap(),
             title: ChatTitle::default(),
@@ -289,7 +289,7 @@ mod tests {
             active_leaf_id: None,
             created_at: now,
             updated_at: now,
-        }
+        })
     }
 
     #[test]
@@ -297,15 +297,15 @@ mod tests {
         let c = chat();
         let e = Event::new(
             Utc::now(),
-            c.owner.clone(),
-            c.id,
+            c.owner().clone(),
+            c.id(),
             EventKind::ChatCreated(c.clone()),
         )
         .with_request_id(Some("req-1".into()));
         let ce = e.to_cloudevent("/chat-service");
         assert_eq!(ce["specversion"], "1.0");
         assert_eq!(ce["type"], "chat.created");
-        assert_eq!(ce["subject"], c.id.to_string());
+        assert_eq!(ce["subject"], c.id().to_string());
         assert_eq!(ce["id"], e.id.to_string());
         assert_eq!(ce["userid"], "alice");
         assert_eq!(ce["requestid"], "req-1");
@@ -317,9 +317,9 @@ mod tests {
     fn message_events_carry_seq_and_latency() {
         let c = chat();
         let now = Utc::now();
-        let m = Message {
+        let m = Message::restore(crate::model::MessageParts {
             id: MessageId::new(),
-            chat_id: c.id,
+            chat_id: c.id(),
             seq: 2,
             parent_id: None,
             branch: Default::default(),
@@ -331,11 +331,11 @@ mod tests {
             error: None,
             created_at: now,
             updated_at: now,
-        };
+        });
         let e = Event::new(
             now,
-            c.owner,
-            c.id,
+            c.owner().clone(),
+            c.id(),
             EventKind::MessageCompleted {
                 message: m,
                 latency_ms: 7,
@@ -357,7 +357,12 @@ mod tests {
     #[test]
     fn events_stored_before_the_provider_attribute_still_read() {
         let c = chat();
-        let e = Event::new(Utc::now(), c.owner.clone(), c.id, EventKind::ChatCreated(c));
+        let e = Event::new(
+            Utc::now(),
+            c.owner().clone(),
+            c.id(),
+            EventKind::ChatCreated(c),
+        );
         let mut v = serde_json::to_value(&e).unwrap();
         assert!(v.get("provider").is_none());
         v.as_object_mut().unwrap().remove("provider");
@@ -370,9 +375,9 @@ mod tests {
         let c = chat();
         let e = Event::new(
             Utc::now(),
-            c.owner.clone(),
-            c.id,
-            EventKind::ChatDeleted { chat_id: c.id },
+            c.owner().clone(),
+            c.id(),
+            EventKind::ChatDeleted { chat_id: c.id() },
         );
         let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(back, e);

@@ -1,7 +1,7 @@
-//! The message entity: content, role, status and token usage.
+//! The values of a message: content, role, status, token usage and branch place (the
+//! entity is in `message_entity`).
 
-use super::ids::{ChatId, MessageId};
-use chrono::{DateTime, Utc};
+use super::ids::MessageId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -193,45 +193,6 @@ impl Branch {
             next_id: siblings.get(pos + 1).copied(),
         }
     }
-}
-
-/// One message of a chat.
-///
-/// Assistant replies are the only messages whose content can be empty (a reply
-/// that failed before its first token), so `content` is a plain `String` here;
-/// user input is always checked through [`MessageContent`] first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    /// Its identifier.
-    pub id: MessageId,
-    /// The chat it belongs to.
-    pub chat_id: ChatId,
-    /// Its position in the chat: 1, 2, 3… with no gaps.
-    pub seq: u32,
-    /// The message it follows: `None` for a first message (a root of the tree).
-    #[serde(default)]
-    pub parent_id: Option<MessageId>,
-    /// Its place among its siblings, as of the read that returned it. Derived, not
-    /// stored, and not carried by events (siblings added later would make it stale).
-    #[serde(skip)]
-    pub branch: Branch,
-    /// Who wrote it.
-    pub role: Role,
-    /// Its text.
-    pub content: String,
-    /// Where it is in its life.
-    pub status: MessageStatus,
-    /// The model that wrote it (replies only).
-    pub model: Option<String>,
-    /// Tokens used (replies only, when the provider reported them).
-    pub usage: Option<Usage>,
-    /// Why it failed (failed replies only).
-    pub error: Option<String>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

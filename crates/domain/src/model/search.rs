@@ -15,7 +15,7 @@
 //! renders the parsed query in a canonical form that it reads exactly so.
 
 use super::ids::{ChatId, MessageId};
-use super::message::Message;
+use super::message_entity::Message;
 use super::page::{decode, encode, storable_time, PageError};
 use super::text::{query_words, words, WordIndex};
 use super::ChatTitle;
@@ -228,8 +228,8 @@ impl MessageSearchCursor {
     pub fn after(hit: &SearchRow) -> Self {
         Self {
             relevance: hit.relevance,
-            created_at: hit.message.created_at,
-            id: hit.message.id,
+            created_at: hit.message.created_at(),
+            id: hit.message.id(),
         }
     }
 

@@ -75,17 +75,13 @@ impl ChatService {
                 .map_err(ChatError::InvalidSettings)?;
         }
         let now = self.clock.now();
-        let chat = Chat {
-            id: ChatId::new(),
-            owner: actor.user.clone(),
-            title: cmd.title.unwrap_or_default(),
-            settings: cmd.settings.unwrap_or_default(),
-            message_count: 0,
-            active_leaf_id: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let event = self.event(actor, chat.id, EventKind::ChatCreated(chat.clone()));
+        let chat = Chat::new(
+            actor.user.clone(),
+            cmd.title.unwrap_or_default(),
+            cmd.settings.unwrap_or_default(),
+            now,
+        );
+        let event = self.event(actor, chat.id(), EventKind::ChatCreated(chat.clone()));
         self.chats.insert_chat(&chat, &event).await?;
         Ok(chat)
     }
@@ -94,7 +90,7 @@ impl ChatService {
     #[tracing::instrument(skip_all, fields(chat_id = %id))]
     pub async fn get(&self, actor: &Actor, id: ChatId) -> Result<Chat, ChatError> {
         match self.chats.find_chat(id).await? {
-            Some(chat) if chat.owner == actor.user => Ok(chat),
+            Some(chat) if *chat.owner() == actor.user => Ok(chat),
             _ => Err(ChatError::NotFound),
         }
     }
@@ -118,14 +114,12 @@ impl ChatService {
         loop {
             let current = self.get(actor, id).await?;
             let mut chat = current.clone();
-            if let Some(t) = &cmd.title {
-                chat.title = t.clone();
-            }
-            if let Some(s) = &cmd.settings {
-                chat.settings = s.clone();
-            }
-            chat.updated_at = self.clock.now().max(current.updated_at);
-            let event = self.event(actor, chat.id, EventKind::ChatUpdated(chat.clone()));
+            chat.update(
+                cmd.title.as_ref(),
+                cmd.settings.as_ref(),
+                self.clock.now().max(current.updated_at()),
+            );
+            let event = self.event(actor, chat.id(), EventKind::ChatUpdated(chat.clone()));
             match self.chats.update_chat(&chat, &current, &event).await {
                 Ok(()) => return Ok(chat),
                 Err(StoreError::Conflict) if attempt < UPDATE_ATTEMPTS => attempt += 1,
@@ -143,8 +137,12 @@ impl ChatService {
     #[tracing::instrument(skip_all, fields(chat_id = %id))]
     pub async fn delete(&self, actor: &Actor, id: ChatId) -> Result<(), ChatError> {
         let chat = self.get(actor, id).await?;
-        let event = self.event(actor, chat.id, EventKind::ChatDeleted { chat_id: chat.id });
-        self.chats.delete_chat(chat.id, &event).await?;
+        let event = self.event(
+            actor,
+            chat.id(),
+            EventKind::ChatDeleted { chat_id: chat.id() },
+        );
+        self.chats.delete_chat(chat.id(), &event).await?;
         Ok(())
     }
 
@@ -186,8 +184,8 @@ fn paginate(mut rows: Vec<Chat>, limit: u32) -> Page<Chat, ChatCursor> {
     let next = more
         .then(|| {
             rows.last().map(|c| ChatCursor {
-                updated_at: c.updated_at,
-                id: c.id,
+                updated_at: c.updated_at(),
+                id: c.id(),
             })
         })
         .flatten();

@@ -76,7 +76,7 @@ impl Cursor {
                     .await?;
                 let full = page.len() >= self.message_page as usize;
                 self.current = match page.last() {
-                    Some(last) if full => Some((chat, last.seq)),
+                    Some(last) if full => Some((chat, last.seq())),
                     _ => None,
                 };
                 self.messages.extend(page);
@@ -84,8 +84,8 @@ impl Cursor {
             }
             if let Some(c) = self.chats.pop_front() {
                 self.counts.0 += 1;
-                if c.message_count > 0 {
-                    self.current = Some((c.id, 0));
+                if c.message_count() > 0 {
+                    self.current = Some((c.id(), 0));
                 }
                 return Ok(Some(ExportItem::Chat(c)));
             }
@@ -104,7 +104,7 @@ impl Cursor {
                 .export_chats(&self.owner, self.after_chat, self.chat_page)
                 .await?;
             self.chats_left = page.len() >= self.chat_page as usize;
-            self.after_chat = page.last().map(|c| c.id);
+            self.after_chat = page.last().map(|c| c.id());
             self.chats.extend(page);
         }
     }

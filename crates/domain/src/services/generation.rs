@@ -46,7 +46,7 @@ pub struct Generation {
 impl std::fmt::Debug for Generation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Generation")
-            .field("reply", &self.reply.id)
+            .field("reply", &self.reply.id())
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +127,7 @@ async fn store_final(
             Err(crate::ports::StoreError::Unavailable(e)) => {
                 match (&inner.sleeper, delays.next()) {
                     (Some(sleeper), Some(ms)) => {
-                        tracing::warn!(error = %e, message_id = %reply.id, "storage unavailable while storing a reply; retrying");
+                        tracing::warn!(error = %e, message_id = %reply.id(), "storage unavailable while storing a reply; retrying");
                         sleeper.sleep(std::time::Duration::from_millis(*ms)).await;
                     }
                     _ => return Err(crate::ports::StoreError::Unavailable(e)),
@@ -172,7 +172,7 @@ impl Generation {
     /// else sees it, so the streamed text is the stored text.
     ///
     /// A provider failure is `Err(SendError::Llm)`, with the stored failed reply.
-    #[tracing::instrument(skip_all, fields(chat_id = %self.reply.chat_id, message_id = %self.reply.id))]
+    #[tracing::instrument(skip_all, fields(chat_id = %self.reply.chat_id(), message_id = %self.reply.id()))]
     pub async fn run<F: FnMut(&str) + Send>(self, mut on_delta: F) -> Result<Message, SendError> {
         let Generation {
             inner,
@@ -193,7 +193,7 @@ impl Generation {
             inner.clock.clone(),
             inner.sleeper.clone(),
             inner.live_config.clone(),
-            reply.id,
+            reply.id(),
             inner.instance.clone(),
         )
         .await;
@@ -272,13 +272,10 @@ impl Generation {
         writer.flush_all(&content).await;
 
         let now = inner.clock.now();
-        reply.content = content;
-        reply.model = Some(model);
-        reply.usage = usage;
-        reply.updated_at = now;
+        reply.record_output(content, model, usage, now);
         let kind = match &end {
             End::Done => {
-                reply.status = MessageStatus::Complete;
+                reply.complete();
                 let latency_ms = u64::try_from((now - started).num_milliseconds()).unwrap_or(0);
                 EventKind::MessageCompleted {
                     message: reply.clone(),
@@ -286,22 +283,20 @@ impl Generation {
                 }
             }
             End::Failed(e) => {
-                reply.status = MessageStatus::Failed;
-                reply.error = Some(storable(&e.to_string()).into_owned());
+                reply.fail(storable(&e.to_string()).into_owned());
                 EventKind::MessageFailed(reply.clone())
             }
             End::Taken => {
-                reply.status = MessageStatus::Failed;
-                reply.error = Some(super::live_reaper::INTERRUPTED.into());
+                reply.fail(super::live_reaper::INTERRUPTED.into());
                 EventKind::MessageFailed(reply.clone())
             }
             End::Cancelled(_) => {
-                reply.status = MessageStatus::Cancelled;
+                reply.cancel();
                 EventKind::MessageCancelled(reply.clone())
             }
         };
         let event = inner.tag_provider(
-            Event::new(now, actor.user.clone(), reply.chat_id, kind)
+            Event::new(now, actor.user.clone(), reply.chat_id(), kind)
                 .with_request_id(actor.request_id.clone()),
         );
         let charge = super::usage::reply_entry(&actor.user, &reply, prompt_estimate);
@@ -310,13 +305,13 @@ impl Generation {
             Err(crate::ports::StoreError::Unavailable(e)) => {
                 // The lease is left to lapse: whoever notices marks the reply failed
                 // with the text the live state holds.
-                tracing::error!(error = %e, message_id = %reply.id, "the reply could not be stored");
+                tracing::error!(error = %e, message_id = %reply.id(), "the reply could not be stored");
                 return Err(SendError::Unavailable(e));
             }
             Err(e) => {
                 // Anything but unavailable storage: store the reply failed, so that
                 // it does not stay `streaming` and the chat is not wedged.
-                tracing::error!(error = %e, message_id = %reply.id, "storing the reply failed; storing it failed");
+                tracing::error!(error = %e, message_id = %reply.id(), "storing the reply failed; storing it failed");
                 store_failed_instead(&inner, &actor, &mut reply, &e).await?
             }
         };
@@ -325,7 +320,7 @@ impl Generation {
         }
         if !stored {
             // Cancelled or deleted meanwhile (possibly by another replica): report what is stored.
-            match inner.messages.find_message(reply.id).await? {
+            match inner.messages.find_message(reply.id()).await? {
                 Some(m) => reply = m,
                 None => {
                     writer.finish(LiveEnd::Failed).await;
@@ -333,7 +328,7 @@ impl Generation {
                 }
             }
         }
-        writer.finish(live_end(reply.status)).await;
+        writer.finish(live_end(reply.status())).await;
         match end {
             End::Failed(error) if stored => Err(SendError::Llm {
                 error,
@@ -367,13 +362,12 @@ async fn store_failed_instead(
     reply: &mut Message,
     cause: &crate::ports::StoreError,
 ) -> Result<bool, SendError> {
-    reply.status = MessageStatus::Failed;
-    reply.error = Some(storable(&format!("{NOT_STORED}: {cause}")).into_owned());
+    reply.fail(storable(&format!("{NOT_STORED}: {cause}")).into_owned());
     let event = inner.tag_provider(
         Event::new(
             inner.clock.now(),
             actor.user.clone(),
-            reply.chat_id,
+            reply.chat_id(),
             EventKind::MessageFailed(reply.clone()),
         )
         .with_request_id(actor.request_id.clone()),
@@ -382,13 +376,13 @@ async fn store_failed_instead(
         Ok(stored) => Ok(stored),
         Err(e) => {
             // Not even that: keep the text out of it, as a last resort.
-            tracing::error!(error = %e, message_id = %reply.id, "storing the failed reply failed too; storing it without its text");
-            reply.content = String::new();
+            tracing::error!(error = %e, message_id = %reply.id(), "storing the failed reply failed too; storing it without its text");
+            reply.drop_content();
             let event = inner.tag_provider(
                 Event::new(
                     inner.clock.now(),
                     actor.user.clone(),
-                    reply.chat_id,
+                    reply.chat_id(),
                     EventKind::MessageFailed(reply.clone()),
                 )
                 .with_request_id(actor.request_id.clone()),

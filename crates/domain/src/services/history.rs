@@ -48,9 +48,9 @@ pub fn estimate_tokens(text: &str) -> u32 {
 /// Whether a stored message belongs in a prompt: finished text (complete, or the
 /// partial text of a cancelled reply); failed and in-progress replies are left out.
 pub fn is_context(m: &Message) -> bool {
-    match m.status {
+    match m.status() {
         MessageStatus::Complete => true,
-        MessageStatus::Cancelled => !m.content.is_empty(),
+        MessageStatus::Cancelled => !m.content().is_empty(),
         MessageStatus::Failed | MessageStatus::Streaming => false,
     }
 }
@@ -67,14 +67,14 @@ pub fn build_prompt(
     let mut used = estimate_tokens(new_message).saturating_add(system.map_or(0, estimate_tokens));
     let mut kept: Vec<PromptMessage> = Vec::new();
     for m in history_newest_first.iter().filter(|m| is_context(m)) {
-        let cost = estimate_tokens(&m.content);
+        let cost = estimate_tokens(m.content());
         if used.saturating_add(cost) > budget {
             break;
         }
         used += cost;
         kept.push(PromptMessage {
-            role: m.role,
-            content: m.content.clone(),
+            role: m.role(),
+            content: m.content().to_owned(),
         });
     }
     let mut prompt = Vec::with_capacity(kept.len() + 2);
@@ -100,7 +100,7 @@ mod tests {
 
     fn msg(seq: u32, role: Role, content: &str, status: MessageStatus) -> Message {
         let now = Utc::now();
-        Message {
+        Message::restore(crate::model::MessageParts {
             id: MessageId::new(),
             chat_id: ChatId::new(),
             seq,
@@ -114,7 +114,7 @@ mod tests {
             error: None,
             created_at: now,
             updated_at: now,
-        }
+        })
     }
 
     #[test]

@@ -36,16 +36,21 @@ impl MessageService {
                 continue;
             }
             match self.inner.messages.find_message(id).await? {
-                Some(m) if m.status == MessageStatus::Streaming => {
-                    let Some(chat) = self.inner.chats.find_chat(m.chat_id).await? else {
+                Some(m) if m.status() == MessageStatus::Streaming => {
+                    let Some(chat) = self.inner.chats.find_chat(m.chat_id()).await? else {
                         continue;
                     };
-                    if self.mark_interrupted(&Actor::new(chat.owner), m).await? {
+                    if self
+                        .mark_interrupted(&Actor::new(chat.owner().clone()), m)
+                        .await?
+                    {
                         marked += 1;
                     }
                 }
                 Some(m) => {
-                    let _ = live.finish(id, super::generation::live_end(m.status)).await;
+                    let _ = live
+                        .finish(id, super::generation::live_end(m.status()))
+                        .await;
                 }
                 None => {
                     let _ = live.finish(id, LiveEnd::Failed).await;
@@ -74,11 +79,11 @@ impl MessageService {
         let cutoff = self.stale_before();
         let mut busy = None;
         for m in streaming {
-            let running = self.inner.is_running(m.id);
-            if !running && (m.updated_at < cutoff || self.lease_lapsed(&m).await) {
+            let running = self.inner.is_running(m.id());
+            if !running && (m.updated_at() < cutoff || self.lease_lapsed(&m).await) {
                 self.mark_interrupted(actor, m).await?;
-            } else if busy.is_none() && m.updated_at >= cutoff {
-                busy = Some(m.id);
+            } else if busy.is_none() && m.updated_at() >= cutoff {
+                busy = Some(m.id());
             }
         }
         Ok(busy)
@@ -91,14 +96,14 @@ impl MessageService {
             return false;
         };
         let now = self.inner.clock.now();
-        match live.lease(m.id).await {
+        match live.lease(m.id()).await {
             Ok(Some(lease)) => lease.until < now,
             Ok(None) => {
-                m.created_at + super::live_replies::chrono_of(self.inner.live_config.lease_ttl)
+                m.created_at() + super::live_replies::chrono_of(self.inner.live_config.lease_ttl)
                     < now
             }
             Err(e) => {
-                tracing::debug!(error = %e, message_id = %m.id, "lease unknown; only the age of the reply counts");
+                tracing::debug!(error = %e, message_id = %m.id(), "lease unknown; only the age of the reply counts");
                 false
             }
         }
@@ -107,21 +112,18 @@ impl MessageService {
     /// Stores `m` failed with the text the live state holds (when it holds more than
     /// storage); returns whether it was still streaming.
     async fn mark_interrupted(&self, actor: &Actor, mut m: Message) -> Result<bool, StoreError> {
-        tracing::warn!(message_id = %m.id, "marking an abandoned streaming reply as failed");
+        tracing::warn!(message_id = %m.id(), "marking an abandoned streaming reply as failed");
         if let Some(live) = &self.inner.live {
-            if let Ok(Some(text)) = live.read(m.id, 0).await {
-                if text.text.len() > m.content.len() {
-                    m.content = text.text;
-                }
+            if let Ok(Some(text)) = live.read(m.id(), 0).await {
+                m.catch_up(text.text);
             }
         }
-        m.status = MessageStatus::Failed;
-        m.error = Some(INTERRUPTED.into());
-        m.updated_at = self.inner.clock.now();
-        let event = self.event(actor, m.chat_id, EventKind::MessageFailed(m.clone()));
+        m.fail(INTERRUPTED.into());
+        m.touch(self.inner.clock.now());
+        let event = self.event(actor, m.chat_id(), EventKind::MessageFailed(m.clone()));
         let stored = self.inner.messages.finish_reply(&m, &event, None).await?;
         if let (true, Some(live)) = (stored, &self.inner.live) {
-            let _ = live.finish(m.id, LiveEnd::Failed).await;
+            let _ = live.finish(m.id(), LiveEnd::Failed).await;
         }
         Ok(stored)
     }

@@ -38,7 +38,7 @@ fn nul_is_removed_before_streaming_and_storing() {
     let (id, chats, mut messages) = ready_to_send();
     messages
         .expect_finish_reply()
-        .withf(|m, _, _| m.content == "ab c" && m.status == MessageStatus::Complete)
+        .withf(|m, _, _| m.content() == "ab c" && m.status() == MessageStatus::Complete)
         .times(1)
         .returning(|_, _, _| Ok(true));
     let svc = message_service(chats, messages, chunks(&["a\0b", "\0", " c\0"]));
@@ -46,7 +46,7 @@ fn nul_is_removed_before_streaming_and_storing() {
     let mut streamed = String::new();
     let reply = block_on(turn.generation.run(|d| streamed.push_str(d))).unwrap();
     assert_eq!(streamed, "ab c");
-    assert_eq!(reply.content, streamed);
+    assert_eq!(reply.content(), streamed);
 }
 
 #[test]
@@ -59,20 +59,20 @@ fn a_final_write_refused_otherwise_than_unavailable_is_stored_failed() {
         .returning(move |m, e, _| {
             calls += 1;
             if calls == 1 {
-                assert_eq!(m.status, MessageStatus::Complete);
+                assert_eq!(m.status(), MessageStatus::Complete);
                 Err(StoreError::Unknown(anyhow::anyhow!(
                     "refused by the database"
                 )))
             } else {
-                assert_eq!(m.status, MessageStatus::Failed);
-                assert_eq!(m.content, "text", "the text is kept");
+                assert_eq!(m.status(), MessageStatus::Failed);
+                assert_eq!(m.content(), "text", "the text is kept");
                 assert_eq!(e.kind.type_name(), "message.failed");
                 Ok(true)
             }
         });
     let svc = message_service(chats, messages, chunks(&["te", "xt"]));
     let reply = block_on(send(&svc, id).generation.run(|_| {})).unwrap();
-    assert_eq!(reply.status, MessageStatus::Failed);
+    assert_eq!(reply.status(), MessageStatus::Failed);
     assert_eq!(ReplyFailure::of(&reply), ReplyFailure::Interrupted);
 }
 
@@ -106,7 +106,7 @@ fn stored_failures_are_told_apart_by_kind() {
             ReplyFailure::Provider,
         ),
     ] {
-        m.error = Some(error.clone());
+        m.tweak(|p| p.error = Some(error.clone()));
         assert_eq!(ReplyFailure::of(&m), kind, "{error}");
     }
 }

@@ -80,7 +80,7 @@ mod testing_support {
 
     pub fn message(chat_id: ChatId, seq: u32, role: Role, status: MessageStatus) -> Message {
         let now = Utc::now();
-        Message {
+        Message::restore(crate::model::MessageParts {
             id: MessageId::new(),
             chat_id,
             seq,
@@ -94,6 +94,6 @@ mod testing_support {
             error: None,
             created_at: now,
             updated_at: now,
-        }
+        })
     }
 }

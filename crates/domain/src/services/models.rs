@@ -48,7 +48,7 @@ impl Inner {
     /// The name of the model a reply in `chat` is asked of: the chat's own, else the
     /// catalog's default, else the configured default.
     pub(crate) fn model_name_for(&self, chat: &Chat) -> String {
-        if let Some(m) = &chat.settings.model {
+        if let Some(m) = &chat.settings().model {
             return m.as_str().to_owned();
         }
         self.catalog
@@ -67,7 +67,7 @@ impl Inner {
         match &self.catalog {
             Some(c) => c
                 .models()
-                .model_for(&chat.settings)
+                .model_for(chat.settings())
                 .map(|_| ())
                 .map_err(SendError::Model),
             None => Ok(()),

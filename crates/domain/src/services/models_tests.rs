@@ -46,7 +46,7 @@ fn settings(model: Option<&str>, max: Option<u32>) -> ChatSettings {
 
 fn chat(settings: ChatSettings) -> Chat {
     let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    Chat {
+    Chat::restore(crate::model::ChatParts {
         id: ChatId::new(),
         owner: UserId::parse("alice").unwrap(),
         title: ChatTitle::default(),
@@ -55,7 +55,7 @@ fn chat(settings: ChatSettings) -> Chat {
         active_leaf_id: None,
         created_at: t,
         updated_at: t,
-    }
+    })
 }
 
 #[test]
@@ -158,8 +158,8 @@ fn send(svc: &MessageService, chat_id: ChatId) -> Result<Turn, SendError> {
 fn a_chat_without_a_model_uses_the_catalogs_default_and_events_name_its_provider() {
     let c = chat(ChatSettings::default());
     let (svc, events, requests) = send_with(c.clone(), 1);
-    let turn = send(&svc, c.id).unwrap();
-    assert_eq!(turn.reply.model.as_deref(), Some("big"));
+    let turn = send(&svc, c.id()).unwrap();
+    assert_eq!(turn.reply.model(), Some("big"));
     block_on(turn.generation.run(|_| {})).unwrap();
     assert_eq!(requests.lock().unwrap()[0].model, "big");
     let events = events.lock().unwrap();
@@ -173,7 +173,7 @@ fn a_chat_whose_model_is_no_longer_listed_stores_nothing() {
     let c = chat(settings(Some("retired"), None));
     let (svc, _, _) = send_with(c.clone(), 0);
     assert!(matches!(
-        send(&svc, c.id),
+        send(&svc, c.id()),
         Err(SendError::Model(ModelChoiceError::NotListed { .. }))
     ));
 }
@@ -182,7 +182,7 @@ fn a_chat_whose_model_is_no_longer_listed_stores_nothing() {
 fn max_tokens_above_a_lowered_ceiling_is_bounded() {
     let c = chat(settings(Some("small"), Some(10_000)));
     let (svc, _, requests) = send_with(c.clone(), 1);
-    let turn = send(&svc, c.id).unwrap();
+    let turn = send(&svc, c.id()).unwrap();
     block_on(turn.generation.run(|_| {})).unwrap();
     assert_eq!(requests.lock().unwrap()[0].max_tokens, Some(500));
 }
@@ -194,11 +194,11 @@ fn the_observer_hears_of_every_stored_reply() {
     let mut observer = MockReplyObserver::new();
     observer
         .expect_reply_stored()
-        .withf(|a, r| a.user.as_str() == "alice" && r.status == MessageStatus::Complete)
+        .withf(|a, r| a.user.as_str() == "alice" && r.status() == MessageStatus::Complete)
         .times(1)
         .return_const(());
     let svc = svc.with_observer(Arc::new(observer));
-    let turn = send(&svc, c.id).unwrap();
+    let turn = send(&svc, c.id()).unwrap();
     block_on(turn.generation.run(|_| {})).unwrap();
 }
 

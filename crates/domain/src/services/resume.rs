@@ -28,7 +28,7 @@ pub enum ReplyFailure {
 impl ReplyFailure {
     /// The failure a failed reply records (from the error the service stored).
     pub fn of(reply: &Message) -> Self {
-        let error = reply.error.as_deref().unwrap_or_default();
+        let error = reply.error().unwrap_or_default();
         let timed_out = [
             TimeoutKind::Connect,
             TimeoutKind::FirstToken,
@@ -75,7 +75,7 @@ pub struct ReplyFollow {
 impl std::fmt::Debug for ReplyFollow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReplyFollow")
-            .field("reply", &self.reply.id)
+            .field("reply", &self.reply.id())
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +115,7 @@ impl From<StoreError> for ResumeError {
 
 /// The last event for a reply that is no longer streaming.
 fn final_event(reply: Message) -> ReplyEvent {
-    if reply.status == MessageStatus::Failed {
+    if reply.status() == MessageStatus::Failed {
         let failure = ReplyFailure::of(&reply);
         ReplyEvent::Failed(reply, failure)
     } else {
@@ -138,7 +138,7 @@ fn rest(content: &str, from: u64) -> Result<Option<&str>, ResumeError> {
 /// The events of a reply that ended: the missing text, then the final event.
 fn ended(reply: Message, from: u64) -> Result<Vec<ReplyEvent>, ResumeError> {
     let mut events = Vec::new();
-    if let Some(text) = rest(&reply.content, from)? {
+    if let Some(text) = rest(reply.content(), from)? {
         events.push(ReplyEvent::Delta {
             offset: from,
             text: text.to_owned(),
@@ -234,8 +234,8 @@ impl Following {
     async fn check(&mut self) {
         let stored = self.svc.inner.messages.find_message(self.id).await;
         match stored {
-            Ok(Some(m)) if m.status != MessageStatus::Streaming => {
-                if let Ok(Some(text)) = rest(&m.content, self.sent) {
+            Ok(Some(m)) if m.status() != MessageStatus::Streaming => {
+                if let Ok(Some(text)) = rest(m.content(), self.sent) {
                     self.queue.push_back(ReplyEvent::Delta {
                         offset: self.sent,
                         text: text.to_owned(),
@@ -272,15 +272,15 @@ impl MessageService {
     /// A `streaming` reply with the text generated so far (from the live state; as
     /// stored when that is unavailable). Other messages are returned as they are.
     pub(crate) async fn with_live_text(&self, mut m: Message) -> Message {
-        if m.status != MessageStatus::Streaming {
+        if m.status() != MessageStatus::Streaming {
             return m;
         }
         if let Some(live) = &self.inner.live {
-            match live.read(m.id, 0).await {
-                Ok(Some(t)) if t.text.len() > m.content.len() => m.content = t.text,
+            match live.read(m.id(), 0).await {
+                Ok(Some(t)) if t.text.len() > m.content().len() => m.catch_up(t.text),
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::debug!(error = %e, message_id = %m.id, "partial text unavailable")
+                    tracing::debug!(error = %e, message_id = %m.id(), "partial text unavailable")
                 }
             }
         }
@@ -300,10 +300,10 @@ impl MessageService {
         after: u64,
     ) -> Result<ReplyFollow, ResumeError> {
         let (_, reply) = self.owned_message(actor, id).await?;
-        if reply.role != Role::Assistant {
+        if reply.role() != Role::Assistant {
             return Err(ResumeError::NotAReply);
         }
-        if reply.status != MessageStatus::Streaming {
+        if reply.status() != MessageStatus::Streaming {
             let events = ended(reply.clone(), after)?;
             return Ok(ReplyFollow {
                 reply,
@@ -343,10 +343,10 @@ impl MessageService {
         reply: Message,
         within: Duration,
     ) -> Result<Message, ResumeError> {
-        if reply.status != MessageStatus::Streaming {
+        if reply.status() != MessageStatus::Streaming {
             return Ok(reply);
         }
-        let follow = self.follow_reply(actor, reply.id, u64::MAX).await;
+        let follow = self.follow_reply(actor, reply.id(), u64::MAX).await;
         let mut events = match follow {
             Ok(f) => f.events,
             // Without live state, storage alone tells.
@@ -375,7 +375,7 @@ impl MessageService {
         };
         match ended {
             Some(m) => Ok(m),
-            None => Ok(self.owned_message(actor, reply.id).await?.1),
+            None => Ok(self.owned_message(actor, reply.id()).await?.1),
         }
     }
 }

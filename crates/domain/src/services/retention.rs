@@ -42,9 +42,9 @@ impl std::fmt::Debug for RetentionService {
 pub fn retention_deleted_event(chat: &Chat, at: DateTime<Utc>) -> Event {
     Event::new(
         at,
-        chat.owner.clone(),
-        chat.id,
-        EventKind::ChatDeleted { chat_id: chat.id },
+        chat.owner().clone(),
+        chat.id(),
+        EventKind::ChatDeleted { chat_id: chat.id() },
     )
 }
 

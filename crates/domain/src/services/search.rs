@@ -32,9 +32,9 @@ impl std::fmt::Debug for SearchService {
 
 /// Builds a hit from a stored row (the one place that reads the message for it).
 fn hit(row: SearchRow, query: &MessageQuery) -> SearchHit {
-    let snippet = Snippet::build(&row.message.content, query);
+    let snippet = Snippet::build(row.message.content(), query);
     SearchHit {
-        chat_id: row.message.chat_id,
+        chat_id: row.message.chat_id(),
         chat_title: row.chat_title,
         relevance: row.relevance,
         snippet,
@@ -72,7 +72,7 @@ impl SearchService {
     ) -> Result<Page<SearchHit, MessageSearchCursor>, DataError> {
         if let Some(id) = chat_id {
             match self.chats.find_chat(id).await? {
-                Some(c) if c.owner == actor.user => {}
+                Some(c) if *c.owner() == actor.user => {}
                 _ => return Err(DataError::NotFound),
             }
         }

@@ -24,7 +24,7 @@ pub(super) fn actor(name: &str) -> Actor {
 
 fn stored_chat(owner: &str, count: u32) -> Chat {
     let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    Chat {
+    Chat::restore(crate::model::ChatParts {
         id: ChatId::new(),
         owner: UserId::parse(owner).unwrap(),
         title: ChatTitle::default(),
@@ -33,7 +33,7 @@ fn stored_chat(owner: &str, count: u32) -> Chat {
         active_leaf_id: (count > 0).then(MessageId::new),
         created_at: t,
         updated_at: t,
-    }
+    })
 }
 
 #[test]
@@ -41,23 +41,23 @@ fn create_emits_chat_created_with_the_request_id() {
     let mut repo = MockChatRepository::new();
     repo.expect_insert_chat()
         .withf(|chat, event| {
-            chat.owner.as_str() == "alice"
-                && chat.title.as_str() == "New chat"
+            chat.owner().as_str() == "alice"
+                && chat.title().as_str() == "New chat"
                 && event.kind == EventKind::ChatCreated(chat.clone())
                 && event.request_id.as_deref() == Some("req-7")
-                && event.chat_id == chat.id
+                && event.chat_id == chat.id()
         })
         .times(1)
         .returning(|_, _| Ok(()));
     let svc = ChatService::new(Arc::new(repo), clock());
     let chat = block_on(svc.create(&actor("alice"), CreateChat::default())).unwrap();
-    assert_eq!(chat.message_count, 0);
+    assert_eq!(chat.message_count(), 0);
 }
 
 #[test]
 fn a_foreign_chat_is_not_found() {
     let chat = stored_chat("alice", 0);
-    let id = chat.id;
+    let id = chat.id();
     let mut repo = MockChatRepository::new();
     repo.expect_find_chat()
         .returning(move |_| Ok(Some(chat.clone())));
@@ -81,16 +81,16 @@ fn a_foreign_chat_is_not_found() {
 #[test]
 fn update_keeps_absent_fields_and_emits_chat_updated() {
     let mut chat = stored_chat("alice", 3);
-    chat.settings.temperature = Some(Temperature::new(1.0).unwrap());
-    let id = chat.id;
+    chat.tweak(|p| p.settings.temperature = Some(Temperature::new(1.0).unwrap()));
+    let id = chat.id();
     let mut repo = MockChatRepository::new();
     let found = chat.clone();
     repo.expect_find_chat()
         .returning(move |_| Ok(Some(found.clone())));
     repo.expect_update_chat()
         .withf(|c, expected, e| {
-            c.title.as_str() == "Renamed"
-                && expected.title.as_str() == "New chat"
+            c.title().as_str() == "Renamed"
+                && expected.title().as_str() == "New chat"
                 && matches!(&e.kind, EventKind::ChatUpdated(x) if x == c)
         })
         .times(1)
@@ -101,8 +101,8 @@ fn update_keeps_absent_fields_and_emits_chat_updated() {
         settings: None,
     };
     let updated = block_on(svc.update(&actor("alice"), id, cmd)).unwrap();
-    assert_eq!(updated.settings, chat.settings);
-    assert_eq!(updated.message_count, 3);
+    assert_eq!(updated.settings(), chat.settings());
+    assert_eq!(updated.message_count(), 3);
 }
 
 #[test]
@@ -138,8 +138,8 @@ fn list_asks_for_one_more_row_to_know_if_there_is_a_next_page() {
     assert_eq!(
         page.next,
         Some(ChatCursor {
-            updated_at: chats[1].updated_at,
-            id: chats[1].id
+            updated_at: chats[1].updated_at(),
+            id: chats[1].id()
         })
     );
 }
@@ -147,7 +147,7 @@ fn list_asks_for_one_more_row_to_know_if_there_is_a_next_page() {
 /// Mocks of an empty chat of alice's that accepts a turn; the test adds what it checks.
 pub(super) fn ready_to_send() -> (ChatId, MockChatRepository, MockMessageRepository) {
     let chat = stored_chat("alice", 0);
-    let id = chat.id;
+    let id = chat.id();
     let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
     run_turn_over(&mut messages, None, move |_| facts_of(&chat), |_| Ok(()));
@@ -162,7 +162,7 @@ fn chat_with_message(
     status: MessageStatus,
 ) -> (MockChatRepository, MockMessageRepository) {
     let chat = stored_chat("alice", 2);
-    let cid = chat.id;
+    let cid = chat.id();
     let owned = chat.clone();
     let mut chats = MockChatRepository::new();
     chats
@@ -179,7 +179,7 @@ fn chat_with_message(
         .expect_find_owned_message()
         .returning(move |owner, _| {
             let m = super::testing_support::message(cid, seq, role, status);
-            Ok((owner == &owned.owner).then(|| (owned.clone(), m)))
+            Ok((owner == owned.owner()).then(|| (owned.clone(), m)))
         });
     (chats, messages)
 }
@@ -201,7 +201,7 @@ pub(super) fn message_service(
 #[test]
 fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
     let chat = stored_chat("alice", 4);
-    let id = chat.id;
+    let id = chat.id();
     let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
     run_turn_over(
@@ -211,10 +211,10 @@ fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
         |t| {
             let u = t.user_message.as_ref().unwrap();
             let ok = t.expected_count == 4
-                && u.seq == 5
-                && u.role == Role::User
-                && t.reply.seq == 6
-                && t.reply.status == MessageStatus::Streaming
+                && u.seq() == 5
+                && u.role() == Role::User
+                && t.reply.seq() == 6
+                && t.reply.status() == MessageStatus::Streaming
                 && t.events.len() == 2
                 && t.events
                     .iter()
@@ -233,8 +233,8 @@ fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
         },
     ))
     .unwrap();
-    assert_eq!(turn.message.seq, 5);
-    assert_eq!(turn.reply.seq, 6);
+    assert_eq!(turn.message.seq(), 5);
+    assert_eq!(turn.reply.seq(), 6);
     assert_eq!(svc.active_generations(), 1);
     drop(turn);
     assert_eq!(svc.active_generations(), 0);
@@ -244,7 +244,7 @@ fn send_assigns_the_next_two_seqs_and_emits_two_message_created() {
 fn send_retries_when_another_writer_took_the_seq() {
     let chats = MockChatRepository::new();
     let chat = stored_chat("alice", 0);
-    let id = chat.id;
+    let id = chat.id();
     let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (r, w) = (reads.clone(), reads.clone());
     let mut messages = MockMessageRepository::new();
@@ -254,7 +254,7 @@ fn send_retries_when_another_writer_took_the_seq() {
         move |_| {
             let n = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut c = chat.clone();
-            c.message_count = if n == 0 { 0 } else { 2 };
+            c.tweak(|p| p.message_count = if n == 0 { 0 } else { 2 });
             facts_of(&c)
         },
         move |t| {
@@ -263,7 +263,7 @@ fn send_retries_when_another_writer_took_the_seq() {
                 Err(StoreError::Conflict)
             } else {
                 assert_eq!(t.expected_count, 2);
-                assert_eq!(t.reply.seq, 4);
+                assert_eq!(t.reply.seq(), 4);
                 Ok(())
             }
         },
@@ -278,18 +278,18 @@ fn send_retries_when_another_writer_took_the_seq() {
         },
     ))
     .unwrap();
-    assert_eq!(turn.message.seq, 3);
+    assert_eq!(turn.message.seq(), 3);
 }
 
 #[test]
 fn a_busy_chat_is_reported_with_retry_after() {
     let chat = stored_chat("alice", 2);
-    let id = chat.id;
+    let id = chat.id();
     let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
     let generating =
         super::testing_support::message(id, 2, Role::Assistant, MessageStatus::Streaming);
-    let busy_id = generating.id;
+    let busy_id = generating.id();
     run_turn_over(
         &mut messages,
         Some(1),
@@ -316,13 +316,13 @@ fn a_busy_chat_is_reported_with_retry_after() {
 #[test]
 fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
     let chat = stored_chat("alice", 2);
-    let id = chat.id;
+    let id = chat.id();
     let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
     let old = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let mut abandoned =
         super::testing_support::message(id, 2, Role::Assistant, MessageStatus::Streaming);
-    abandoned.updated_at = old;
+    abandoned.tweak(|p| p.updated_at = old);
     let reads = std::sync::atomic::AtomicUsize::new(0);
     run_turn_over(
         &mut messages,
@@ -344,7 +344,7 @@ fn an_abandoned_streaming_reply_is_marked_failed_before_sending() {
     messages
         .expect_finish_reply()
         .withf(|m, e, _| {
-            m.status == MessageStatus::Failed && e.kind.type_name() == "message.failed"
+            m.status() == MessageStatus::Failed && e.kind.type_name() == "message.failed"
         })
         .times(1)
         .returning(|_, _, _| Ok(true));
@@ -366,9 +366,9 @@ fn generation_stores_the_completed_reply_with_usage() {
     messages
         .expect_finish_reply()
         .withf(|m, e, _| {
-            m.status == MessageStatus::Complete
-                && m.content == "Hello!"
-                && m.usage
+            m.status() == MessageStatus::Complete
+                && m.content() == "Hello!"
+                && m.usage()
                     == Some(Usage {
                         prompt_tokens: 3,
                         completion_tokens: 2,
@@ -404,7 +404,7 @@ fn generation_stores_the_completed_reply_with_usage() {
     let mut deltas = Vec::new();
     let reply = block_on(turn.generation.run(|d| deltas.push(d.to_owned()))).unwrap();
     assert_eq!(deltas, ["Hel", "lo!"]);
-    assert_eq!(reply.status, MessageStatus::Complete);
+    assert_eq!(reply.status(), MessageStatus::Complete);
 }
 
 #[test]
@@ -413,9 +413,9 @@ fn a_stream_that_breaks_stores_a_failed_reply_with_the_partial_text() {
     messages
         .expect_finish_reply()
         .withf(|m, e, _| {
-            m.status == MessageStatus::Failed
-                && m.content == "par"
-                && m.error.is_some()
+            m.status() == MessageStatus::Failed
+                && m.content() == "par"
+                && m.error().is_some()
                 && e.kind.type_name() == "message.failed"
         })
         .times(1)
@@ -476,13 +476,13 @@ fn cancel_without_a_local_generation_cancels_in_storage() {
     messages
         .expect_finish_reply()
         .withf(|m, e, _| {
-            m.status == MessageStatus::Cancelled && e.kind.type_name() == "message.cancelled"
+            m.status() == MessageStatus::Cancelled && e.kind.type_name() == "message.cancelled"
         })
         .times(1)
         .returning(|_, _, _| Ok(true));
     let svc = message_service(chats, messages, MockLlmClient::new());
     let m = block_on(svc.cancel(&actor("alice"), MessageId::new())).unwrap();
-    assert_eq!(m.status, MessageStatus::Cancelled);
+    assert_eq!(m.status(), MessageStatus::Cancelled);
 }
 
 #[test]
@@ -494,7 +494,7 @@ fn a_storage_blip_at_the_end_of_a_reply_is_retried_not_lost() {
         .times(3)
         .returning(move |m, _, _| {
             attempts += 1;
-            assert_eq!(m.content, "kept");
+            assert_eq!(m.content(), "kept");
             if attempts < 3 {
                 Err(StoreError::Unavailable(anyhow::anyhow!(
                     "database restarting"
@@ -522,7 +522,7 @@ fn a_storage_blip_at_the_end_of_a_reply_is_retried_not_lost() {
     ))
     .unwrap();
     let reply = block_on(turn.generation.run(|_| {})).unwrap();
-    assert_eq!(reply.status, MessageStatus::Complete);
+    assert_eq!(reply.status(), MessageStatus::Complete);
 }
 
 #[test]
@@ -557,7 +557,7 @@ fn without_a_sleeper_a_storage_failure_at_the_end_is_reported() {
 #[test]
 fn a_failed_read_stores_no_turn_and_calls_no_provider() {
     let chat = stored_chat("alice", 2);
-    let id = chat.id;
+    let id = chat.id();
     let chats = MockChatRepository::new();
     let mut messages = MockMessageRepository::new();
     messages

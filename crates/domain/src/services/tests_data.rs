@@ -18,7 +18,7 @@ fn clock() -> Arc<dyn Clock> {
 
 fn chat(owner: &str, count: u32) -> Chat {
     let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    Chat {
+    Chat::restore(crate::model::ChatParts {
         id: ChatId::new(),
         owner: UserId::parse(owner).unwrap(),
         title: ChatTitle::default(),
@@ -27,7 +27,7 @@ fn chat(owner: &str, count: u32) -> Chat {
         active_leaf_id: None,
         created_at: t,
         updated_at: t,
-    }
+    })
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn searching_another_users_chat_is_not_found_and_reads_nothing() {
     let s = SearchService::new(Arc::new(chats), Arc::new(search));
     let r = block_on(s.search(
         &Actor::new(UserId::parse("alice").unwrap()),
-        Some(c.id),
+        Some(c.id()),
         MessageQuery::parse("x").unwrap(),
         PageRequest {
             limit: PageLimit::default(),
@@ -157,6 +157,6 @@ fn an_export_lists_each_chat_before_its_messages_and_ends_after_an_error() {
             .collect::<Vec<_>>(),
     );
     assert_eq!(items.len(), 2);
-    assert!(matches!(&items[0], Ok(ExportItem::Chat(x)) if x.id == c.id));
+    assert!(matches!(&items[0], Ok(ExportItem::Chat(x)) if x.id() == c.id()));
     assert!(matches!(items[1], Err(DataError::Unavailable(_))));
 }

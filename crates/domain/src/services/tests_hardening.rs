@@ -23,7 +23,7 @@ fn actor(name: &str) -> Actor {
 }
 
 fn stored_chat(owner: &str, at: chrono::DateTime<Utc>) -> Chat {
-    Chat {
+    Chat::restore(crate::model::ChatParts {
         id: ChatId::new(),
         owner: UserId::parse(owner).unwrap(),
         title: ChatTitle::default(),
@@ -32,7 +32,7 @@ fn stored_chat(owner: &str, at: chrono::DateTime<Utc>) -> Chat {
         active_leaf_id: None,
         created_at: at,
         updated_at: at,
-    }
+    })
 }
 
 /// Reading, editing, deleting, regenerating or cancelling another user's message makes
@@ -86,9 +86,9 @@ fn a_foreign_message_costs_the_one_read_of_a_missing_one() {
 fn an_update_over_a_stale_read_is_retried_and_keeps_the_other_change() {
     let later = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
     let original = stored_chat("alice", later);
-    let id = original.id;
+    let id = original.id();
     let mut changed = original.clone();
-    changed.settings.temperature = Some(Temperature::new(0.7).unwrap());
+    changed.tweak(|p| p.settings.temperature = Some(Temperature::new(0.7).unwrap()));
     let reads = Arc::new(Mutex::new(vec![changed.clone(), original.clone()]));
     let mut chats = MockChatRepository::new();
     chats
@@ -98,15 +98,15 @@ fn an_update_over_a_stale_read_is_retried_and_keeps_the_other_change() {
     let mut seq = mockall::Sequence::new();
     chats
         .expect_update_chat()
-        .withf(|_, expected, _| expected.settings.temperature.is_none())
+        .withf(|_, expected, _| expected.settings().temperature.is_none())
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _| Err(StoreError::Conflict));
     chats
         .expect_update_chat()
         .withf(|c, expected, e| {
-            expected.settings.temperature.is_some()
-                && c.settings == expected.settings
+            expected.settings().temperature.is_some()
+                && c.settings() == expected.settings()
                 && matches!(&e.kind, EventKind::ChatUpdated(x) if x == c)
         })
         .times(1)
@@ -118,10 +118,11 @@ fn an_update_over_a_stale_read_is_retried_and_keeps_the_other_change() {
         settings: None,
     };
     let chat = block_on(svc.update(&actor("alice"), id, cmd)).unwrap();
-    assert_eq!(chat.title.as_str(), "Renamed");
-    assert_eq!(chat.settings, changed.settings);
+    assert_eq!(chat.title().as_str(), "Renamed");
+    assert_eq!(chat.settings(), changed.settings());
     assert_eq!(
-        chat.updated_at, later,
+        chat.updated_at(),
+        later,
         "the clock is behind the stored time"
     );
 }
@@ -131,7 +132,7 @@ fn an_update_over_a_stale_read_is_retried_and_keeps_the_other_change() {
 #[test]
 fn an_update_that_keeps_losing_the_compare_and_set_is_contended() {
     let original = stored_chat("alice", Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap());
-    let id = original.id;
+    let id = original.id();
     let mut chats = MockChatRepository::new();
     chats
         .expect_find_chat()

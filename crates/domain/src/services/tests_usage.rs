@@ -21,7 +21,7 @@ fn actor() -> Actor {
 
 fn chat() -> Chat {
     let t = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-    Chat {
+    Chat::restore(crate::model::ChatParts {
         id: ChatId::new(),
         owner: UserId::parse("alice").unwrap(),
         title: ChatTitle::default(),
@@ -30,7 +30,7 @@ fn chat() -> Chat {
         active_leaf_id: None,
         created_at: t,
         updated_at: t,
-    }
+    })
 }
 
 fn chats(chat: Chat) -> MockChatRepository {
@@ -79,7 +79,7 @@ fn turn_facts(
                 ("alice", "2026-12-01".into(), "2026-12-10".into())
             );
             TurnFacts {
-                parent_id: history.first().map(|m| m.id),
+                parent_id: history.first().map(|m| m.id()),
                 history: history.clone(),
                 usage: rows.clone(),
                 ..facts_of(&chat)
@@ -128,7 +128,7 @@ const DAY_100: QuotaConfig = QuotaConfig {
 #[test]
 fn a_send_over_quota_stores_nothing_and_calls_no_provider() {
     let c = chat();
-    let id = c.id;
+    let id = c.id();
     let mut messages = MockMessageRepository::new();
     turn_facts(&mut messages, c.clone(), vec![], rows(100, 0), 0);
     let mut llm = MockLlmClient::new();
@@ -143,7 +143,7 @@ fn a_send_over_quota_stores_nothing_and_calls_no_provider() {
     }
     // The month's quota, reached over earlier days, refuses until next month.
     let c = chat();
-    let id = c.id;
+    let id = c.id();
     let mut messages = MockMessageRepository::new();
     turn_facts(&mut messages, c.clone(), vec![], rows(10, 990), 0);
     let svc = service(chats(c), messages, MockLlmClient::new(), DAY_100, ledger());
@@ -159,13 +159,13 @@ fn a_send_over_quota_stores_nothing_and_calls_no_provider() {
 #[test]
 fn a_regenerate_over_quota_stores_nothing() {
     let c = chat();
-    let cid = c.id;
+    let cid = c.id();
     let mut messages = MockMessageRepository::new();
     let mut reply =
         super::testing_support::message(cid, 2, Role::Assistant, MessageStatus::Complete);
-    reply.model = Some("echo".into());
+    reply.tweak(|p| p.model = Some("echo".into()));
     let question = super::testing_support::message(cid, 1, Role::User, MessageStatus::Complete);
-    reply.parent_id = Some(question.id);
+    reply.tweak(|p| p.parent_id = Some(question.id()));
     let (owned, r) = (c.clone(), reply.clone());
     messages
         .expect_find_owned_message()
@@ -182,7 +182,7 @@ fn a_regenerate_over_quota_stores_nothing() {
         .returning(move |_| Ok(Some(question.clone())));
     let svc = service(chats(c), messages, MockLlmClient::new(), DAY_100, ledger());
     assert!(matches!(
-        block_on(svc.regenerate(&actor(), reply.id)),
+        block_on(svc.regenerate(&actor(), reply.id())),
         Err(SendError::QuotaExceeded(_))
     ));
 }
@@ -190,7 +190,7 @@ fn a_regenerate_over_quota_stores_nothing() {
 /// A turn under quota whose finished reply (from `chunks`) is checked by `charge`.
 fn finish_with(chunks: Vec<LlmChunk>, charge: fn(Option<&UsageEntry>) -> bool) {
     let c = chat();
-    let id = c.id;
+    let id = c.id();
     let mut messages = MockMessageRepository::new();
     turn_facts(&mut messages, c.clone(), vec![], rows(99, 0), 1);
     messages

@@ -126,22 +126,22 @@ impl TitleService {
     /// so the caller can decide whether to start [`TitleService::after_reply`].
     pub fn wants(&self, reply: &Message) -> bool {
         self.config.enabled
-            && reply.role == Role::Assistant
-            && reply.status == MessageStatus::Complete
-            && reply.seq <= TITLE_WINDOW
+            && reply.role() == Role::Assistant
+            && reply.status() == MessageStatus::Complete
+            && reply.seq() <= TITLE_WINDOW
     }
 
     /// Titles the reply's chat if this is its first complete reply and its title is
     /// still the default. Never fails: a failure is logged (once, here) and leaves
     /// the title as it was.
-    #[tracing::instrument(skip_all, fields(chat_id = %reply.chat_id))]
+    #[tracing::instrument(skip_all, fields(chat_id = %reply.chat_id()))]
     pub async fn after_reply(&self, actor: &Actor, reply: &Message) -> TitleOutcome {
         if !self.wants(reply) {
             return TitleOutcome::Skipped;
         }
         match self.title(actor, reply).await {
             Ok(Some(chat)) => {
-                tracing::info!(title = chat.title.as_str(), "chat titled automatically");
+                tracing::info!(title = chat.title().as_str(), "chat titled automatically");
                 TitleOutcome::Titled(chat)
             }
             Ok(None) => TitleOutcome::Skipped,
@@ -153,23 +153,23 @@ impl TitleService {
     }
 
     async fn title(&self, actor: &Actor, reply: &Message) -> Result<Option<Chat>, TitleError> {
-        let Some(chat) = self.chats.find_chat(reply.chat_id).await? else {
+        let Some(chat) = self.chats.find_chat(reply.chat_id()).await? else {
             return Ok(None);
         };
-        if chat.owner != actor.user || chat.title.as_str() != ChatTitle::DEFAULT {
+        if *chat.owner() != actor.user || chat.title().as_str() != ChatTitle::DEFAULT {
             return Ok(None);
         }
         let earlier = self
             .messages
-            .recent_messages(chat.id, reply.seq, TITLE_WINDOW)
+            .recent_messages(chat.id(), reply.seq(), TITLE_WINDOW)
             .await?;
         if earlier
             .iter()
-            .any(|m| m.role == Role::Assistant && m.status == MessageStatus::Complete)
+            .any(|m| m.role() == Role::Assistant && m.status() == MessageStatus::Complete)
         {
             return Ok(None);
         }
-        let Some(question) = earlier.iter().find(|m| m.role == Role::User) else {
+        let Some(question) = earlier.iter().find(|m| m.role() == Role::User) else {
             return Ok(None);
         };
         let request = self.request(actor, reply, question)?;
@@ -178,12 +178,11 @@ impl TitleService {
         self.charge(actor, &model, prompt_estimate, &answer).await;
         let title = clean_title(&answer.content).ok_or(TitleError::Empty)?;
         let mut titled = chat.clone();
-        titled.title = title;
-        titled.updated_at = self.clock.now().max(chat.updated_at);
+        titled.update(Some(&title), None, self.clock.now().max(chat.updated_at()));
         let event = Event::new(
             self.clock.now(),
             actor.user.clone(),
-            chat.id,
+            chat.id(),
             EventKind::ChatUpdated(titled.clone()),
         )
         .with_request_id(actor.request_id.clone());
@@ -222,9 +221,9 @@ impl TitleService {
         reply: &Message,
         question: &Message,
     ) -> Result<LlmRequest, TitleError> {
-        let model = match (&self.config.model, &reply.model) {
+        let model = match (&self.config.model, reply.model()) {
             (Some(m), _) => m.as_str().to_owned(),
-            (None, Some(m)) => m.clone(),
+            (None, Some(m)) => m.to_owned(),
             (None, None) => return Err(TitleError::Llm(LlmError::BadRequest("no model".into()))),
         };
         let mut max_tokens = TITLE_MAX_TOKENS;
@@ -240,8 +239,8 @@ impl TitleService {
         let excerpt = |s: &str| s.chars().take(EXCERPT_CHARS).collect::<String>();
         let conversation = format!(
             "User: {}\n\nAssistant: {}",
-            excerpt(&question.content),
-            excerpt(&reply.content)
+            excerpt(question.content()),
+            excerpt(reply.content())
         );
         Ok(LlmRequest {
             model,

@@ -22,7 +22,7 @@ fn actor() -> Actor {
 
 fn chat(title: &str) -> Chat {
     let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    Chat {
+    Chat::restore(crate::model::ChatParts {
         id: ChatId::new(),
         owner: UserId::parse("alice").unwrap(),
         title: ChatTitle::parse(title).unwrap(),
@@ -31,14 +31,14 @@ fn chat(title: &str) -> Chat {
         active_leaf_id: None,
         created_at: t,
         updated_at: t,
-    }
+    })
 }
 
 fn msg(chat: &Chat, seq: u32, role: Role, status: MessageStatus, text: &str) -> Message {
-    let mut m = super::super::testing_support::message(chat.id, seq, role, status);
-    m.content = text.into();
+    let mut m = super::super::testing_support::message(chat.id(), seq, role, status);
+    m.tweak(|p| p.content = text.into());
     if role == Role::Assistant {
-        m.model = Some("main".into());
+        m.tweak(|p| p.model = Some("main".into()));
     }
     m
 }
@@ -125,12 +125,12 @@ fn the_first_reply_of_a_default_titled_chat_gets_a_clean_title() {
         .returning(answer(
             "<think>They want travel.</think>\n\"Trip to Lisbon\"",
         ));
-    let id = s.chat.id;
+    let id = s.chat.id();
     s.chats
         .expect_retitle_chat()
         .withf(move |c, expected, e| {
-            c.id == id
-                && c.title.as_str() == "Trip to Lisbon"
+            c.id() == id
+                && c.title().as_str() == "Trip to Lisbon"
                 && expected.as_str() == ChatTitle::DEFAULT
                 && matches!(&e.kind, EventKind::ChatUpdated(x) if x == c)
                 && e.request_id.as_deref() == Some("req-1")
@@ -139,7 +139,7 @@ fn the_first_reply_of_a_default_titled_chat_gets_a_clean_title() {
         .returning(|_, _, _| Ok(true));
     let (svc, reply) = service(s, TitleConfig::default());
     match block_on(svc.after_reply(&actor(), &reply)) {
-        TitleOutcome::Titled(c) => assert_eq!(c.title.as_str(), "Trip to Lisbon"),
+        TitleOutcome::Titled(c) => assert_eq!(c.title().as_str(), "Trip to Lisbon"),
         other => panic!("{other:?}"),
     }
 }

@@ -30,7 +30,7 @@ pub(super) fn run_turn_over(
 pub(super) fn facts_of(chat: &Chat) -> TurnFacts {
     TurnFacts {
         chat: Some(chat.clone()),
-        parent_id: chat.active_leaf_id,
+        parent_id: chat.active_leaf_id(),
         ..TurnFacts::default()
     }
 }

@@ -26,12 +26,12 @@ pub fn estimate_prompt(request: &LlmRequest) -> u32 {
 /// A reply that produced nothing and reported nothing (the provider failed, or it was
 /// cancelled, before its first token) is not charged.
 pub fn reply_entry(user: &UserId, reply: &Message, prompt_estimate: u32) -> Option<UsageEntry> {
-    let (usage, estimated) = match reply.usage {
+    let (usage, estimated) = match reply.usage() {
         Some(u) => (u, false),
-        None if reply.status == MessageStatus::Complete || !reply.content.is_empty() => (
+        None if reply.status() == MessageStatus::Complete || !reply.content().is_empty() => (
             Usage {
                 prompt_tokens: prompt_estimate,
-                completion_tokens: estimate_tokens(&reply.content),
+                completion_tokens: estimate_tokens(reply.content()),
             },
             true,
         ),
@@ -39,8 +39,11 @@ pub fn reply_entry(user: &UserId, reply: &Message, prompt_estimate: u32) -> Opti
     };
     Some(UsageEntry {
         user: user.clone(),
-        day: reply.updated_at.date_naive(),
-        model: reply.model.clone().unwrap_or_else(|| "unknown".to_owned()),
+        day: reply.updated_at().date_naive(),
+        model: reply
+            .model()
+            .map(str::to_owned)
+            .unwrap_or_else(|| "unknown".to_owned()),
         purpose: UsagePurpose::Reply,
         usage,
         estimated,

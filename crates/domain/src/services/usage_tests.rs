@@ -16,7 +16,7 @@ fn user() -> UserId {
 
 fn reply(status: MessageStatus, content: &str, usage: Option<Usage>) -> Message {
     let at = Utc.with_ymd_and_hms(2026, 12, 1, 23, 59, 59).unwrap();
-    Message {
+    Message::restore(crate::model::MessageParts {
         id: MessageId::new(),
         chat_id: ChatId::new(),
         seq: 2,
@@ -30,7 +30,7 @@ fn reply(status: MessageStatus, content: &str, usage: Option<Usage>) -> Message 
         error: None,
         created_at: at,
         updated_at: at,
-    }
+    })
 }
 
 #[test]

@@ -88,23 +88,27 @@ pub async fn stored_turn(
 ) -> (Message, Message) {
     let count = s
         .chats
-        .find_chat(chat.id)
+        .find_chat(chat.id())
         .await
         .unwrap()
         .unwrap()
-        .message_count;
+        .message_count();
     let mut t = turn(chat, count, said);
     let mut user_message = t.user_message.take().unwrap();
-    user_message.created_at = at;
-    user_message.updated_at = at;
+    user_message.tweak(|p| {
+        p.created_at = at;
+        p.updated_at = at;
+    });
     let mut reply = t.reply.clone();
-    reply.content = answer.to_owned();
-    reply.status = MessageStatus::Complete;
-    reply.created_at = at + Duration::milliseconds(1);
-    reply.updated_at = reply.created_at;
+    reply.tweak(|p| {
+        p.content = answer.to_owned();
+        p.status = MessageStatus::Complete;
+        p.created_at = at + Duration::milliseconds(1);
+        p.updated_at = p.created_at;
+    });
     t.user_message = Some(user_message.clone());
     t.reply = reply.clone();
-    t.now = reply.created_at;
+    t.now = reply.created_at();
     t.events = vec![
         event(chat, EventKind::MessageCreated(user_message.clone())),
         event(chat, EventKind::MessageCreated(reply.clone())),
@@ -134,7 +138,7 @@ async fn contents(s: &DataStorage, req: MessageSearch) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.message.content)
+        .map(|r| r.message.content().to_owned())
         .collect()
 }
 
@@ -302,7 +306,7 @@ pub async fn search_sees_only_the_owners_messages_or_one_chat(s: &DataStorage) {
     let only_b = contents(
         s,
         MessageSearch {
-            chat_id: Some(b.id),
+            chat_id: Some(b.id()),
             ..search("alice", "secret")
         },
     )
@@ -333,7 +337,7 @@ pub async fn search_ranks_only_the_newest_window(s: &DataStorage) {
     // The oldest (and most relevant) match is outside the newest three.
     let ranked = contents(s, window(None)).await;
     assert_eq!(ranked, ["term newest", "term third", "term second"]);
-    assert_eq!(contents(s, window(Some(c.id))).await, ranked);
+    assert_eq!(contents(s, window(Some(c.id()))).await, ranked);
 }
 
 pub async fn export_reads_chats_by_id_and_messages_by_seq(s: &DataStorage) {
@@ -348,23 +352,29 @@ pub async fn export_reads_chats_by_id_and_messages_by_seq(s: &DataStorage) {
         stored_turn(s, &chats[0], &format!("q{i}"), &format!("a{i}"), base()).await;
     }
     let first = s.export.export_chats(&owner, None, 2).await.unwrap();
-    let ids: Vec<ChatId> = first.iter().map(|c| c.id).collect();
-    assert_eq!(ids, [chats[0].id, chats[1].id]);
-    assert_eq!(first[0].message_count, 6);
+    let ids: Vec<ChatId> = first.iter().map(|c| c.id()).collect();
+    assert_eq!(ids, [chats[0].id(), chats[1].id()]);
+    assert_eq!(first[0].message_count(), 6);
     let rest = s
         .export
-        .export_chats(&owner, Some(chats[1].id), 2)
+        .export_chats(&owner, Some(chats[1].id()), 2)
         .await
         .unwrap();
-    assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), [chats[2].id]);
-    let page = s.export.export_messages(chats[0].id, 0, 4).await.unwrap();
-    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
-    assert_eq!(page[1].content, "a0");
-    let tail = s.export.export_messages(chats[0].id, 4, 4).await.unwrap();
-    assert_eq!(tail.iter().map(|m| m.seq).collect::<Vec<_>>(), [5, 6]);
+    assert_eq!(
+        rest.iter().map(|c| c.id()).collect::<Vec<_>>(),
+        [chats[2].id()]
+    );
+    let page = s.export.export_messages(chats[0].id(), 0, 4).await.unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.seq()).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(page[1].content(), "a0");
+    let tail = s.export.export_messages(chats[0].id(), 4, 4).await.unwrap();
+    assert_eq!(tail.iter().map(|m| m.seq()).collect::<Vec<_>>(), [5, 6]);
     assert!(s
         .export
-        .export_messages(chats[1].id, 0, 4)
+        .export_messages(chats[1].id(), 0, 4)
         .await
         .unwrap()
         .is_empty());
@@ -379,7 +389,7 @@ pub async fn export_shows_only_the_owners_chats(s: &DataStorage) {
         .await
         .unwrap();
     assert_eq!(
-        mine.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
+        mine.iter().map(|c| c.title().as_str()).collect::<Vec<_>>(),
         ["mine"]
     );
 }
@@ -406,9 +416,9 @@ pub async fn erasure_removes_everything_of_the_user_only(s: &DataStorage) {
         user: user("erased"),
         key: key.clone(),
         fingerprint: "f".into(),
-        chat_id: c.id,
-        message_id: t.user_message.as_ref().unwrap().id,
-        reply_id: t.reply.id,
+        chat_id: c.id(),
+        message_id: t.user_message.as_ref().unwrap().id(),
+        reply_id: t.reply.id(),
         created_at: t.now,
     });
     s.messages.start_turn(&t).await.unwrap();
@@ -426,8 +436,8 @@ pub async fn erasure_removes_everything_of_the_user_only(s: &DataStorage) {
     let e = Event::user_erased(now(), who.clone());
     assert!(s.erasure.finish_erasure(&who, &e).await.unwrap());
     for (c, m) in &gone {
-        assert_eq!(s.chats.find_chat(c.id).await.unwrap(), None);
-        assert_eq!(s.messages.find_message(m.id).await.unwrap(), None);
+        assert_eq!(s.chats.find_chat(c.id()).await.unwrap(), None);
+        assert_eq!(s.messages.find_message(m.id()).await.unwrap(), None);
     }
     let since = now() - Duration::hours(1);
     assert_eq!(
@@ -448,8 +458,8 @@ pub async fn erasure_removes_everything_of_the_user_only(s: &DataStorage) {
         .unwrap()
         .is_empty());
     let (kc, km) = &kept[0];
-    assert!(s.chats.find_chat(kc.id).await.unwrap().is_some());
-    assert!(s.messages.find_message(km.id).await.unwrap().is_some());
+    assert!(s.chats.find_chat(kc.id()).await.unwrap().is_some());
+    assert!(s.messages.find_message(km.id()).await.unwrap().is_some());
 }
 
 pub async fn erasure_goes_in_batches(s: &DataStorage) {
@@ -471,11 +481,11 @@ pub async fn finishing_without_a_request_changes_nothing(s: &DataStorage) {
     let who = user("alice");
     let e = Event::user_erased(now(), who.clone());
     assert!(!s.erasure.finish_erasure(&who, &e).await.unwrap());
-    assert!(s.chats.find_chat(chats[0].0.id).await.unwrap().is_some());
+    assert!(s.chats.find_chat(chats[0].0.id()).await.unwrap().is_some());
     // Requested: finishing deletes even chats no batch got to, once.
     s.erasure.request_erasure(&who, now()).await.unwrap();
     assert!(s.erasure.finish_erasure(&who, &e).await.unwrap());
-    assert!(s.chats.find_chat(chats[0].0.id).await.unwrap().is_none());
+    assert!(s.chats.find_chat(chats[0].0.id()).await.unwrap().is_none());
     assert!(!s.erasure.finish_erasure(&who, &e).await.unwrap());
 }
 
@@ -508,9 +518,9 @@ pub async fn stalled_erasures_are_listed(s: &DataStorage) {
 fn deleted(c: &Chat, at: DateTime<Utc>) -> Event {
     Event::new(
         at,
-        c.owner.clone(),
-        c.id,
-        EventKind::ChatDeleted { chat_id: c.id },
+        c.owner().clone(),
+        c.id(),
+        EventKind::ChatDeleted { chat_id: c.id() },
     )
 }
 
@@ -529,15 +539,15 @@ pub async fn retention_deletes_idle_chats_oldest_first(s: &DataStorage) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(first.iter().map(|c| c.id).collect::<Vec<_>>(), [a.id]);
+    assert_eq!(first.iter().map(|c| c.id()).collect::<Vec<_>>(), [a.id()]);
     let second = s
         .retention
         .delete_idle_chats(before, 10, now(), deleted)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(second.iter().map(|c| c.id).collect::<Vec<_>>(), [b.id]);
-    assert_eq!(s.messages.find_message(m.id).await.unwrap(), None);
+    assert_eq!(second.iter().map(|c| c.id()).collect::<Vec<_>>(), [b.id()]);
+    assert_eq!(s.messages.find_message(m.id()).await.unwrap(), None);
     assert!(s
         .retention
         .delete_idle_chats(before, 10, now(), deleted)
@@ -546,6 +556,6 @@ pub async fn retention_deletes_idle_chats_oldest_first(s: &DataStorage) {
         .unwrap()
         .is_empty());
     for kept in [&c, &fresh] {
-        assert!(s.chats.find_chat(kept.id).await.unwrap().is_some());
+        assert!(s.chats.find_chat(kept.id()).await.unwrap().is_some());
     }
 }

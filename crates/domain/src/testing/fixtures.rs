@@ -13,7 +13,7 @@ pub fn now() -> DateTime<Utc> {
 }
 
 pub fn chat_at(owner: &str, title: &str, at: DateTime<Utc>) -> Chat {
-    Chat {
+    Chat::restore(crate::model::ChatParts {
         id: ChatId::new(),
         owner: user(owner),
         title: ChatTitle::parse(title).unwrap(),
@@ -22,7 +22,7 @@ pub fn chat_at(owner: &str, title: &str, at: DateTime<Utc>) -> Chat {
         active_leaf_id: None,
         created_at: at,
         updated_at: at,
-    }
+    })
 }
 
 pub fn chat(owner: &str, title: &str) -> Chat {
@@ -30,7 +30,7 @@ pub fn chat(owner: &str, title: &str) -> Chat {
 }
 
 pub fn event(chat: &Chat, kind: EventKind) -> Event {
-    Event::new(now(), chat.owner.clone(), chat.id, kind)
+    Event::new(now(), chat.owner().clone(), chat.id(), kind)
 }
 
 pub fn created(chat: &Chat) -> Event {
@@ -45,7 +45,7 @@ pub fn message(
     content: &str,
 ) -> Message {
     let at = now();
-    Message {
+    Message::restore(crate::model::MessageParts {
         id: MessageId::new(),
         chat_id,
         seq,
@@ -59,30 +59,30 @@ pub fn message(
         error: None,
         created_at: at,
         updated_at: at,
-    }
+    })
 }
 
 /// A turn after `count` messages: a user message following the chat's active leaf (as
 /// `chat` has it) and a streaming reply to it.
 pub fn turn(chat: &Chat, count: u32, text: &str) -> crate::ports::NewTurn {
     let mut user_message = message(
-        chat.id,
+        chat.id(),
         count + 1,
         Role::User,
         MessageStatus::Complete,
         text,
     );
-    user_message.parent_id = chat.active_leaf_id;
+    user_message.tweak(|p| p.parent_id = chat.active_leaf_id());
     let mut reply = message(
-        chat.id,
+        chat.id(),
         count + 2,
         Role::Assistant,
         MessageStatus::Streaming,
         "",
     );
-    reply.parent_id = Some(user_message.id);
+    reply.tweak(|p| p.parent_id = Some(user_message.id()));
     crate::ports::NewTurn {
-        chat_id: chat.id,
+        chat_id: chat.id(),
         expected_count: count,
         events: vec![
             event(chat, EventKind::MessageCreated(user_message.clone())),

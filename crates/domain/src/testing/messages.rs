@@ -19,18 +19,20 @@ async fn with_turns(s: &Storage, n: u32) -> Chat {
         let t = turn(&c, i * 2, &format!("q{i}"));
         s.messages.start_turn(&t).await.unwrap();
         let mut r = t.reply.clone();
-        r.status = MessageStatus::Complete;
-        r.content = format!("a{i}");
+        r.tweak(|p| {
+            p.status = MessageStatus::Complete;
+            p.content = format!("a{i}");
+        });
         s.messages
             .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
             .await
             .unwrap();
     }
-    s.chats.find_chat(c.id).await.unwrap().unwrap()
+    s.chats.find_chat(c.id()).await.unwrap().unwrap()
 }
 
 fn seqs(ms: &[Message]) -> Vec<u32> {
-    ms.iter().map(|m| m.seq).collect()
+    ms.iter().map(|m| m.seq()).collect()
 }
 
 pub async fn start_turn_stores_both_messages_and_counts(s: &Storage) {
@@ -38,35 +40,37 @@ pub async fn start_turn_stores_both_messages_and_counts(s: &Storage) {
     let t = turn(&c, 0, "hello");
     s.messages.start_turn(&t).await.unwrap();
     let u = t.user_message.clone().unwrap();
-    assert_eq!(s.messages.find_message(u.id).await.unwrap(), Some(u));
+    assert_eq!(s.messages.find_message(u.id()).await.unwrap(), Some(u));
     assert_eq!(
-        s.messages.find_message(t.reply.id).await.unwrap(),
+        s.messages.find_message(t.reply.id()).await.unwrap(),
         Some(t.reply.clone())
     );
-    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
-    assert_eq!(stored.message_count, 2);
-    assert_eq!(stored.updated_at, t.now);
+    let stored = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+    assert_eq!(stored.message_count(), 2);
+    assert_eq!(stored.updated_at(), t.now);
 }
 
 pub async fn start_turn_without_user_message(s: &Storage) {
     let c = with_turns(s, 1).await;
-    let question = s.messages.list_messages(c.id, None, 1).await.unwrap()[0].id;
+    let question = s.messages.list_messages(c.id(), None, 1).await.unwrap()[0].id();
     let mut t = turn(&c, 2, "unused");
     t.user_message = None;
-    t.reply.seq = 3;
-    t.reply.parent_id = Some(question);
+    t.reply.tweak(|p| {
+        p.seq = 3;
+        p.parent_id = Some(question);
+    });
     s.messages.start_turn(&t).await.unwrap();
     assert_eq!(
         s.chats
-            .find_chat(c.id)
+            .find_chat(c.id())
             .await
             .unwrap()
             .unwrap()
-            .message_count,
+            .message_count(),
         3
     );
     assert_eq!(
-        seqs(&s.messages.list_messages(c.id, None, 10).await.unwrap()),
+        seqs(&s.messages.list_messages(c.id(), None, 10).await.unwrap()),
         [1, 2, 3]
     );
 }
@@ -80,7 +84,7 @@ pub async fn start_turn_conflicts_on_stale_count(s: &Storage) {
     ));
     assert_eq!(
         s.messages
-            .list_messages(c.id, None, 10)
+            .list_messages(c.id(), None, 10)
             .await
             .unwrap()
             .len(),
@@ -97,16 +101,16 @@ pub async fn start_turn_refuses_busy_chat(s: &Storage) {
         Err(StoreError::ChatBusy)
     ));
     assert_eq!(
-        s.messages.find_message(second.reply.id).await.unwrap(),
+        s.messages.find_message(second.reply.id()).await.unwrap(),
         None
     );
     assert_eq!(
         s.chats
-            .find_chat(c.id)
+            .find_chat(c.id())
             .await
             .unwrap()
             .unwrap()
-            .message_count,
+            .message_count(),
         2
     );
 }
@@ -119,11 +123,11 @@ pub async fn stale_streaming_reply_does_not_block(s: &Storage) {
     s.messages.start_turn(&second).await.unwrap();
     assert_eq!(
         s.chats
-            .find_chat(c.id)
+            .find_chat(c.id())
             .await
             .unwrap()
             .unwrap()
-            .message_count,
+            .message_count(),
         4
     );
 }
@@ -141,14 +145,20 @@ pub async fn finish_reply_only_while_streaming(s: &Storage) {
     let t = turn(&c, 0, "q");
     s.messages.start_turn(&t).await.unwrap();
     let mut r = t.reply.clone();
-    r.status = MessageStatus::Complete;
-    r.content = "answer".into();
-    r.usage = Some(Usage {
-        prompt_tokens: 3,
-        completion_tokens: 1,
+    r.tweak(|p| {
+        p.status = MessageStatus::Complete;
+        p.content = "answer".into();
     });
-    r.model = Some("gpt-x".into());
-    r.updated_at = now() + Duration::seconds(1);
+    r.tweak(|p| {
+        p.usage = Some(Usage {
+            prompt_tokens: 3,
+            completion_tokens: 1,
+        })
+    });
+    r.tweak(|p| {
+        p.model = Some("gpt-x".into());
+        p.updated_at = now() + Duration::seconds(1);
+    });
     let e = event(
         &c,
         EventKind::MessageCompleted {
@@ -158,32 +168,39 @@ pub async fn finish_reply_only_while_streaming(s: &Storage) {
     );
     assert!(s.messages.finish_reply(&r, &e, None).await.unwrap());
     assert_eq!(
-        s.messages.find_message(r.id).await.unwrap(),
+        s.messages.find_message(r.id()).await.unwrap(),
         Some(r.clone())
     );
     assert_eq!(
-        s.chats.find_chat(c.id).await.unwrap().unwrap().updated_at,
-        r.updated_at
+        s.chats
+            .find_chat(c.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .updated_at(),
+        r.updated_at()
     );
     let mut again = r.clone();
-    again.status = MessageStatus::Failed;
-    again.error = Some("late".into());
+    again.tweak(|p| {
+        p.status = MessageStatus::Failed;
+        p.error = Some("late".into());
+    });
     assert!(!s.messages.finish_reply(&again, &e, None).await.unwrap());
-    assert_eq!(s.messages.find_message(r.id).await.unwrap(), Some(r));
+    assert_eq!(s.messages.find_message(r.id()).await.unwrap(), Some(r));
     let mut ghost = t.reply.clone();
-    ghost.id = MessageId::new();
+    ghost.tweak(|p| p.id = MessageId::new());
     assert!(!s.messages.finish_reply(&ghost, &e, None).await.unwrap());
 }
 
 pub async fn list_messages_in_order_with_cursor(s: &Storage) {
     let c = with_turns(s, 3).await;
-    let first = s.messages.list_messages(c.id, None, 4).await.unwrap();
+    let first = s.messages.list_messages(c.id(), None, 4).await.unwrap();
     assert_eq!(seqs(&first), [1, 2, 3, 4]);
-    assert_eq!(first[0].role, Role::User);
-    assert_eq!(first[1].content, "a0");
+    assert_eq!(first[0].role(), Role::User);
+    assert_eq!(first[1].content(), "a0");
     let rest = s
         .messages
-        .list_messages(c.id, Some(MessageCursor { seq: 4 }), 4)
+        .list_messages(c.id(), Some(MessageCursor { seq: 4 }), 4)
         .await
         .unwrap();
     assert_eq!(seqs(&rest), [5, 6]);
@@ -198,11 +215,11 @@ pub async fn list_messages_in_order_with_cursor(s: &Storage) {
 pub async fn recent_messages_newest_first_before_seq(s: &Storage) {
     let c = with_turns(s, 3).await;
     assert_eq!(
-        seqs(&s.messages.recent_messages(c.id, 5, 3).await.unwrap()),
+        seqs(&s.messages.recent_messages(c.id(), 5, 3).await.unwrap()),
         [4, 3, 2]
     );
     assert_eq!(
-        seqs(&s.messages.recent_messages(c.id, 100, 100).await.unwrap()),
+        seqs(&s.messages.recent_messages(c.id(), 100, 100).await.unwrap()),
         [6, 5, 4, 3, 2, 1]
     );
 }
@@ -211,22 +228,24 @@ pub async fn update_message_changes_content(s: &Storage) {
     let c = with_turns(s, 1).await;
     let mut m = s
         .messages
-        .list_messages(c.id, None, 1)
+        .list_messages(c.id(), None, 1)
         .await
         .unwrap()
         .remove(0);
-    m.content = "edited".into();
-    m.updated_at = now() + Duration::seconds(2);
+    m.tweak(|p| {
+        p.content = "edited".into();
+        p.updated_at = now() + Duration::seconds(2);
+    });
     s.messages
         .update_message(&m, &event(&c, EventKind::MessageUpdated(m.clone())))
         .await
         .unwrap();
     assert_eq!(
-        s.messages.find_message(m.id).await.unwrap(),
+        s.messages.find_message(m.id()).await.unwrap(),
         Some(m.clone())
     );
     let mut ghost = m.clone();
-    ghost.id = MessageId::new();
+    ghost.tweak(|p| p.id = MessageId::new());
     let e = event(&c, EventKind::MessageUpdated(ghost.clone()));
     assert!(matches!(
         s.messages.update_message(&ghost, &e).await,
@@ -236,35 +255,41 @@ pub async fn update_message_changes_content(s: &Storage) {
 
 pub async fn delete_message_renumbers_later_ones(s: &Storage) {
     let c = with_turns(s, 3).await;
-    let all = s.messages.list_messages(c.id, None, 10).await.unwrap();
+    let all = s.messages.list_messages(c.id(), None, 10).await.unwrap();
     let victim = all[1].clone();
     let e = event(
         &c,
         EventKind::MessageDeleted {
-            message_id: victim.id,
-            seq: victim.seq,
+            message_id: victim.id(),
+            seq: victim.seq(),
         },
     );
     s.messages
         .delete_message(&victim, now() - Duration::minutes(10), &e)
         .await
         .unwrap();
-    let left = s.messages.list_messages(c.id, None, 10).await.unwrap();
+    let left = s.messages.list_messages(c.id(), None, 10).await.unwrap();
     assert_eq!(seqs(&left), [1, 2, 3, 4, 5]);
     assert_eq!(
-        left.iter().map(|m| m.id).collect::<Vec<_>>(),
-        [all[0].id, all[2].id, all[3].id, all[4].id, all[5].id]
+        left.iter().map(|m| m.id()).collect::<Vec<_>>(),
+        [
+            all[0].id(),
+            all[2].id(),
+            all[3].id(),
+            all[4].id(),
+            all[5].id()
+        ]
     );
     assert_eq!(
         s.chats
-            .find_chat(c.id)
+            .find_chat(c.id())
             .await
             .unwrap()
             .unwrap()
-            .message_count,
+            .message_count(),
         5
     );
-    assert_eq!(s.messages.find_message(victim.id).await.unwrap(), None);
+    assert_eq!(s.messages.find_message(victim.id()).await.unwrap(), None);
     assert!(matches!(
         s.messages
             .delete_message(&victim, now() - Duration::minutes(10), &e)
@@ -274,7 +299,7 @@ pub async fn delete_message_renumbers_later_ones(s: &Storage) {
     // The next turn continues the sequence.
     s.messages.start_turn(&turn(&c, 5, "next")).await.unwrap();
     assert_eq!(
-        seqs(&s.messages.list_messages(c.id, None, 10).await.unwrap()),
+        seqs(&s.messages.list_messages(c.id(), None, 10).await.unwrap()),
         [1, 2, 3, 4, 5, 6, 7]
     );
 }
@@ -287,14 +312,14 @@ pub async fn delete_message_refused_while_busy(s: &Storage) {
         .unwrap();
     let first = s
         .messages
-        .list_messages(c.id, None, 1)
+        .list_messages(c.id(), None, 1)
         .await
         .unwrap()
         .remove(0);
     let e = event(
         &c,
         EventKind::MessageDeleted {
-            message_id: first.id,
+            message_id: first.id(),
             seq: 1,
         },
     );
@@ -306,7 +331,7 @@ pub async fn delete_message_refused_while_busy(s: &Storage) {
     ));
     assert_eq!(
         s.messages
-            .list_messages(c.id, None, 10)
+            .list_messages(c.id(), None, 10)
             .await
             .unwrap()
             .len(),
@@ -318,14 +343,17 @@ pub async fn streaming_messages_lists_only_streaming(s: &Storage) {
     let c = with_turns(s, 1).await;
     assert!(s
         .messages
-        .streaming_messages(c.id)
+        .streaming_messages(c.id())
         .await
         .unwrap()
         .is_empty());
     let t = turn(&c, 2, "more");
     s.messages.start_turn(&t).await.unwrap();
-    let st = s.messages.streaming_messages(c.id).await.unwrap();
-    assert_eq!(st.iter().map(|m| m.id).collect::<Vec<_>>(), [t.reply.id]);
+    let st = s.messages.streaming_messages(c.id()).await.unwrap();
+    assert_eq!(
+        st.iter().map(|m| m.id()).collect::<Vec<_>>(),
+        [t.reply.id()]
+    );
 }
 
 /// Many writers race for the next `seq` of one chat; every acknowledged turn is stored
@@ -341,13 +369,13 @@ pub async fn concurrent_turns_leave_a_gapless_sequence(s: &Storage) {
             let mut acked = Vec::new();
             for i in 0..per_writer {
                 loop {
-                    let current = s.chats.find_chat(c.id).await.unwrap().unwrap();
-                    let mut t = turn(&current, current.message_count, &format!("w{w} m{i}"));
+                    let current = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+                    let mut t = turn(&current, current.message_count(), &format!("w{w} m{i}"));
                     t.stale_before = now() + Duration::hours(1); // replies never block here
                     match s.messages.start_turn(&t).await {
                         Ok(()) => {
-                            acked.push(t.user_message.unwrap().id);
-                            acked.push(t.reply.id);
+                            acked.push(t.user_message.unwrap().id());
+                            acked.push(t.reply.id());
                             break;
                         }
                         Err(StoreError::Conflict) => continue,
@@ -363,131 +391,21 @@ pub async fn concurrent_turns_leave_a_gapless_sequence(s: &Storage) {
         .into_iter()
         .flatten()
         .collect();
-    let stored = s.messages.list_messages(c.id, None, 1000).await.unwrap();
+    let stored = s.messages.list_messages(c.id(), None, 1000).await.unwrap();
     let n = (writers * per_writer * 2) as u32;
     assert_eq!(seqs(&stored), (1..=n).collect::<Vec<_>>());
-    let mut ids: Vec<_> = stored.iter().map(|m| m.id).collect();
+    let mut ids: Vec<_> = stored.iter().map(|m| m.id()).collect();
     ids.sort();
     let mut acked = acked;
     acked.sort();
     assert_eq!(ids, acked);
     assert_eq!(
         s.chats
-            .find_chat(c.id)
+            .find_chat(c.id())
             .await
             .unwrap()
             .unwrap()
-            .message_count,
+            .message_count(),
         n
-    );
-}
-
-fn idem(t: &crate::ports::NewTurn, user: &str, key: &str) -> IdempotentSend {
-    IdempotentSend {
-        user: user_id(user),
-        key: IdempotencyKey::parse(key).unwrap(),
-        fingerprint: "fp".into(),
-        chat_id: t.chat_id,
-        message_id: t.user_message.as_ref().unwrap().id,
-        reply_id: t.reply.id,
-        created_at: t.now,
-    }
-}
-
-fn user_id(name: &str) -> UserId {
-    UserId::parse(name).unwrap()
-}
-
-/// The record of an idempotent send is stored with its turn, found by user and key
-/// while live, and a second turn with a live key is a `Conflict` that stores nothing.
-pub async fn idempotency_record_is_stored_with_the_turn(s: &Storage) {
-    let c = new_chat(s).await;
-    let key = IdempotencyKey::parse("key-1").unwrap();
-    let since = now() - Duration::hours(24);
-    assert_eq!(
-        s.messages
-            .find_idempotent(&user_id("alice"), &key, since)
-            .await
-            .unwrap(),
-        None
-    );
-    let mut t = turn(&c, 0, "once");
-    let rec = idem(&t, "alice", "key-1");
-    t.idempotency = Some(rec.clone());
-    s.messages.start_turn(&t).await.unwrap();
-    assert_eq!(
-        s.messages
-            .find_idempotent(&user_id("alice"), &key, since)
-            .await
-            .unwrap(),
-        Some(rec.clone())
-    );
-    assert_eq!(
-        s.messages
-            .find_idempotent(&user_id("bob"), &key, since)
-            .await
-            .unwrap(),
-        None
-    );
-    // Finish the reply so the chat is not busy, then try the same key again.
-    let mut r = t.reply.clone();
-    r.status = MessageStatus::Complete;
-    s.messages
-        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
-        .await
-        .unwrap();
-    let mut again = turn(&c, 2, "twice");
-    again.idempotency = Some(idem(&again, "alice", "key-1"));
-    assert!(matches!(
-        s.messages.start_turn(&again).await,
-        Err(StoreError::Conflict)
-    ));
-    assert_eq!(
-        s.messages
-            .list_messages(c.id, None, 10)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
-    // Another user may use the same key.
-    let mut other = turn(&c, 2, "bob's");
-    other.idempotency = Some(idem(&other, "bob", "key-1"));
-    s.messages.start_turn(&other).await.unwrap();
-}
-
-/// Records older than the cut-off are ignored and replaced.
-pub async fn expired_idempotency_records_are_replaced(s: &Storage) {
-    let c = new_chat(s).await;
-    let key = IdempotencyKey::parse("old").unwrap();
-    let mut t = turn(&c, 0, "long ago");
-    let mut rec = idem(&t, "alice", "old");
-    rec.created_at = now() - Duration::hours(25);
-    t.idempotency = Some(rec);
-    s.messages.start_turn(&t).await.unwrap();
-    let since = now() - Duration::hours(24);
-    assert_eq!(
-        s.messages
-            .find_idempotent(&user_id("alice"), &key, since)
-            .await
-            .unwrap(),
-        None
-    );
-    let mut r = t.reply.clone();
-    r.status = MessageStatus::Complete;
-    s.messages
-        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
-        .await
-        .unwrap();
-    let mut fresh = turn(&c, 2, "now");
-    let rec = idem(&fresh, "alice", "old");
-    fresh.idempotency = Some(rec.clone());
-    s.messages.start_turn(&fresh).await.unwrap();
-    assert_eq!(
-        s.messages
-            .find_idempotent(&user_id("alice"), &key, since)
-            .await
-            .unwrap(),
-        Some(rec)
     );
 }

@@ -16,17 +16,19 @@ async fn new_chat(s: &Storage) -> Chat {
 
 async fn count(s: &Storage, c: &Chat) -> u32 {
     s.chats
-        .find_chat(c.id)
+        .find_chat(c.id())
         .await
         .unwrap()
         .unwrap()
-        .message_count
+        .message_count()
 }
 
 async fn finish(s: &Storage, c: &Chat, reply: &Message) {
     let mut r = reply.clone();
-    r.status = MessageStatus::Complete;
-    r.content = format!("answer {}", r.seq);
+    r.tweak(|p| {
+        p.status = MessageStatus::Complete;
+        p.content = format!("answer {}", p.seq);
+    });
     let e = event(
         c,
         EventKind::MessageCompleted {
@@ -42,11 +44,11 @@ async fn send(s: &Storage, c: &Chat, parent: Option<MessageId>) -> (MessageId, M
     let n = count(s, c).await;
     let mut t = turn(c, n, &format!("question {}", n + 1));
     if let Some(u) = t.user_message.as_mut() {
-        u.parent_id = parent;
+        u.tweak(|p| p.parent_id = parent);
     }
     s.messages.start_turn(&t).await.unwrap();
     finish(s, c, &t.reply).await;
-    (t.user_message.unwrap().id, t.reply.id)
+    (t.user_message.unwrap().id(), t.reply.id())
 }
 
 /// Another (finished) reply to `question`; returns its id.
@@ -54,16 +56,18 @@ async fn regenerate(s: &Storage, c: &Chat, question: MessageId) -> MessageId {
     let n = count(s, c).await;
     let mut t = turn(c, n, "unused");
     t.user_message = None;
-    t.reply.seq = n + 1;
-    t.reply.parent_id = Some(question);
+    t.reply.tweak(|p| {
+        p.seq = n + 1;
+        p.parent_id = Some(question);
+    });
     t.events.truncate(1);
     s.messages.start_turn(&t).await.unwrap();
     finish(s, c, &t.reply).await;
-    t.reply.id
+    t.reply.id()
 }
 
 fn ids(ms: &[Message]) -> Vec<MessageId> {
-    ms.iter().map(|m| m.id).collect()
+    ms.iter().map(|m| m.id()).collect()
 }
 
 /// The tree as a plain model, from the flat `seq` listing.
@@ -73,8 +77,12 @@ struct Model {
 
 impl Model {
     async fn read(s: &Storage, c: &Chat) -> Self {
-        let all = s.messages.list_messages(c.id, None, 100_000).await.unwrap();
-        let seqs: Vec<u32> = all.iter().map(|m| m.seq).collect();
+        let all = s
+            .messages
+            .list_messages(c.id(), None, 100_000)
+            .await
+            .unwrap();
+        let seqs: Vec<u32> = all.iter().map(|m| m.seq()).collect();
         assert_eq!(
             seqs,
             (1..=all.len() as u32).collect::<Vec<_>>(),
@@ -83,13 +91,13 @@ impl Model {
         Self { all }
     }
     fn by_id(&self) -> HashMap<MessageId, &Message> {
-        self.all.iter().map(|m| (m.id, m)).collect()
+        self.all.iter().map(|m| (m.id(), m)).collect()
     }
     fn children(&self, parent: Option<MessageId>) -> Vec<MessageId> {
         self.all
             .iter()
-            .filter(|m| m.parent_id == parent)
-            .map(|m| m.id)
+            .filter(|m| m.parent_id() == parent)
+            .map(|m| m.id())
             .collect()
     }
     fn newest_leaf(&self, mut at: MessageId) -> MessageId {
@@ -104,13 +112,13 @@ impl Model {
         let mut at = Some(leaf);
         while let Some(id) = at {
             path.push(id);
-            at = by_id[&id].parent_id;
+            at = by_id[&id].parent_id();
         }
         path.reverse();
         path
     }
     fn branch(&self, m: &Message) -> Branch {
-        Branch::among(&self.children(m.parent_id), m.id)
+        Branch::among(&self.children(m.parent_id()), m.id())
     }
 }
 
@@ -120,49 +128,53 @@ impl Model {
 async fn check_against_model(s: &Storage, c: &Chat) {
     let model = Model::read(s, c).await;
     for m in &model.all {
-        let leaf = model.newest_leaf(m.id);
+        let leaf = model.newest_leaf(m.id());
         let path = model.path_to(leaf);
         let whole = s
             .messages
-            .list_branch(c.id, m.id, None, 1_000)
+            .list_branch(c.id(), m.id(), None, 1_000)
             .await
             .unwrap();
-        assert_eq!(ids(&whole), path, "branch through seq {}", m.seq);
+        assert_eq!(ids(&whole), path, "branch through seq {}", m.seq());
         for b in &whole {
-            assert_eq!(b.branch, model.branch(b), "branch of seq {}", b.seq);
+            assert_eq!(b.branch(), model.branch(b), "branch of seq {}", b.seq());
         }
         let mut paged = vec![];
         let mut after = None;
         loop {
-            let page = s.messages.list_branch(c.id, m.id, after, 3).await.unwrap();
+            let page = s
+                .messages
+                .list_branch(c.id(), m.id(), after, 3)
+                .await
+                .unwrap();
             if page.is_empty() {
                 break;
             }
-            after = page.last().map(|x| MessageCursor { seq: x.seq });
+            after = page.last().map(|x| MessageCursor { seq: x.seq() });
             paged.extend(ids(&page));
         }
-        assert_eq!(paged, path, "paged branch through seq {}", m.seq);
-        let found = s.messages.find_message(m.id).await.unwrap().unwrap();
-        assert_eq!(found.branch, model.branch(m));
-        assert_eq!(found.parent_id, m.parent_id);
+        assert_eq!(paged, path, "paged branch through seq {}", m.seq());
+        let found = s.messages.find_message(m.id()).await.unwrap().unwrap();
+        assert_eq!(found.branch(), model.branch(m));
+        assert_eq!(found.parent_id(), m.parent_id());
         assert_eq!(
-            s.messages.children(c.id, Some(m.id)).await.unwrap(),
-            model.children(Some(m.id))
+            s.messages.children(c.id(), Some(m.id())).await.unwrap(),
+            model.children(Some(m.id()))
         );
         assert_eq!(
-            s.messages.newest_leaf(c.id, Some(m.id)).await.unwrap(),
+            s.messages.newest_leaf(c.id(), Some(m.id())).await.unwrap(),
             Some(leaf)
         );
-        let mut to_here = model.path_to(m.id);
+        let mut to_here = model.path_to(m.id());
         to_here.reverse();
-        let history = s.messages.branch_history(c.id, m.id, 4).await.unwrap();
+        let history = s.messages.branch_history(c.id(), m.id(), 4).await.unwrap();
         assert_eq!(
             ids(&history),
             to_here.into_iter().take(4).collect::<Vec<_>>()
         );
     }
     assert_eq!(
-        s.messages.children(c.id, None).await.unwrap(),
+        s.messages.children(c.id(), None).await.unwrap(),
         model.children(None)
     );
 }
@@ -173,13 +185,13 @@ pub async fn tree_regenerated_replies_are_siblings(s: &Storage) {
     let b = regenerate(s, &c, q).await;
     let third = regenerate(s, &c, q).await;
     assert_eq!(
-        s.messages.children(c.id, Some(q)).await.unwrap(),
+        s.messages.children(c.id(), Some(q)).await.unwrap(),
         [a, b, third]
     );
     let mid = s.messages.find_message(b).await.unwrap().unwrap();
-    assert_eq!(mid.parent_id, Some(q));
+    assert_eq!(mid.parent_id(), Some(q));
     assert_eq!(
-        mid.branch,
+        mid.branch(),
         Branch {
             index: 2,
             count: 3,
@@ -187,9 +199,9 @@ pub async fn tree_regenerated_replies_are_siblings(s: &Storage) {
             next_id: Some(third)
         }
     );
-    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
+    let stored = s.chats.find_chat(c.id()).await.unwrap().unwrap();
     assert_eq!(
-        stored.active_leaf_id,
+        stored.active_leaf_id(),
         Some(third),
         "the newest reply is active"
     );
@@ -202,9 +214,9 @@ pub async fn tree_branch_reads_follow_the_path(s: &Storage) {
     let a1b = regenerate(s, &c, q1).await;
     let (q2, a2) = send(s, &c, Some(a1b)).await;
     let (q2x, a2x) = send(s, &c, Some(a1)).await; // from the older reply
-    let through_a1 = s.messages.list_branch(c.id, a1, None, 10).await.unwrap();
+    let through_a1 = s.messages.list_branch(c.id(), a1, None, 10).await.unwrap();
     assert_eq!(ids(&through_a1), [q1, a1, q2x, a2x]);
-    let through_q1 = s.messages.list_branch(c.id, q1, None, 10).await.unwrap();
+    let through_q1 = s.messages.list_branch(c.id(), q1, None, 10).await.unwrap();
     assert_eq!(
         ids(&through_q1),
         [q1, a1b, q2, a2],
@@ -212,17 +224,20 @@ pub async fn tree_branch_reads_follow_the_path(s: &Storage) {
     );
     let page = s
         .messages
-        .list_branch(c.id, a2, Some(MessageCursor { seq: 1 }), 2)
+        .list_branch(c.id(), a2, Some(MessageCursor { seq: 1 }), 2)
         .await
         .unwrap();
     assert_eq!(ids(&page), [a1b, q2]);
-    let history = s.messages.branch_history(c.id, a2x, 10).await.unwrap();
+    let history = s.messages.branch_history(c.id(), a2x, 10).await.unwrap();
     assert_eq!(
         ids(&history),
         [a2x, q2x, a1, q1],
         "newest first, that branch only"
     );
-    assert_eq!(s.messages.newest_leaf(c.id, None).await.unwrap(), Some(a2));
+    assert_eq!(
+        s.messages.newest_leaf(c.id(), None).await.unwrap(),
+        Some(a2)
+    );
     assert!(s
         .messages
         .list_branch(ChatId::new(), a1, None, 10)
@@ -263,8 +278,8 @@ pub async fn tree_reads_match_a_plain_model_of_a_grown_tree(s: &Storage) {
             replies.push((q, a));
             active = Some(a);
         }
-        let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
-        assert_eq!(stored.active_leaf_id, active, "step {step}");
+        let stored = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+        assert_eq!(stored.active_leaf_id(), active, "step {step}");
     }
     check_against_model(s, &c).await;
 }
@@ -275,14 +290,14 @@ pub async fn tree_start_turn_refuses_a_parent_outside_the_chat(s: &Storage) {
     let (_, foreign) = send(s, &other, None).await;
     let mut t = turn(&c, 0, "hi");
     if let Some(u) = t.user_message.as_mut() {
-        u.parent_id = Some(foreign);
+        u.tweak(|p| p.parent_id = Some(foreign));
     }
     assert!(matches!(
         s.messages.start_turn(&t).await,
         Err(StoreError::Conflict)
     ));
     if let Some(u) = t.user_message.as_mut() {
-        u.parent_id = Some(MessageId::new());
+        u.tweak(|p| p.parent_id = Some(MessageId::new()));
     }
     assert!(matches!(
         s.messages.start_turn(&t).await,
@@ -303,7 +318,7 @@ pub async fn tree_delete_takes_the_subtree_and_moves_the_active_leaf(s: &Storage
         &c,
         EventKind::MessageDeleted {
             message_id: a2,
-            seq: target.seq,
+            seq: target.seq(),
         },
     );
     s.messages
@@ -313,11 +328,14 @@ pub async fn tree_delete_takes_the_subtree_and_moves_the_active_leaf(s: &Storage
     // a2 (seq 4) with seq 5 and 6 below it went; a1b and the later branch close up.
     assert_eq!(count(s, &c).await, 6);
     assert_eq!(s.messages.find_message(a2).await.unwrap(), None);
-    assert_eq!(s.messages.find_message(a1b).await.unwrap().unwrap().seq, 4);
-    check_against_model(s, &c).await;
-    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
     assert_eq!(
-        stored.active_leaf_id,
+        s.messages.find_message(a1b).await.unwrap().unwrap().seq(),
+        4
+    );
+    check_against_model(s, &c).await;
+    let stored = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+    assert_eq!(
+        stored.active_leaf_id(),
         Some(a3x),
         "outside the subtree: kept"
     );
@@ -331,23 +349,23 @@ pub async fn tree_delete_takes_the_subtree_and_moves_the_active_leaf(s: &Storage
         .await
         .unwrap()
         .unwrap()
-        .parent_id
+        .parent_id()
         .unwrap();
     let target = s.messages.find_message(q3x).await.unwrap().unwrap();
     let e = event(
         &c,
         EventKind::MessageDeleted {
             message_id: q3x,
-            seq: target.seq,
+            seq: target.seq(),
         },
     );
     s.messages
         .delete_message(&target, now() - chrono::Duration::minutes(10), &e)
         .await
         .unwrap();
-    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
-    assert_eq!(stored.active_leaf_id, Some(q2));
-    assert_eq!(stored.message_count, 4);
+    let stored = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+    assert_eq!(stored.active_leaf_id(), Some(q2));
+    assert_eq!(stored.message_count(), 4);
     check_against_model(s, &c).await;
 
     // Deleting the only root empties the chat.
@@ -363,29 +381,29 @@ pub async fn tree_delete_takes_the_subtree_and_moves_the_active_leaf(s: &Storage
         .delete_message(&root, now() - chrono::Duration::minutes(10), &e)
         .await
         .unwrap();
-    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
-    assert_eq!((stored.message_count, stored.active_leaf_id), (0, None));
+    let stored = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+    assert_eq!((stored.message_count(), stored.active_leaf_id()), (0, None));
 }
 
 pub async fn tree_select_branch_stores_only_the_active_leaf(s: &Storage) {
     let c = new_chat(s).await;
     let (q, a) = send(s, &c, None).await;
     regenerate(s, &c, q).await;
-    let mut chosen = s.chats.find_chat(c.id).await.unwrap().unwrap();
-    chosen.active_leaf_id = Some(a);
+    let mut chosen = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+    chosen.tweak(|p| p.active_leaf_id = Some(a));
     let e = event(&chosen, EventKind::ChatUpdated(chosen.clone()));
     s.messages.select_branch(&chosen, &e).await.unwrap();
-    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
+    let stored = s.chats.find_chat(c.id()).await.unwrap().unwrap();
     assert_eq!(stored, chosen);
     let other = new_chat(s).await;
     let (_, foreign) = send(s, &other, None).await;
-    chosen.active_leaf_id = Some(foreign);
+    chosen.tweak(|p| p.active_leaf_id = Some(foreign));
     assert!(matches!(
         s.messages.select_branch(&chosen, &e).await,
         Err(StoreError::NotFound)
     ));
     let mut gone = chat("alice", "Gone");
-    gone.active_leaf_id = Some(a);
+    gone.tweak(|p| p.active_leaf_id = Some(a));
     assert!(matches!(
         s.messages.select_branch(&gone, &e).await,
         Err(StoreError::NotFound)
@@ -401,12 +419,14 @@ pub async fn tree_insert_chat_with_messages_stores_a_chain(s: &Storage) {
         } else {
             Role::Assistant
         };
-        let mut m = message(c.id, i + 1, role, MessageStatus::Complete, "copied");
-        m.parent_id = copies.last().map(|p| p.id);
+        let mut m = message(c.id(), i + 1, role, MessageStatus::Complete, "copied");
+        m.tweak(|p| p.parent_id = copies.last().map(|p| p.id()));
         copies.push(m);
     }
-    c.message_count = 5;
-    c.active_leaf_id = copies.last().map(|m| m.id);
+    c.tweak(|p| {
+        p.message_count = 5;
+        p.active_leaf_id = copies.last().map(|m| m.id());
+    });
     let mut events = vec![created(&c)];
     events.extend(
         copies
@@ -417,9 +437,13 @@ pub async fn tree_insert_chat_with_messages_stores_a_chain(s: &Storage) {
         .insert_chat_with_messages(&c, &copies, &events)
         .await
         .unwrap();
-    assert_eq!(s.chats.find_chat(c.id).await.unwrap(), Some(c.clone()));
-    let leaf = copies[4].id;
-    let listed = s.messages.list_branch(c.id, leaf, None, 10).await.unwrap();
+    assert_eq!(s.chats.find_chat(c.id()).await.unwrap(), Some(c.clone()));
+    let leaf = copies[4].id();
+    let listed = s
+        .messages
+        .list_branch(c.id(), leaf, None, 10)
+        .await
+        .unwrap();
     assert_eq!(listed, copies);
     check_against_model(s, &c).await;
 }
@@ -438,12 +462,12 @@ pub async fn tree_concurrent_sends_on_two_branches_keep_seq_gapless(s: &Storage)
                     let n = count(&s, &c).await;
                     let mut t = turn(&c, n, &format!("w{w} m{i}"));
                     if let Some(u) = t.user_message.as_mut() {
-                        u.parent_id = Some(at);
+                        u.tweak(|p| p.parent_id = Some(at));
                     }
                     t.stale_before = now() + chrono::Duration::hours(1); // replies never block
                     match s.messages.start_turn(&t).await {
                         Ok(()) => {
-                            at = t.reply.id;
+                            at = t.reply.id();
                             break;
                         }
                         Err(StoreError::Conflict) => continue,
@@ -463,38 +487,9 @@ pub async fn tree_concurrent_sends_on_two_branches_keep_seq_gapless(s: &Storage)
         assert_eq!(path[1], start, "each writer stayed on its branch");
         let listed = s
             .messages
-            .list_branch(c.id, *leaf, None, 100)
+            .list_branch(c.id(), *leaf, None, 100)
             .await
             .unwrap();
         assert_eq!(ids(&listed), path);
-    }
-}
-
-pub async fn tree_idempotency_key_is_checked_before_the_busy_check(s: &Storage) {
-    let c = new_chat(s).await;
-    let mut t = turn(&c, 0, "once");
-    t.idempotency = Some(idem(&t, "key-1"));
-    s.messages.start_turn(&t).await.unwrap(); // its reply is still streaming
-    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
-    let mut retry = turn(&stored, 2, "once");
-    retry.idempotency = Some(idem(&retry, "key-1"));
-    assert!(
-        matches!(
-            s.messages.start_turn(&retry).await,
-            Err(StoreError::Conflict)
-        ),
-        "a retry racing its first send re-reads (and finds the record), never 'busy'"
-    );
-}
-
-fn idem(t: &crate::ports::NewTurn, key: &str) -> IdempotentSend {
-    IdempotentSend {
-        user: UserId::parse("alice").unwrap(),
-        key: IdempotencyKey::parse(key).unwrap(),
-        fingerprint: "fp".into(),
-        chat_id: t.chat_id,
-        message_id: t.user_message.as_ref().unwrap().id,
-        reply_id: t.reply.id,
-        created_at: t.now,
     }
 }

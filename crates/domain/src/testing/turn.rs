@@ -16,19 +16,21 @@ async fn answered(s: &Storage) -> (Chat, Message, Message) {
     let t = turn(&c, 0, "q");
     s.messages.start_turn(&t).await.unwrap();
     let mut r = t.reply.clone();
-    r.status = MessageStatus::Complete;
-    r.content = "a".into();
+    r.tweak(|p| {
+        p.status = MessageStatus::Complete;
+        p.content = "a".into();
+    });
     s.messages
         .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
         .await
         .unwrap();
-    let c = s.chats.find_chat(c.id).await.unwrap().unwrap();
+    let c = s.chats.find_chat(c.id()).await.unwrap().unwrap();
     (c, t.user_message.unwrap(), r)
 }
 
 fn read(chat: &Chat, claim: Option<IdempotentSend>) -> TurnRead {
     TurnRead {
-        chat_id: chat.id,
+        chat_id: chat.id(),
         claim,
         live_since: now() - Duration::hours(24),
         parent: TurnParent::ActiveLeaf,
@@ -43,8 +45,8 @@ fn claim_of(t: &NewTurn, key: &str) -> IdempotentSend {
         key: IdempotencyKey::parse(key).unwrap(),
         fingerprint: "fp".into(),
         chat_id: t.chat_id,
-        message_id: t.user_message.as_ref().unwrap().id,
-        reply_id: t.reply.id,
+        message_id: t.user_message.as_ref().unwrap().id(),
+        reply_id: t.reply.id(),
         created_at: t.now,
     }
 }
@@ -81,27 +83,27 @@ pub async fn run_turn_reads_the_facts_and_stores_the_decided_turn(s: &Storage) {
     let (run, facts) = run_with(s, &read(&c, None), Some(t.clone())).await;
     assert_eq!(run.facts, facts);
     assert_eq!(run.started.as_ref(), Some(&t));
-    assert_eq!(facts.chat.as_ref().map(|c| c.id), Some(c.id));
-    assert_eq!(facts.parent_id, Some(answer.id));
-    let history: Vec<_> = facts.history.iter().map(|m| m.id).collect();
-    assert_eq!(history, [answer.id, question.id]);
+    assert_eq!(facts.chat.as_ref().map(|c| c.id()), Some(c.id()));
+    assert_eq!(facts.parent_id, Some(answer.id()));
+    let history: Vec<_> = facts.history.iter().map(|m| m.id()).collect();
+    assert_eq!(history, [answer.id(), question.id()]);
     assert!(facts.siblings.is_empty());
     assert!(facts.streaming.is_empty());
     assert_eq!(facts.replay, None);
-    let stored = s.chats.find_chat(c.id).await.unwrap().unwrap();
-    assert_eq!(stored.message_count, 4);
-    assert_eq!(stored.active_leaf_id, Some(t.reply.id));
-    let listed = s.messages.list_messages(c.id, None, 10).await.unwrap();
+    let stored = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+    assert_eq!(stored.message_count(), 4);
+    assert_eq!(stored.active_leaf_id(), Some(t.reply.id()));
+    let listed = s.messages.list_messages(c.id(), None, 10).await.unwrap();
     assert_eq!(listed.len(), 4);
     // The new reply streams: the next turn sees it, and the new user message's siblings.
     let mut root = read(&c, None);
     root.parent = TurnParent::Root;
     let (_, facts) = run_with(s, &root, None).await;
-    let streaming: Vec<_> = facts.streaming.iter().map(|m| m.id).collect();
-    assert_eq!(streaming, [t.reply.id]);
+    let streaming: Vec<_> = facts.streaming.iter().map(|m| m.id()).collect();
+    assert_eq!(streaming, [t.reply.id()]);
     assert_eq!(facts.parent_id, None);
     assert!(facts.history.is_empty());
-    assert_eq!(facts.siblings, [question.id]);
+    assert_eq!(facts.siblings, [question.id()]);
 }
 
 /// A declined decision stores nothing, not even the claim; a named parent outside the
@@ -117,11 +119,11 @@ pub async fn run_turn_declined_stores_nothing(s: &Storage) {
     assert_eq!(facts.replay, None);
     assert_eq!(
         s.chats
-            .find_chat(c.id)
+            .find_chat(c.id())
             .await
             .unwrap()
             .unwrap()
-            .message_count,
+            .message_count(),
         2
     );
     let since = now() - Duration::hours(24);
@@ -134,11 +136,11 @@ pub async fn run_turn_declined_stores_nothing(s: &Storage) {
         None
     );
     // A user message as the parent: read, with its role, for the decision to refuse.
-    r.parent = TurnParent::Message(question.id);
+    r.parent = TurnParent::Message(question.id());
     let (_, facts) = run_with(s, &r, None).await;
     assert_eq!(
-        facts.history.first().map(|m| (m.id, m.role)),
-        Some((question.id, Role::User))
+        facts.history.first().map(|m| (m.id(), m.role())),
+        Some((question.id(), Role::User))
     );
     let gone = chat("alice", "gone");
     let (run, facts) = run_with(s, &read(&gone, None), None).await;
@@ -162,24 +164,28 @@ pub async fn run_turn_claims_the_key_or_finds_its_record(s: &Storage) {
             .unwrap(),
         Some(rec.clone())
     );
-    let again = turn(&s.chats.find_chat(c.id).await.unwrap().unwrap(), 4, "twice");
+    let again = turn(
+        &s.chats.find_chat(c.id()).await.unwrap().unwrap(),
+        4,
+        "twice",
+    );
     let (run2, facts) = run_with(s, &read(&c, Some(claim_of(&again, "k-2"))), None).await;
     assert_eq!(run2.started, None);
     let replay = facts.replay.expect("the live record");
     assert_eq!(replay.record, rec);
     assert_eq!(
-        replay.message.map(|m| (m.id, m.branch.count)),
+        replay.message.map(|m| (m.id(), m.branch().count)),
         Some((rec.message_id, 1))
     );
-    assert_eq!(replay.reply.map(|m| m.id), Some(rec.reply_id));
+    assert_eq!(replay.reply.map(|m| m.id()), Some(rec.reply_id));
     assert!(facts.streaming.is_empty() && facts.history.is_empty());
     assert_eq!(
         s.chats
-            .find_chat(c.id)
+            .find_chat(c.id())
             .await
             .unwrap()
             .unwrap()
-            .message_count,
+            .message_count(),
         4
     );
 }

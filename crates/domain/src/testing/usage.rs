@@ -178,9 +178,11 @@ async fn started(s: &UsageStorage) -> (Chat, Message) {
 
 fn completed(c: &Chat, reply: &Message) -> (Message, Event) {
     let mut r = reply.clone();
-    r.status = MessageStatus::Complete;
-    r.content = "answer".into();
-    r.updated_at = now() + Duration::seconds(1);
+    r.tweak(|p| {
+        p.status = MessageStatus::Complete;
+        p.content = "answer".into();
+        p.updated_at = now() + Duration::seconds(1);
+    });
     let e = event(
         c,
         EventKind::MessageCompleted {
@@ -218,7 +220,7 @@ pub async fn finish_reply_charges_the_ledger_only_when_it_changes_the_reply(s: &
         .unwrap());
     // A reply that is gone is not charged.
     let mut ghost = r.clone();
-    ghost.id = MessageId::new();
+    ghost.tweak(|p| p.id = MessageId::new());
     assert!(!s
         .messages
         .finish_reply(&ghost, &e, Some(&charge))
@@ -243,8 +245,8 @@ pub async fn finish_reply_charges_the_ledger_only_when_it_changes_the_reply(s: &
     let (r2, e2) = completed(&c2, &reply2);
     s.chats
         .delete_chat(
-            c2.id,
-            &event(&c2, EventKind::ChatDeleted { chat_id: c2.id }),
+            c2.id(),
+            &event(&c2, EventKind::ChatDeleted { chat_id: c2.id() }),
         )
         .await
         .unwrap();

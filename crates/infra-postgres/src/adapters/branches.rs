@@ -23,12 +23,12 @@ fn to_u32(n: i64) -> u32 {
 impl BranchedRow {
     pub(crate) fn into_domain(self) -> Result<Message, PgError> {
         let mut m = self.message.into_domain()?;
-        m.branch = Branch {
+        m.set_branch(Branch {
             index: to_u32(self.branch_index),
             count: to_u32(self.branch_count),
             prev_id: self.prev_id.map(MessageId::from_uuid),
             next_id: self.next_id.map(MessageId::from_uuid),
-        };
+        });
         Ok(m)
     }
 }
@@ -131,8 +131,8 @@ impl PgStore {
         chat: &Chat,
         event: &Event,
     ) -> Result<(), StoreError> {
-        let chat_id = chat.id.as_uuid();
-        let leaf = chat.active_leaf_id.ok_or(StoreError::NotFound)?.as_uuid();
+        let chat_id = chat.id().as_uuid();
+        let leaf = chat.active_leaf_id().ok_or(StoreError::NotFound)?.as_uuid();
         let events = NewOutboxRow::all(std::slice::from_ref(event))?;
         self.run(move |c| {
             c.transaction(|c| {

@@ -15,7 +15,7 @@ fn cursor(after: Option<ChatCursor>) -> Option<(chrono::DateTime<chrono::Utc>, u
 
 #[async_trait]
 impl ChatRepository for PgStore {
-    #[tracing::instrument(skip_all, fields(chat_id = %chat.id))]
+    #[tracing::instrument(skip_all, fields(chat_id = %chat.id()))]
     async fn insert_chat(&self, chat: &Chat, event: &Event) -> Result<(), StoreError> {
         let row = ChatRow::from_domain(chat)?;
         let events = NewOutboxRow::all(std::slice::from_ref(event))?;
@@ -39,7 +39,7 @@ impl ChatRepository for PgStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(chat_id = %chat.id))]
+    #[tracing::instrument(skip_all, fields(chat_id = %chat.id()))]
     async fn update_chat(
         &self,
         chat: &Chat,
@@ -58,17 +58,17 @@ impl ChatRepository for PgStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(chat_id = %chat.id))]
+    #[tracing::instrument(skip_all, fields(chat_id = %chat.id()))]
     async fn retitle_chat(
         &self,
         chat: &Chat,
         expected: &ChatTitle,
         event: &Event,
     ) -> Result<bool, StoreError> {
-        let id = chat.id.as_uuid();
-        let title = chat.title.as_str().to_owned();
+        let id = chat.id().as_uuid();
+        let title = chat.title().as_str().to_owned();
         let expected = expected.as_str().to_owned();
-        let at = chat.updated_at;
+        let at = chat.updated_at();
         let events = NewOutboxRow::all(std::slice::from_ref(event))?;
         self.run(move |c| {
             c.transaction(|c| {

@@ -48,7 +48,7 @@ fn page(
     let titles: HashMap<uuid::Uuid, String> = titles.into_iter().collect();
     let mut by_id: HashMap<uuid::Uuid, Message> = messages_into_domain(rows)?
         .into_iter()
-        .map(|m| (m.id.as_uuid(), m))
+        .map(|m| (m.id().as_uuid(), m))
         .collect();
     let mut out = Vec::with_capacity(candidates.len());
     for c in candidates {
@@ -57,7 +57,7 @@ fn page(
             continue;
         };
         let title = titles
-            .get(&message.chat_id.as_uuid())
+            .get(&message.chat_id().as_uuid())
             .ok_or_else(|| PgError::Data(format!("message {} has no chat", c.id)))?;
         out.push(SearchRow {
             chat_title: ChatTitle::parse(title)

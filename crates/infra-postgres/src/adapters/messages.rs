@@ -166,7 +166,7 @@ impl MessageRepository for PgStore {
         let idem = turn.idempotency.as_ref().map(idem_row);
         let live_since = now - chrono::Duration::hours(IdempotentSend::TTL_HOURS);
         let parent = rows.first().and_then(|r| r.parent_id);
-        let leaf = turn.reply.id.as_uuid();
+        let leaf = turn.reply.id().as_uuid();
         self.run(move |c| {
             c.transaction(|c| {
                 let count = repo::chats::lock(c, chat_id)?.ok_or(PgError::NotFound)?;
@@ -202,7 +202,7 @@ impl MessageRepository for PgStore {
         self.turn(read, decide).await
     }
 
-    #[tracing::instrument(skip_all, fields(message_id = %reply.id))]
+    #[tracing::instrument(skip_all, fields(message_id = %reply.id()))]
     async fn finish_reply<'u>(
         &self,
         reply: &Message,
@@ -237,7 +237,7 @@ impl MessageRepository for PgStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(message_id = %message.id))]
+    #[tracing::instrument(skip_all, fields(message_id = %message.id()))]
     async fn update_message(&self, message: &Message, event: &Event) -> Result<(), StoreError> {
         let row = MessageRow::from_domain(message)?;
         let events = NewOutboxRow::all(std::slice::from_ref(event))?;
@@ -252,14 +252,14 @@ impl MessageRepository for PgStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(message_id = %message.id))]
+    #[tracing::instrument(skip_all, fields(message_id = %message.id()))]
     async fn delete_message(
         &self,
         message: &Message,
         stale_before: DateTime<Utc>,
         event: &Event,
     ) -> Result<(), StoreError> {
-        let (chat_id, id) = (message.chat_id.as_uuid(), message.id.as_uuid());
+        let (chat_id, id) = (message.chat_id().as_uuid(), message.id().as_uuid());
         let events = NewOutboxRow::all(std::slice::from_ref(event))?;
         let at = event.time;
         self.run(move |c| {

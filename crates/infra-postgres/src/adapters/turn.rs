@@ -105,7 +105,7 @@ fn read_facts(c: &mut PgConnection, read: &Owned) -> Result<TurnFacts, Abort> {
             return Ok(facts);
         }
     }
-    let chat = facts.chat.as_ref().map(|c| (c.id, c.active_leaf_id));
+    let chat = facts.chat.as_ref().map(|c| (c.id(), c.active_leaf_id()));
     let (chat_id, active_leaf) = chat.ok_or(PgError::NotFound)?;
     facts.parent_id = match read.parent {
         TurnParent::ActiveLeaf => active_leaf,
@@ -137,13 +137,13 @@ fn write_turn(c: &mut PgConnection, facts: &TurnFacts, turn: &NewTurn) -> Result
     if facts.replay.is_some() {
         return Err(PgError::Conflict);
     }
-    let chat_id = chat.id.as_uuid();
+    let chat_id = chat.id().as_uuid();
     let mut rows = Vec::with_capacity(2);
     if let Some(m) = &turn.user_message {
         rows.push(MessageRow::from_domain(m)?);
     }
     rows.push(MessageRow::from_domain(&turn.reply)?);
-    let mut next = i64::from(chat.message_count);
+    let mut next = i64::from(chat.message_count());
     for r in &rows {
         next += 1;
         if i64::from(r.seq) != next || r.chat_id != chat_id {
@@ -156,7 +156,7 @@ fn write_turn(c: &mut PgConnection, facts: &TurnFacts, turn: &NewTurn) -> Result
     let count = i32::try_from(next).map_err(|_| PgError::Data("message_count overflow".into()))?;
     let events = NewOutboxRow::all(&turn.events)?;
     repo::turn::insert_messages(c, &rows)?;
-    repo::turn::started(c, chat_id, count, turn.now, turn.reply.id.as_uuid())?;
+    repo::turn::started(c, chat_id, count, turn.now, turn.reply.id().as_uuid())?;
     repo::turn::append_events(c, &events)
 }
 

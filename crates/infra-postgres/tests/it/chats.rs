@@ -3,13 +3,14 @@
 
 use crate::support::*;
 use diesel::prelude::*;
+use domain::model::Tweak;
 use domain::model::{ChatCursor, ChatSettings, ModelName, SearchQuery, Temperature};
 use domain::ports::{ChatRepository, StoreError};
 
 fn cursor(c: &domain::model::Chat) -> Option<ChatCursor> {
     Some(ChatCursor {
-        updated_at: c.updated_at,
-        id: c.id,
+        updated_at: c.updated_at(),
+        id: c.id(),
     })
 }
 
@@ -17,14 +18,16 @@ fn cursor(c: &domain::model::Chat) -> Option<ChatCursor> {
 async fn settings_and_times_round_trip() {
     let (_db, s) = store();
     let mut c = chat("alice", "Settings");
-    c.settings = ChatSettings {
-        model: Some(ModelName::parse("gpt-4o-mini").unwrap()),
-        system_prompt: None,
-        temperature: Some(Temperature::new(0.7).unwrap()),
-        max_tokens: None,
-    };
+    c.tweak(|p| {
+        p.settings = ChatSettings {
+            model: Some(ModelName::parse("gpt-4o-mini").unwrap()),
+            system_prompt: None,
+            temperature: Some(Temperature::new(0.7).unwrap()),
+            max_tokens: None,
+        }
+    });
     s.insert_chat(&c, &created(&c)).await.unwrap();
-    assert_eq!(s.find_chat(c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(s.find_chat(c.id()).await.unwrap(), Some(c.clone()));
     assert!(matches!(
         s.insert_chat(&c, &created(&c)).await,
         Err(StoreError::Conflict)
@@ -42,7 +45,7 @@ async fn list_pages_through_ties_in_updated_at() {
         s.insert_chat(&c, &created(&c)).await.unwrap();
         all.push(c);
     }
-    all.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
+    all.sort_by_key(|c| std::cmp::Reverse((c.updated_at(), c.id())));
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -85,7 +88,7 @@ async fn search_is_case_insensitive_and_literal() {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|c| c.title.as_str().to_owned())
+                .map(|c| c.title().as_str().to_owned())
                 .collect();
             found.sort();
             found
@@ -130,7 +133,7 @@ async fn search_across_the_window_matches_a_full_scan() {
                 break;
             }
             after = cursor(page.last().unwrap());
-            expected.extend(page.into_iter().filter(|c| q.matches(c.title.as_str())));
+            expected.extend(page.into_iter().filter(|c| q.matches(c.title().as_str())));
         }
         assert_eq!(expected.len(), 6);
         let all_at_once = s.search_chats(&owner, &q, None, 50).await.unwrap();
@@ -156,13 +159,16 @@ async fn every_chat_change_writes_its_event() {
     let mut c = chat("erin", "Events");
     s.insert_chat(&c, &created(&c)).await.unwrap();
     let before = c.clone();
-    c.title = domain::model::ChatTitle::parse("Renamed").unwrap();
+    c.tweak(|p| p.title = domain::model::ChatTitle::parse("Renamed").unwrap());
     let updated = event(&c, domain::model::EventKind::ChatUpdated(c.clone()));
     s.update_chat(&c, &before, &updated).await.unwrap();
-    let deleted = event(&c, domain::model::EventKind::ChatDeleted { chat_id: c.id });
-    s.delete_chat(c.id, &deleted).await.unwrap();
+    let deleted = event(
+        &c,
+        domain::model::EventKind::ChatDeleted { chat_id: c.id() },
+    );
+    s.delete_chat(c.id(), &deleted).await.unwrap();
     assert!(matches!(
-        s.delete_chat(c.id, &deleted).await,
+        s.delete_chat(c.id(), &deleted).await,
         Err(StoreError::NotFound)
     ));
     let types: Vec<String> = {

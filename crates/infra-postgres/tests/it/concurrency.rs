@@ -3,6 +3,7 @@
 
 use crate::support::*;
 use chrono::Duration;
+use domain::model::Tweak;
 use domain::model::{Chat, EventKind, MessageId, MessageStatus};
 use domain::ports::{ChatRepository, MessageRepository, StoreError};
 use infra_postgres::testing::TestDb;
@@ -16,19 +17,21 @@ async fn writer(s: PgStore, c: Chat, turns: usize, finish: bool) -> Vec<MessageI
     let mut acked = Vec::new();
     for i in 0..turns {
         loop {
-            let current = s.find_chat(c.id).await.unwrap().unwrap();
-            let mut t = turn(&current, current.message_count, &format!("m{i}"));
+            let current = s.find_chat(c.id()).await.unwrap().unwrap();
+            let mut t = turn(&current, current.message_count(), &format!("m{i}"));
             if !finish {
                 t.stale_before = now() + Duration::hours(1); // replies never block
             }
             match s.start_turn(&t).await {
                 Ok(()) => {
-                    acked.extend([t.user_message.as_ref().unwrap().id, t.reply.id]);
+                    acked.extend([t.user_message.as_ref().unwrap().id(), t.reply.id()]);
                     if finish {
                         let mut r = t.reply.clone();
-                        r.status = MessageStatus::Complete;
-                        r.content = "done".into();
-                        r.updated_at = now();
+                        r.tweak(|p| {
+                            p.status = MessageStatus::Complete;
+                            p.content = "done".into();
+                            p.updated_at = now();
+                        });
                         let e = event(
                             &c,
                             EventKind::MessageCompleted {
@@ -65,17 +68,17 @@ async fn hammer(db: &TestDb, writers: usize, turns: usize, finish: bool) {
     }
     let n = u32::try_from(writers * turns * 2).unwrap();
     assert_eq!(acked.len(), n as usize);
-    let stored = pools[1].list_messages(c.id, None, 1000).await.unwrap();
+    let stored = pools[1].list_messages(c.id(), None, 1000).await.unwrap();
     assert_eq!(
-        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        stored.iter().map(|m| m.seq()).collect::<Vec<_>>(),
         (1..=n).collect::<Vec<_>>()
     );
-    let ids: HashSet<_> = stored.iter().map(|m| m.id).collect();
+    let ids: HashSet<_> = stored.iter().map(|m| m.id()).collect();
     assert_eq!(ids, acked);
-    let chat = pools[0].find_chat(c.id).await.unwrap().unwrap();
-    assert_eq!(chat.message_count, n);
+    let chat = pools[0].find_chat(c.id()).await.unwrap().unwrap();
+    assert_eq!(chat.message_count(), n);
     if finish {
-        assert!(stored.iter().all(|m| m.status == MessageStatus::Complete));
+        assert!(stored.iter().all(|m| m.status() == MessageStatus::Complete));
     }
 }
 

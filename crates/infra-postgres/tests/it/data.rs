@@ -3,6 +3,7 @@
 
 use crate::support::{chat, created, turn, user};
 use diesel::prelude::*;
+use domain::model::Tweak;
 use domain::model::{Chat, Event, EventKind, MessageQuery};
 use domain::ports::{
     ChatRepository, MessageRepository, MessageSearch, MessageSearchRepository, RetentionRepository,
@@ -13,9 +14,9 @@ use infra_postgres::PgStore;
 fn deleted(c: &Chat, at: chrono::DateTime<chrono::Utc>) -> Event {
     Event::new(
         at,
-        c.owner.clone(),
-        c.id,
-        EventKind::ChatDeleted { chat_id: c.id },
+        c.owner().clone(),
+        c.id(),
+        EventKind::ChatDeleted { chat_id: c.id() },
     )
 }
 
@@ -47,7 +48,7 @@ async fn retention_skips_while_another_replica_holds_the_job() {
         .await
         .unwrap();
     assert!(busy.is_none(), "another sweeper holds the job");
-    assert!(store.find_chat(c.id).await.unwrap().is_some());
+    assert!(store.find_chat(c.id()).await.unwrap().is_some());
     release_tx.send(()).unwrap();
     holder.join().unwrap();
     let done = store
@@ -60,7 +61,8 @@ async fn retention_skips_while_another_replica_holds_the_job() {
 
 /// The turn with its reply already complete (so the next turn may start).
 fn finished(mut t: domain::ports::NewTurn) -> domain::ports::NewTurn {
-    t.reply.status = domain::model::MessageStatus::Complete;
+    t.reply
+        .tweak(|p| p.status = domain::model::MessageStatus::Complete);
     t
 }
 
@@ -77,7 +79,7 @@ async fn search(store: &PgStore, q: &str) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.message.content)
+        .map(|r| r.message.content().to_owned())
         .collect()
 }
 
@@ -151,7 +153,7 @@ async fn search_past_the_scan_budget_finds_the_newest_window() {
                 'complete', now() - (12001 - s) * interval '1 ms', now(), 1, gen_random_uuid() \
          FROM generate_series(1, 12000) s",
     )
-    .bind::<diesel::sql_types::Uuid, _>(c.id.as_uuid())
+    .bind::<diesel::sql_types::Uuid, _>(c.id().as_uuid())
     .execute(&mut db.connect())
     .unwrap();
     for word in ["common", "mid", "deep", "sparse", "ancient", "absent"] {
@@ -161,7 +163,7 @@ async fn search_past_the_scan_budget_finds_the_newest_window() {
             .take(100)
             .map(|s| s.to_string())
             .collect();
-        for chat_id in [None, Some(c.id)] {
+        for chat_id in [None, Some(c.id())] {
             let mut got = Vec::new();
             let mut after = None;
             loop {
@@ -179,7 +181,7 @@ async fn search_past_the_scan_budget_finds_the_newest_window() {
                 let Some(last) = page.last() else { break };
                 after = Some(domain::model::MessageSearchCursor::after(last));
                 got.extend(page.iter().map(|r| {
-                    r.message.content["message ".len()..]
+                    r.message.content()["message ".len()..]
                         .split(' ')
                         .next()
                         .unwrap()

@@ -35,7 +35,7 @@ async fn cut_connection_is_unavailable_then_recovers_without_a_new_store() {
     proxy.kill().await;
     let started = Instant::now();
     for _ in 0..3 {
-        let r = tokio::time::timeout(NO_HANG, s.find_chat(c.id))
+        let r = tokio::time::timeout(NO_HANG, s.find_chat(c.id()))
             .await
             .expect("a cut connection must not hang");
         assert_unavailable(r);
@@ -45,7 +45,7 @@ async fn cut_connection_is_unavailable_then_recovers_without_a_new_store() {
     assert!(started.elapsed() < NO_HANG);
 
     proxy.restore().await;
-    assert_eq!(s.find_chat(c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(s.find_chat(c.id()).await.unwrap(), Some(c.clone()));
     s.ping().await.unwrap();
     let t = turn(&c, 0, "back");
     s.start_turn(&t).await.unwrap();
@@ -66,7 +66,7 @@ async fn long_lock_wait_and_exhausted_pool_are_unavailable() {
     let mut other = db.connect();
     diesel::sql_query("BEGIN").execute(&mut other).unwrap();
     diesel::sql_query("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE")
-        .bind::<diesel::sql_types::Uuid, _>(c.id.as_uuid())
+        .bind::<diesel::sql_types::Uuid, _>(c.id().as_uuid())
         .execute(&mut other)
         .unwrap();
 
@@ -78,7 +78,7 @@ async fn long_lock_wait_and_exhausted_pool_are_unavailable() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The only connection is busy waiting: the pool times out.
     let started = Instant::now();
-    assert_unavailable(s.find_chat(c.id).await);
+    assert_unavailable(s.find_chat(c.id()).await);
     assert!(started.elapsed() < Duration::from_secs(3));
     // The statement times out instead of waiting forever.
     assert_unavailable(
@@ -90,7 +90,7 @@ async fn long_lock_wait_and_exhausted_pool_are_unavailable() {
 
     diesel::sql_query("ROLLBACK").execute(&mut other).unwrap();
     s.start_turn(&turn(&c, 0, "after")).await.unwrap();
-    assert_eq!(s.list_messages(c.id, None, 10).await.unwrap().len(), 2);
+    assert_eq!(s.list_messages(c.id(), None, 10).await.unwrap().len(), 2);
 }
 
 #[tokio::test]

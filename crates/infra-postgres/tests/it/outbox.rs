@@ -2,6 +2,7 @@
 //! apart, per-chat order holds with two relays claiming at once, and wake-ups arrive.
 
 use crate::support::*;
+use domain::model::Tweak;
 use domain::model::{ChatId, ChatTitle, Event, EventKind};
 use domain::ports::{ChatRepository, Outbox};
 use futures::StreamExt;
@@ -26,7 +27,7 @@ async fn seed(s: &PgStore, chats: usize, updates: usize) -> Vec<Event> {
     for u in 0..updates {
         for c in cs.iter_mut() {
             let before = c.clone();
-            c.title = ChatTitle::parse(&format!("v{u}")).unwrap();
+            c.tweak(|p| p.title = ChatTitle::parse(&format!("v{u}")).unwrap());
             let e = event(c, EventKind::ChatUpdated(c.clone()));
             s.update_chat(c, &before, &e).await.unwrap();
             all.push(e);
@@ -91,7 +92,7 @@ async fn expired_leases_are_claimed_again_and_block_later_entries_until_then() {
     assert_eq!(first.len(), 1);
     // A later entry of the same chat waits while the earlier one is leased.
     let mut c2 = c.clone();
-    c2.title = ChatTitle::parse("Later").unwrap();
+    c2.tweak(|p| p.title = ChatTitle::parse("Later").unwrap());
     s.update_chat(&c2, &c, &event(&c2, EventKind::ChatUpdated(c2.clone())))
         .await
         .unwrap();

@@ -142,14 +142,14 @@ async fn old_flat_chats_become_trees_with_every_message_kept() {
         .list_branch(chat, MessageId::from_uuid(id(9)), None, 100)
         .await
         .unwrap();
-    let seqs: Vec<u32> = branch.iter().map(|m| m.seq).collect();
+    let seqs: Vec<u32> = branch.iter().map(|m| m.seq()).collect();
     assert_eq!(seqs, [1, 4, 5, 7, 8, 9]);
     let a3 = store
         .find_message(MessageId::from_uuid(id(3)))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((a3.branch.index, a3.branch.count), (2, 3));
+    assert_eq!((a3.branch().index, a3.branch().count), (2, 3));
     let through_a2 = store
         .list_branch(chat, MessageId::from_uuid(id(2)), None, 100)
         .await
@@ -166,12 +166,12 @@ async fn old_flat_chats_become_trees_with_every_message_kept() {
     let t = domain::testing::turn(&stored, 9, "after the migration");
     store.start_turn(&t).await.unwrap();
     let branch = store
-        .list_branch(chat, t.reply.id, None, 100)
+        .list_branch(chat, t.reply.id(), None, 100)
         .await
         .unwrap();
-    let seqs: Vec<u32> = branch.iter().map(|m| m.seq).collect();
+    let seqs: Vec<u32> = branch.iter().map(|m| m.seq()).collect();
     assert_eq!(seqs, [1, 4, 5, 7, 8, 9, 10, 11]);
-    let history = store.branch_history(chat, t.reply.id, 100).await.unwrap();
+    let history = store.branch_history(chat, t.reply.id(), 100).await.unwrap();
     assert_eq!(history.len(), 8);
 
     // Down: flat again, every message kept in `seq` order.

@@ -42,10 +42,10 @@ impl MessageService {
         let chat = self.owned_chat(actor, chat_id).await?;
         let through = match through {
             Some(id) => match self.inner.messages.find_message(id).await? {
-                Some(m) if m.chat_id == chat.id => Some(id),
+                Some(m) if m.chat_id() == chat.id() => Some(id),
                 _ => return Err(MessageError::NotFound),
             },
-            None => chat.active_leaf_id,
+            None => chat.active_leaf_id(),
         };
         let Some(through) = through else {
             return Ok(Page {
@@ -57,18 +57,18 @@ impl MessageService {
         let mut rows = self
             .inner
             .messages
-            .list_branch(chat.id, through, page.after, limit + 1)
+            .list_branch(chat.id(), through, page.after, limit + 1)
             .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         for m in rows.iter_mut() {
-            if m.status == MessageStatus::Streaming {
+            if m.status() == MessageStatus::Streaming {
                 // The text generated so far, from the live state.
                 *m = self.with_live_text(m.clone()).await;
             }
         }
         let next = more
-            .then(|| rows.last().map(|m| MessageCursor { seq: m.seq }))
+            .then(|| rows.last().map(|m| MessageCursor { seq: m.seq() }))
             .flatten();
         Ok(Page { items: rows, next })
     }
@@ -86,17 +86,17 @@ impl MessageService {
     ) -> Result<Chat, MessageError> {
         let mut chat = self.owned_chat(actor, chat_id).await?;
         match self.inner.messages.find_message(message).await? {
-            Some(m) if m.chat_id == chat.id => {}
+            Some(m) if m.chat_id() == chat.id() => {}
             _ => return Err(MessageError::NotFound),
         }
         let leaf = self
             .inner
             .messages
-            .newest_leaf(chat.id, Some(message))
+            .newest_leaf(chat.id(), Some(message))
             .await?
             .ok_or(MessageError::NotFound)?;
-        chat.active_leaf_id = Some(leaf);
-        let event = self.event(actor, chat.id, EventKind::ChatUpdated(chat.clone()));
+        chat.select_leaf(leaf);
+        let event = self.event(actor, chat.id(), EventKind::ChatUpdated(chat.clone()));
         self.inner.messages.select_branch(&chat, &event).await?;
         Ok(chat)
     }

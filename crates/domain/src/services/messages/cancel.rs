@@ -15,7 +15,7 @@ impl MessageService {
     #[tracing::instrument(skip_all, fields(message_id = %id))]
     pub async fn cancel(&self, actor: &Actor, id: MessageId) -> Result<Message, CancelError> {
         let (_, mut message) = self.owned_message(actor, id).await?;
-        if message.status != MessageStatus::Streaming {
+        if message.status() != MessageStatus::Streaming {
             return Err(CancelError::NotStreaming);
         }
         if let Some(tx) = self.inner.take_running(id) {
@@ -32,16 +32,14 @@ impl MessageService {
         // Not generating anywhere that answers: cancel in storage.
         if let Some(live) = &self.inner.live {
             if let Ok(Some(text)) = live.read(id, 0).await {
-                if text.text.len() > message.content.len() {
-                    message.content = text.text;
-                }
+                message.catch_up(text.text);
             }
         }
-        message.status = MessageStatus::Cancelled;
-        message.updated_at = self.inner.clock.now();
+        message.cancel();
+        message.touch(self.inner.clock.now());
         let event = self.event(
             actor,
-            message.chat_id,
+            message.chat_id(),
             EventKind::MessageCancelled(message.clone()),
         );
         if self
@@ -62,7 +60,7 @@ impl MessageService {
     }
 
     fn cancelled_or_done(&self, m: Message) -> Result<Message, CancelError> {
-        match m.status {
+        match m.status() {
             MessageStatus::Cancelled => Ok(m),
             _ => Err(CancelError::NotStreaming),
         }
@@ -99,7 +97,7 @@ impl MessageService {
             .settled(actor, self.owned_message(actor, id).await?.1, within)
             .await
         {
-            Ok(m) if m.status != MessageStatus::Streaming => Ok(Some(m)),
+            Ok(m) if m.status() != MessageStatus::Streaming => Ok(Some(m)),
             Ok(_) => Ok(None),
             Err(crate::services::ResumeError::NotFound) => Err(CancelError::NotFound),
             Err(crate::services::ResumeError::Unavailable(e)) => Err(CancelError::Unavailable(e)),

@@ -73,7 +73,7 @@ impl Inner {
             chat_id,
             claim: None,
             live_since: a.now,
-            parent: TurnParent::Message(a.question.id),
+            parent: TurnParent::Message(a.question.id()),
             history_limit: self.config.history_fetch_limit.saturating_add(1),
             usage: self.usage_read(&a.actor, a.now),
         }
@@ -98,7 +98,7 @@ impl Inner {
         stale_before: chrono::DateTime<chrono::Utc>,
     ) -> Result<&'f Chat, Refusal> {
         let chat = match &facts.chat {
-            Some(chat) if chat.owner == actor.user => chat,
+            Some(chat) if *chat.owner() == actor.user => chat,
             _ => return Err(SendError::NotFound.into()),
         };
         self.check_model(chat)?;
@@ -113,7 +113,7 @@ impl Inner {
         let blocking: Vec<Message> = facts
             .streaming
             .iter()
-            .filter(|m| m.updated_at >= stale_before || !self.is_running(m.id))
+            .filter(|m| m.updated_at() >= stale_before || !self.is_running(m.id()))
             .cloned()
             .collect();
         if !blocking.is_empty() {
@@ -143,33 +143,26 @@ impl Inner {
         }
         let chat = self.check_turn(&a.actor, facts, a.now, a.stale_before)?;
         let parent = match a.cmd.parent {
-            SendParent::ActiveLeaf => chat.active_leaf_id,
+            SendParent::ActiveLeaf => chat.active_leaf_id(),
             SendParent::Root => None,
             SendParent::Message(id) => match facts.history.first() {
-                Some(m) if m.id == id && m.role == Role::Assistant => Some(id),
-                Some(m) if m.id == id => return Err(SendError::ParentNotAReply.into()),
+                Some(m) if m.id() == id && m.role() == Role::Assistant => Some(id),
+                Some(m) if m.id() == id => return Err(SendError::ParentNotAReply.into()),
                 _ => return Err(SendError::NotFound.into()),
             },
         };
         let mut siblings = facts.siblings.clone();
         siblings.push(a.message_id);
-        let user_message = Message {
-            id: a.message_id,
-            chat_id: chat.id,
-            seq: chat.message_count + 1,
-            parent_id: parent,
-            branch: Branch::among(&siblings, a.message_id),
-            role: Role::User,
-            content: a.cmd.content.as_str().to_owned(),
-            status: MessageStatus::Complete,
-            model: None,
-            usage: None,
-            error: None,
-            created_at: a.now,
-            updated_at: a.now,
-        };
-        let mut reply = self.reply_in(chat, a.reply_id, chat.message_count + 2, a.now);
-        reply.parent_id = Some(user_message.id);
+        let user_message = Message::user(
+            chat,
+            a.message_id,
+            parent,
+            Branch::among(&siblings, a.message_id),
+            &a.cmd.content,
+            a.now,
+        );
+        let mut reply = self.reply_in(chat, a.reply_id, chat.message_count() + 2, a.now);
+        reply.set_parent_id(Some(user_message.id()));
         // The history of the prompt is the branch up to the parent, which is what was
         // read (for a new root: nothing).
         let history: &[Message] = if parent.is_some() {
@@ -181,21 +174,21 @@ impl Inner {
         let events = vec![
             self.event_of(
                 &a.actor,
-                chat.id,
+                chat.id(),
                 a.now,
                 EventKind::MessageCreated(user_message.clone()),
             ),
             self.event_of(
                 &a.actor,
-                chat.id,
+                chat.id(),
                 a.now,
                 EventKind::MessageCreated(reply.clone()),
             ),
         ];
         Ok(Decided {
             turn: NewTurn {
-                chat_id: chat.id,
-                expected_count: chat.message_count,
+                chat_id: chat.id(),
+                expected_count: chat.message_count(),
                 user_message: Some(user_message),
                 reply,
                 stale_before: a.stale_before,
@@ -218,26 +211,26 @@ impl Inner {
         let Some(question) = facts
             .history
             .first()
-            .filter(|q| q.id == a.question.id && q.role == Role::User)
+            .filter(|q| q.id() == a.question.id() && q.role() == Role::User)
         else {
             return Err(SendError::NotAReply.into());
         };
         let mut siblings = facts.siblings.clone();
         siblings.push(a.reply_id);
-        let mut reply = self.reply_in(chat, a.reply_id, chat.message_count + 1, a.now);
-        reply.parent_id = Some(question.id);
-        reply.branch = Branch::among(&siblings, a.reply_id);
+        let mut reply = self.reply_in(chat, a.reply_id, chat.message_count() + 1, a.now);
+        reply.set_parent_id(Some(question.id()));
+        reply.set_branch(Branch::among(&siblings, a.reply_id));
         let request = self.request_for(&a.actor, chat, &a.question, &reply, &facts.history[1..]);
         let events = vec![self.event_of(
             &a.actor,
-            chat.id,
+            chat.id(),
             a.now,
             EventKind::MessageCreated(reply.clone()),
         )];
         Ok(Decided {
             turn: NewTurn {
-                chat_id: chat.id,
-                expected_count: chat.message_count,
+                chat_id: chat.id(),
+                expected_count: chat.message_count(),
                 user_message: None,
                 reply,
                 stale_before: a.stale_before,
@@ -257,21 +250,7 @@ impl Inner {
         seq: u32,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Message {
-        Message {
-            id,
-            chat_id: chat.id,
-            seq,
-            parent_id: None,
-            branch: Default::default(),
-            role: Role::Assistant,
-            content: String::new(),
-            status: MessageStatus::Streaming,
-            model: Some(self.model_name_for(chat)),
-            usage: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        }
+        Message::reply(chat, id, seq, self.model_name_for(chat), now)
     }
 
     fn event_of(
@@ -297,20 +276,20 @@ impl Inner {
         history: &[Message],
     ) -> LlmRequest {
         let model = reply
-            .model
-            .clone()
+            .model()
+            .map(str::to_owned)
             .unwrap_or_else(|| self.model_name_for(chat));
         let budget = self.config.history.for_model(&model);
-        let max_tokens = self.max_tokens_for(&model, chat.settings.max_tokens.map(|m| m.value()));
+        let max_tokens = self.max_tokens_for(&model, chat.settings().max_tokens.map(|m| m.value()));
         LlmRequest {
             messages: build_prompt(
-                chat.settings.system_prompt.as_ref().map(|s| s.as_str()),
+                chat.settings().system_prompt.as_ref().map(|s| s.as_str()),
                 history,
-                &message.content,
+                message.content(),
                 budget,
             ),
             model,
-            temperature: chat.settings.temperature.map(|t| t.value()),
+            temperature: chat.settings().temperature.map(|t| t.value()),
             max_tokens,
             request_id: actor.request_id.clone(),
         }

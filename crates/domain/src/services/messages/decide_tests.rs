@@ -1,7 +1,7 @@
 //! Unit tests of the turn decisions over facts built by hand (no storage).
 
 use super::*;
-use crate::model::{ChatSettings, ChatTitle, UsagePurpose, UsageRow, UserId};
+use crate::model::{ChatParts, ChatSettings, ChatTitle, Tweak, UsagePurpose, UsageRow, UserId};
 use crate::ports::{IdempotentReplay, MockChatRepository, MockLlmClient, MockMessageRepository};
 use crate::ports::{SystemClock, TurnFacts};
 use crate::services::{Quota, QuotaConfig};
@@ -23,7 +23,7 @@ fn alice() -> Actor {
 
 fn chat(count: u32, leaf: Option<MessageId>) -> Chat {
     let t = Utc::now() - Duration::hours(1);
-    Chat {
+    Chat::restore(ChatParts {
         id: ChatId::new(),
         owner: UserId::parse("alice").unwrap(),
         title: ChatTitle::default(),
@@ -32,16 +32,16 @@ fn chat(count: u32, leaf: Option<MessageId>) -> Chat {
         active_leaf_id: leaf,
         created_at: t,
         updated_at: t,
-    }
+    })
 }
 
 fn msg(chat: &Chat, seq: u32, role: Role, status: MessageStatus) -> Message {
-    crate::services::testing_support::message(chat.id, seq, role, status)
+    crate::services::testing_support::message(chat.id(), seq, role, status)
 }
 
 fn attempt(chat: &Chat, parent: SendParent, key: Option<&str>) -> SendAttempt {
     let cmd = SendMessage {
-        chat_id: chat.id,
+        chat_id: chat.id(),
         content: MessageContent::parse("hi").unwrap(),
         parent,
     };
@@ -52,7 +52,7 @@ fn attempt(chat: &Chat, parent: SendParent, key: Option<&str>) -> SendAttempt {
             user: alice().user,
             key: IdempotencyKey::parse(k).unwrap(),
             fingerprint: fingerprint(&cmd),
-            chat_id: chat.id,
+            chat_id: chat.id(),
             message_id,
             reply_id,
             created_at: now,
@@ -69,7 +69,7 @@ fn attempt(chat: &Chat, parent: SendParent, key: Option<&str>) -> SendAttempt {
 fn facts(chat: &Chat, history: Vec<Message>) -> TurnFacts {
     TurnFacts {
         chat: Some(chat.clone()),
-        parent_id: history.first().map(|m| m.id),
+        parent_id: history.first().map(|m| m.id()),
         history,
         ..TurnFacts::default()
     }
@@ -88,17 +88,20 @@ fn a_send_follows_the_active_leaf_with_the_claimed_ids_and_the_branch_as_prompt(
     let mut c = chat(2, None);
     let q = msg(&c, 1, Role::User, MessageStatus::Complete);
     let mut a = msg(&c, 2, Role::Assistant, MessageStatus::Complete);
-    a.content = "earlier answer".into();
-    c.active_leaf_id = Some(a.id);
+    a.tweak(|p| p.content = "earlier answer".into());
+    c.select_leaf(a.id());
     let at = attempt(&c, SendParent::ActiveLeaf, Some("k"));
     let mut f = facts(&c, vec![a.clone(), q.clone()]);
     f.siblings = vec![MessageId::new()];
     let d = svc.inner.decide_send(&at, &f).unwrap();
     let u = d.turn.user_message.as_ref().unwrap();
-    assert_eq!((u.id, u.seq, u.parent_id), (at.message_id, 3, Some(a.id)));
-    assert_eq!((u.branch.index, u.branch.count), (2, 2));
-    assert_eq!((d.turn.reply.id, d.turn.reply.seq), (at.reply_id, 4));
-    assert_eq!(d.turn.reply.parent_id, Some(u.id));
+    assert_eq!(
+        (u.id(), u.seq(), u.parent_id()),
+        (at.message_id, 3, Some(a.id()))
+    );
+    assert_eq!((u.branch().index, u.branch().count), (2, 2));
+    assert_eq!((d.turn.reply.id(), d.turn.reply.seq()), (at.reply_id, 4));
+    assert_eq!(d.turn.reply.parent_id(), Some(u.id()));
     assert_eq!(d.turn.expected_count, 2);
     assert_eq!(d.turn.idempotency, at.claim);
     assert_eq!(d.turn.events.len(), 2);
@@ -119,7 +122,7 @@ fn a_new_root_has_no_history() {
         .inner
         .decide_send(&attempt(&c, SendParent::Root, None), &facts(&c, vec![]))
         .unwrap();
-    assert_eq!(d.turn.user_message.unwrap().parent_id, None);
+    assert_eq!(d.turn.user_message.unwrap().parent_id(), None);
     assert_eq!(d.request.messages.len(), 1);
 }
 
@@ -134,7 +137,7 @@ fn a_missing_or_foreign_chat_is_not_found() {
         Refusal::Error(SendError::NotFound)
     ));
     let mut bobs = c.clone();
-    bobs.owner = UserId::parse("bob").unwrap();
+    bobs.tweak(|p| p.owner = UserId::parse("bob").unwrap());
     assert!(matches!(
         refusal(svc.inner.decide_send(&at, &facts(&bobs, vec![]))),
         Refusal::Error(SendError::NotFound)
@@ -146,7 +149,7 @@ fn a_named_parent_must_be_an_assistant_reply_of_the_chat() {
     let svc = service();
     let c = chat(2, None);
     let q = msg(&c, 1, Role::User, MessageStatus::Complete);
-    let at = attempt(&c, SendParent::Message(q.id), None);
+    let at = attempt(&c, SendParent::Message(q.id()), None);
     assert!(matches!(
         refusal(svc.inner.decide_send(&at, &facts(&c, vec![q.clone()]))),
         Refusal::Error(SendError::ParentNotAReply)
@@ -178,7 +181,9 @@ fn a_live_record_replays_or_mismatches() {
         ..facts(&c, vec![])
     };
     match refusal(svc.inner.decide_send(&at, &found(record.clone()))) {
-        Refusal::Replay { message, reply } => assert_eq!((message.id, reply.id), (m.id, r.id)),
+        Refusal::Replay { message, reply } => {
+            assert_eq!((message.id(), reply.id()), (m.id(), r.id()))
+        }
         other => panic!("expected a replay, got {other:?}"),
     }
     let mut other = record.clone();
@@ -202,7 +207,7 @@ fn streaming_replies_stop_a_turn_unless_stale_and_generated_here() {
     let at = attempt(&c, SendParent::Root, None);
     let fresh = msg(&c, 2, Role::Assistant, MessageStatus::Streaming);
     let mut old = fresh.clone();
-    old.updated_at = at.stale_before - Duration::seconds(1);
+    old.tweak(|p| p.updated_at = at.stale_before - Duration::seconds(1));
     let with = |m: &Message| TurnFacts {
         streaming: vec![m.clone()],
         ..facts(&c, vec![])
@@ -218,7 +223,7 @@ fn streaming_replies_stop_a_turn_unless_stale_and_generated_here() {
     ));
     // Stale but still generated by this process: it does not block (as before).
     let (tx, _rx) = futures::channel::oneshot::channel();
-    svc.inner.running.lock().unwrap().insert(old.id, tx);
+    svc.inner.running.lock().unwrap().insert(old.id(), tx);
     assert!(svc.inner.decide_send(&at, &with(&old)).is_ok());
 }
 
@@ -274,14 +279,17 @@ fn a_regenerate_answers_the_question_again_as_its_newest_sibling() {
         stale_before: Utc::now() - Duration::minutes(10),
     };
     let mut f = facts(&c, vec![q.clone()]);
-    f.siblings = vec![old.id];
+    f.siblings = vec![old.id()];
     let d = svc.inner.decide_regenerate(&at, &f).unwrap();
     assert!(d.turn.user_message.is_none());
     let r = &d.turn.reply;
-    assert_eq!((r.id, r.seq, r.parent_id), (at.reply_id, 3, Some(q.id)));
     assert_eq!(
-        (r.branch.index, r.branch.count, r.branch.prev_id),
-        (2, 2, Some(old.id))
+        (r.id(), r.seq(), r.parent_id()),
+        (at.reply_id, 3, Some(q.id()))
+    );
+    assert_eq!(
+        (r.branch().index, r.branch().count, r.branch().prev_id),
+        (2, 2, Some(old.id()))
     );
     // A question that is not (any more) a user message of the chat.
     assert!(matches!(

@@ -31,10 +31,10 @@ impl MessageService {
     ) -> Result<Chat, MessageError> {
         let source = self.owned_chat(actor, chat_id).await?;
         let target = match self.inner.messages.find_message(message_id).await? {
-            Some(m) if m.chat_id == source.id => m,
+            Some(m) if m.chat_id() == source.id() => m,
             _ => return Err(MessageError::NotFound),
         };
-        if target.status == MessageStatus::Streaming {
+        if target.status() == MessageStatus::Streaming {
             return Err(MessageError::ChatBusy {
                 retry_after: crate::services::BUSY_RETRY_AFTER,
             });
@@ -42,50 +42,38 @@ impl MessageService {
         let mut branch = self
             .inner
             .messages
-            .branch_history(source.id, target.id, u32::MAX)
+            .branch_history(source.id(), target.id(), u32::MAX)
             .await?;
         branch.reverse();
         let now = self.inner.clock.now();
-        let mut chat = Chat {
-            id: ChatId::new(),
-            owner: actor.user.clone(),
-            title: fork_title(&source.title),
-            settings: source.settings.clone(),
-            message_count: 0,
-            active_leaf_id: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let chat = Chat::new(
+            actor.user.clone(),
+            fork_title(source.title()),
+            source.settings().clone(),
+            now,
+        );
         let mut copies: Vec<Message> = Vec::with_capacity(branch.len());
         for original in branch {
-            let parent_id = copies.last().map(|m| m.id);
-            copies.push(Message {
-                id: MessageId::new(),
-                chat_id: chat.id,
-                seq: u32::try_from(copies.len() + 1).unwrap_or(u32::MAX),
-                parent_id,
-                branch: Default::default(),
-                ..original
-            });
+            let parent_id = copies.last().map(|m| m.id());
+            copies.push(original.copied_into(&chat, copies.len(), parent_id));
         }
-        chat.message_count = u32::try_from(copies.len()).unwrap_or(u32::MAX);
-        chat.active_leaf_id = copies.last().map(|m| m.id);
+        let chat = chat.holding(&copies);
         let mut events = Vec::with_capacity(copies.len() + 1);
         events.push(self.event(
             actor,
-            chat.id,
+            chat.id(),
             EventKind::ChatForked {
                 chat: chat.clone(),
                 forked_from: ForkOrigin {
-                    chat_id: source.id,
-                    message_id: target.id,
+                    chat_id: source.id(),
+                    message_id: target.id(),
                 },
             },
         ));
         events.extend(
             copies
                 .iter()
-                .map(|m| self.event(actor, chat.id, EventKind::MessageCreated(m.clone()))),
+                .map(|m| self.event(actor, chat.id(), EventKind::MessageCreated(m.clone()))),
         );
         self.inner
             .messages

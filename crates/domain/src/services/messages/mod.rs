@@ -247,7 +247,7 @@ impl MessageService {
 
     pub(crate) async fn owned_chat(&self, actor: &Actor, id: ChatId) -> Result<Chat, StoreError> {
         match self.inner.chats.find_chat(id).await? {
-            Some(chat) if chat.owner == actor.user => Ok(chat),
+            Some(chat) if *chat.owner() == actor.user => Ok(chat),
             _ => Err(StoreError::NotFound),
         }
     }

@@ -32,16 +32,15 @@ impl MessageService {
         content: MessageContent,
     ) -> Result<Message, MessageError> {
         let (_, mut message) = self.owned_message(actor, id).await?;
-        if message.status == MessageStatus::Streaming {
+        if message.status() == MessageStatus::Streaming {
             return Err(MessageError::ChatBusy {
                 retry_after: crate::services::BUSY_RETRY_AFTER,
             });
         }
-        message.content = content.into();
-        message.updated_at = self.inner.clock.now();
+        message.edit(content, self.inner.clock.now());
         let event = self.event(
             actor,
-            message.chat_id,
+            message.chat_id(),
             EventKind::MessageUpdated(message.clone()),
         );
         self.inner.messages.update_message(&message, &event).await?;
@@ -56,13 +55,13 @@ impl MessageService {
     #[tracing::instrument(skip_all, fields(message_id = %id))]
     pub async fn delete(&self, actor: &Actor, id: MessageId) -> Result<(), MessageError> {
         let (chat, message) = self.owned_message(actor, id).await?;
-        self.reap_stale(actor, chat.id).await?;
+        self.reap_stale(actor, chat.id()).await?;
         let event = self.event(
             actor,
-            message.chat_id,
+            message.chat_id(),
             EventKind::MessageDeleted {
-                message_id: message.id,
-                seq: message.seq,
+                message_id: message.id(),
+                seq: message.seq(),
             },
         );
         self.inner

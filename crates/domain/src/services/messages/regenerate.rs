@@ -10,16 +10,16 @@ impl MessageService {
     #[tracing::instrument(skip_all, fields(message_id = %reply_id))]
     pub async fn regenerate(&self, actor: &Actor, reply_id: MessageId) -> Result<Turn, SendError> {
         let (_, target) = self.owned_message(actor, reply_id).await?;
-        if target.role != Role::Assistant {
+        if target.role() != Role::Assistant {
             return Err(SendError::NotAReply);
         }
-        if target.status == MessageStatus::Streaming {
+        if target.status() == MessageStatus::Streaming {
             return Err(SendError::ChatBusy {
                 retry_after: crate::services::BUSY_RETRY_AFTER,
-                reply_id: Some(target.id),
+                reply_id: Some(target.id()),
             });
         }
-        let question_id = target.parent_id.ok_or(SendError::NotAReply)?;
+        let question_id = target.parent_id().ok_or(SendError::NotAReply)?;
         // Read on its own for its `branch` (the turn's history rows do not carry it).
         let question = self
             .inner
@@ -37,7 +37,7 @@ impl MessageService {
                 now,
                 stale_before: self.stale_before(),
             };
-            let read = self.inner.regenerate_read(&a, target.chat_id);
+            let read = self.inner.regenerate_read(&a, target.chat_id());
             let (starter, early) = early::early_call(self.inner.llm.clone());
             let inner = self.inner.clone();
             let decision = move |facts: &crate::ports::TurnFacts| {

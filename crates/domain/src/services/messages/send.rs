@@ -148,7 +148,7 @@ impl MessageService {
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(reply.id, tx);
+            .insert(reply.id(), tx);
         let generation = Generation {
             inner: self.inner.clone(),
             actor: actor.clone(),
@@ -158,7 +158,7 @@ impl MessageService {
             cancel: rx,
             _guard: RunningGuard {
                 inner: self.inner.clone(),
-                id: reply.id,
+                id: reply.id(),
             },
         };
         Turn {

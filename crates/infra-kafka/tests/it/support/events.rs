@@ -1,6 +1,7 @@
 //! Builders for domain events of every type, as the services emit them.
 
 use chrono::{SubsecRound, Utc};
+use domain::model::Tweak;
 use domain::model::{
     Chat, ChatId, ChatSettings, ChatTitle, Event, EventKind, MaxTokens, Message, MessageId,
     MessageStatus, ModelName, Role, SystemPrompt, Temperature, Usage, UserId,
@@ -12,7 +13,7 @@ pub fn user() -> UserId {
 
 pub fn chat(id: ChatId, message_count: u32) -> Chat {
     let now = Utc::now().trunc_subsecs(6);
-    Chat {
+    Chat::restore(domain::model::ChatParts {
         id,
         owner: user(),
         title: ChatTitle::parse("Trip to Lisbon").unwrap(),
@@ -26,13 +27,13 @@ pub fn chat(id: ChatId, message_count: u32) -> Chat {
         active_leaf_id: None,
         created_at: now,
         updated_at: now,
-    }
+    })
 }
 
 pub fn message(chat_id: ChatId, seq: u32, role: Role, status: MessageStatus) -> Message {
     let now = Utc::now().trunc_subsecs(6);
     let reply = role == Role::Assistant;
-    Message {
+    Message::restore(domain::model::MessageParts {
         id: MessageId::new(),
         chat_id,
         seq,
@@ -49,7 +50,7 @@ pub fn message(chat_id: ChatId, seq: u32, role: Role, status: MessageStatus) -> 
         error: (status == MessageStatus::Failed).then(|| "provider timed out".to_owned()),
         created_at: now,
         updated_at: now,
-    }
+    })
 }
 
 fn event(chat_id: ChatId, kind: EventKind, request_id: Option<&str>) -> Event {
@@ -114,7 +115,7 @@ pub fn created(chat_id: ChatId, seq: u32) -> Event {
 /// large for the broker's `message.max.bytes` when `bytes` exceeds it).
 pub fn large_reply(chat_id: ChatId, seq: u32, bytes: usize) -> Event {
     let mut reply = message(chat_id, seq, Role::Assistant, MessageStatus::Complete);
-    reply.content = "x".repeat(bytes);
+    reply.tweak(|p| p.content = "x".repeat(bytes));
     event(
         chat_id,
         EventKind::MessageCompleted {
