@@ -29,6 +29,16 @@ macro_rules! nil {
     };
 }
 
+/// The columns of a `MessageRow`, of `messages m` (never `m.*`: a prepared statement
+/// must keep its result type when a migration adds a column, and the search vector
+/// `content_tsv` is not for the page).
+macro_rules! columns {
+    () => {
+        "m.id, m.chat_id, m.seq, m.parent_id, m.role, m.content, m.status, m.model, \
+         m.prompt_tokens, m.completion_tokens, m.error, m.created_at, m.updated_at"
+    };
+}
+
 /// Each row `b` with its place among its siblings (`messages_children_idx`): one
 /// aggregate over the siblings of each row of the page (after the page is cut, so only
 /// for the rows returned).
@@ -90,14 +100,15 @@ struct IdRow {
 
 /// A message with its `branch`.
 pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BranchedRow>, PgError> {
-    Ok(diesel::sql_query(concat!(
-        "SELECT b.*, sib.* FROM messages b",
-        siblings!(),
-        " WHERE b.id = $1"
-    ))
-    .bind::<SqlUuid, _>(id)
-    .get_result(conn)
-    .optional()?)
+    const SQL: &str = concat!(
+        "SELECT b.*, sib.* FROM (SELECT ",
+        columns!(),
+        " FROM messages m WHERE m.id = $1) b",
+        siblings!()
+    );
+    Ok(Prepared::new(SQL, vec![Bind::Uuid(id)])
+        .get_result(conn)
+        .optional()?)
 }
 
 /// The statement of [`page`]: `$1` chat, `$2` through, `$3` after, `$4` limit.
@@ -124,7 +135,9 @@ pub(crate) const PAGE_SQL: &str = concat!(
     "pick AS (SELECT s.line_id, s.hi, COALESCE(sum(s.cnt) FILTER (WHERE s.lo > $3) ",
     "OVER (ORDER BY s.lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before ",
     "FROM seg s), ",
-    "b AS (SELECT m.* FROM pick s CROSS JOIN LATERAL (SELECT m.* FROM messages m ",
+    "b AS (SELECT m.* FROM pick s CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    " FROM messages m ",
     "WHERE m.line_id = s.line_id AND m.seq <= s.hi AND m.seq > $3 ORDER BY m.seq LIMIT $4) m ",
     "WHERE s.before < $4 ORDER BY m.seq LIMIT $4) ",
     "SELECT b.*, sib.* FROM b",
@@ -160,7 +173,9 @@ pub(crate) const HISTORY_SQL: &str = concat!(
     "UNION ALL SELECT p.line_id, p.seq, s.acc + p.depth - ph.depth + 1, ph.parent_id ",
     "FROM seg s JOIN messages p ON p.id = s.up JOIN messages ph ON ph.id = p.line_id ",
     "WHERE s.acc < $3) ",
-    "SELECT b.* FROM seg s CROSS JOIN LATERAL (SELECT m.* FROM messages m ",
+    "SELECT b.* FROM seg s CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    " FROM messages m ",
     "WHERE m.line_id = s.line_id AND m.seq <= s.hi ORDER BY m.seq DESC LIMIT $3) b ",
     "ORDER BY b.seq DESC LIMIT $3"
 );
@@ -279,3 +294,6 @@ pub(crate) fn set_active_leaf(
 
 #[cfg(test)]
 mod bench_scripts;
+
+#[cfg(all(test, feature = "testing"))]
+mod tests;
