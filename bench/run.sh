@@ -4,8 +4,10 @@
 # several concurrencies through the service, and the same SQL through pgbench at the
 # same concurrency (the database ceiling); time to first token through the service
 # and straight from fake-llm; start-up time, idle memory, memory with 10,000 open
-# streams; the streamed sends and open streams again with live state on Redis. Writes BENCHMARKS.md and bench/results.json (--quick: a short smoke run
-# written under target/bench/). Bounded in time; cleans up on any exit.
+# streams; a deep chat (a 10,000-message branch): its branch page and a send in it; the
+# streamed sends and open streams again with live state on Redis (bench/redis.sh).
+# Writes BENCHMARKS.md and bench/results.json (--quick: a short smoke run written under
+# target/bench/ instead). Bounded in time; cleans up on any exit.
 #
 #   bash bench/run.sh [--quick] [--keep]      (--keep: keep logs and raw results)
 #   env: PGHOST/PGPORT/PGUSER (default 127.0.0.1:5432, postgres), DB_POOL_SIZE,
@@ -19,7 +21,7 @@ for a in "$@"; do
   case $a in
     --quick) MODE=quick ;;
     --keep) KEEP_WORK=1 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument: $a" ;;
   esac
 done
@@ -156,9 +158,10 @@ for sc in $SCENARIOS; do
 done
 
 # The deep chat (bench/seed_tree.sql): a page of its 10,000-message branch through the
-# service (list-messages of user `deep`) and the same statements through pgbench, at
-# every concurrency; a send in it at concurrency 1 (a chat takes one turn at a time)
-# and its prompt-history read through pgbench. Raw results: $RAW/tree-*.json.
+# service (list-messages of user `deep`, after a random cursor) and the same statements
+# through pgbench, at every concurrency; a send in it at concurrency 1 (a chat takes one
+# turn at a time) and its prompt-history read through pgbench. Raw results:
+# $RAW/tree-*.json.
 tree_pgbench() { # NAME SCRIPT C
   local prefix="$WORK/pglog/tree-$1-c$3"
   (cd "$WORK/pglog" && timeout $((DUR + 60)) pgbench -n -M prepared -c "$3" -j $(($3 < 2 ? $3 : 2)) \
@@ -171,7 +174,7 @@ tree_pgbench() { # NAME SCRIPT C
 for c in $CONCS; do
   log "branch page of the deep chat c=$c: service, pgbench"
   timeout $((DUR * 3 + 180)) "$LG" run --target "$TARGET" --scenario list-messages --concurrency "$c" \
-    --duration-secs "$DUR" --warmup-secs "$WARM" --timeout-ms 30000 --users deep \
+    --duration-secs "$DUR" --warmup-secs "$WARM" --timeout-ms 30000 --users deep --cursor-below 10880 \
     --out "$RAW/tree-svc-branch-page-c$c.json" >/dev/null || log "loadgen branch page c=$c failed"
   tree_pgbench branch-page branch_page.sql "$c"
 done
@@ -271,5 +274,4 @@ jq -n --arg mode "$MODE" --argjson chats "$CHATS" --argjson dur "$DUR" --argjson
 
 "$LG" report --raw "$RAW" --analysis "$ROOT/bench/analysis.md" --json-out "$OUT_JSON" \
   --md-out "$OUT_MD" >/dev/null || die "report failed"
-bench_redis_report
 log "done in $(($(date +%s) - T0))s: $OUT_MD, $OUT_JSON"

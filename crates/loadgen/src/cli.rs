@@ -144,6 +144,10 @@ pub struct RunArgs {
     /// Page size of list and search requests.
     #[arg(long, default_value_t = 20)]
     pub page_limit: u32,
+    /// List-messages: start each page after a random `seq` in `0..=N` (0: from the
+    /// start), as bench/pgbench/branch_page.sql does; without it, always the first page.
+    #[arg(long)]
+    pub cursor_below: Option<u32>,
     /// Content of sent messages (`[fault:…]` markers reach the fake LLM).
     #[arg(long, default_value = "Tell me something about benchmarks")]
     pub content: String,

@@ -8,6 +8,8 @@ mod ops;
 mod pglog;
 mod report;
 mod report_md;
+mod report_redis;
+mod report_tree;
 mod rss;
 mod runner;
 mod setup;

@@ -2,7 +2,7 @@
 //! measurement) into `results.json`, judges them against the DESIGN.md §6 service
 //! levels, and renders `BENCHMARKS.md` (see `report_md`).
 
-use crate::report_md;
+use crate::{report_md, report_redis, report_tree};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
     /// Directory of raw results (`svc-<scenario>-c<N>.json`, `db-…`, `direct-c<N>.json`,
-    /// `startup.json`, `idle.json`, `hold.json`, `meta.json`).
+    /// `startup.json`, `idle.json`, `hold.json`, `meta.json`; the deep chat's `tree-…`
+    /// and the Redis run's `redis-…`).
     #[arg(long)]
     pub raw: PathBuf,
     /// Hand-written analysis (Markdown) appended to the report.
@@ -43,7 +44,8 @@ const STREAMS_MIB: f64 = 500.0;
 /// Open streams the memory level is about.
 const LEVEL_STREAMS: f64 = 10_000.0;
 
-fn read(dir: &Path, name: &str) -> Option<Value> {
+/// The JSON file `name` of `dir`, if there is one.
+pub fn read(dir: &Path, name: &str) -> Option<Value> {
     let text = std::fs::read_to_string(dir.join(name)).ok()?;
     serde_json::from_str(&text).ok()
 }
@@ -53,7 +55,8 @@ pub fn num(v: &Value, pointer: &str) -> Option<f64> {
     v.pointer(pointer).and_then(Value::as_f64)
 }
 
-fn r3(x: f64) -> f64 {
+/// Rounded to three decimals.
+pub fn r3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -137,6 +140,39 @@ fn all(v: &[bool]) -> Option<bool> {
     (!v.is_empty()).then(|| v.iter().all(|x| *x))
 }
 
+/// The open-streams memory level for a `loadgen hold` result: judged on the streams
+/// opened when they reach the level's 10,000, else on the linear extrapolation from
+/// the memory before and per stream.
+pub fn hold_level(name: &str, hold: &Value) -> Value {
+    let target = LEVEL_STREAMS;
+    let opened = num(hold, "/opened").unwrap_or(0.0);
+    let max_mib = num(hold, "/rss/max_kib").map(|k| k / 1024.0);
+    let base_mib = num(hold, "/rss/after_setup_kib").map(|k| k / 1024.0);
+    let per_kib = num(hold, "/rss/per_stream_kib");
+    let (measured, pass, note) = match (max_mib, base_mib, per_kib) {
+        (Some(m), _, _) if opened >= target => (
+            format!("{m:.1} MiB with {opened:.0} streams"),
+            Some(m < STREAMS_MIB),
+            String::new(),
+        ),
+        (Some(m), Some(b), Some(p)) if opened > 0.0 => {
+            let est = b + p * target / 1024.0;
+            (
+                format!(
+                    "{m:.1} MiB with {opened:.0} streams; {est:.1} MiB extrapolated to {target:.0}"
+                ),
+                Some(est < STREAMS_MIB),
+                format!(
+                    "{opened:.0} streams opened (run target {}, fd limit {}): judged on the linear extrapolation",
+                    hold["target_streams"], hold["fd_limit"]
+                ),
+            )
+        }
+        _ => ("n/a".into(), None, "no hold result".into()),
+    };
+    level(name, "< 500 MiB", measured, pass, &note)
+}
+
 /// Judges the results against DESIGN.md §6.
 fn levels(r: &Value) -> Vec<Value> {
     let rows = r["scenarios"].as_array().cloned().unwrap_or_default();
@@ -216,40 +252,12 @@ fn levels(r: &Value) -> Vec<Value> {
         ));
     }
 
-    let hold = &r["hold"];
-    let target = LEVEL_STREAMS;
-    let opened = num(hold, "/opened").unwrap_or(0.0);
-    let max_mib = num(hold, "/rss/max_kib").map(|k| k / 1024.0);
-    let base_mib = num(hold, "/rss/after_setup_kib").map(|k| k / 1024.0);
-    let per_kib = num(hold, "/rss/per_stream_kib");
-    let (measured, pass, note) = match (max_mib, base_mib, per_kib) {
-        (Some(m), _, _) if opened >= target => (
-            format!("{m:.1} MiB with {opened:.0} streams"),
-            Some(m < STREAMS_MIB),
-            String::new(),
-        ),
-        (Some(m), Some(b), Some(p)) if opened > 0.0 => {
-            let est = b + p * target / 1024.0;
-            (
-                format!(
-                    "{m:.1} MiB with {opened:.0} streams; {est:.1} MiB extrapolated to {target:.0}"
-                ),
-                Some(est < STREAMS_MIB),
-                format!(
-                    "{opened:.0} streams opened (run target {}, fd limit {}): judged on the linear extrapolation",
-                    hold["target_streams"], hold["fd_limit"]
-                ),
-            )
-        }
-        _ => ("n/a".into(), None, "no hold result".into()),
-    };
-    out.push(level(
-        &format!("resident memory with {target:.0} open streams"),
-        "< 500 MiB",
-        measured,
-        pass,
-        &note,
+    out.extend(report_tree::levels(r));
+    out.push(hold_level(
+        &format!("resident memory with {LEVEL_STREAMS:.0} open streams"),
+        &r["hold"],
     ));
+    out.extend(report_redis::levels(r));
 
     let idle = num(&r["startup"], "/rss_idle_kib_median").map(|k| k / 1024.0);
     out.push(level(
@@ -284,6 +292,8 @@ pub fn assemble(dir: &Path) -> Value {
         "startup": read(dir, "startup.json"),
         "idle_after_load": read(dir, "idle.json"),
         "hold": read(dir, "hold.json"),
+        "tree": report_tree::gather(dir, &concs),
+        "redis": report_redis::gather(dir),
     });
     r["levels"] = json!(levels(&r));
     r

@@ -3,6 +3,7 @@
 //! overhead, memory and start-up, the method, and the hand-written analysis.
 
 use crate::report::num;
+use crate::{report_redis, report_tree};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -266,8 +267,10 @@ pub fn render(r: &Value, analysis: Option<&str>) -> String {
     levels(&mut out, r);
     scenarios(&mut out, r);
     send_ceilings(&mut out, r);
+    report_tree::render(&mut out, r);
     ttft(&mut out, r);
     memory(&mut out, r);
+    report_redis::render(&mut out, r);
     method(&mut out);
     if let Some(a) = analysis {
         out.push_str(a.trim_end());

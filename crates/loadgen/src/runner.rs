@@ -75,6 +75,24 @@ fn url(base: &str, path: &str, query: &[(&str, &str)]) -> String {
         .unwrap_or_else(|_| format!("{base}{path}"))
 }
 
+/// The service's cursor for "after the message with this `seq`": URL-safe base64
+/// (no padding) of `{"s":seq}` (domain `MessageCursor`).
+fn message_cursor(seq: u32) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = format!("{{\"s\":{seq}}}").into_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
 /// One request of the run's scenario.
 async fn one(ctx: &Ctx, w: &mut Worker, rec: &mut Recorder) -> anyhow::Result<Outcome> {
     let a = &ctx.args;
@@ -120,11 +138,13 @@ async fn one(ctx: &Ctx, w: &mut Worker, rec: &mut Recorder) -> anyhow::Result<Ou
         Scenario::ListMessages => {
             let o = w.random(&ctx.plan).context("no chats to read")?;
             let bearer = w.tokens.bearer(&o.user)?;
-            let u = url(
-                base,
-                "/api/v1/messages",
-                &[("chatId", &o.chat), ("limit", &limit)],
-            );
+            let mut q = vec![("chatId", o.chat.clone()), ("limit", limit.clone())];
+            match a.cursor_below.map(|n| w.rng.gen_range(0..=n)) {
+                Some(seq) if seq > 0 => q.push(("cursor", message_cursor(seq))),
+                _ => {}
+            }
+            let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let u = url(base, "/api/v1/messages", &q);
             ops::get(c, &u, &bearer, rec).await
         }
         Scenario::Send => {
@@ -274,4 +294,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Value> {
     v["hung_workers"] = json!(hung);
     v["rss"] = sampler.map_or(Value::Null, Sampler::finish);
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_cursor;
+
+    #[test]
+    fn message_cursors_are_the_services() {
+        // URL_SAFE_NO_PAD of `{"s":42}` and `{"s":10880}`.
+        assert_eq!(message_cursor(42), "eyJzIjo0Mn0");
+        assert_eq!(message_cursor(10880), "eyJzIjoxMDg4MH0");
+    }
 }

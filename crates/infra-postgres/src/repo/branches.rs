@@ -4,17 +4,23 @@
 //!
 //! A branch root → leaf is read as "lines" (chains through first children, see the
 //! migration): a recursive CTE walks from the leaf's line to the line its head branched
-//! from — one primary-key probe per branch point on the path, not per message — and a
-//! `LATERAL` range scan of `messages_line_idx (line_id, seq)` per line reads at most a
-//! page of each. So a page of a 10,000-message branch with a handful of branch points
-//! reads a handful of index entries more than the page itself.
+//! from — two primary-key probes per branch point on the path, not per message — and a
+//! `LATERAL` range scan of `messages_line_idx (line_id, seq)` reads the part of a line
+//! that is needed. A page reads its rows from at most the few lines around its cursor
+//! (each line's length on the branch is known from `depth`, so the lines a page needs
+//! are chosen before any of their rows is read): at most three pages' worth of rows,
+//! whatever the branch's length or its number of branch points. The branch reads are
+//! [`prepared::Prepared`] statements, planned once per connection.
 
 use crate::errors::PgError;
 use crate::rows::MessageRow;
 use crate::schema::chats;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Uuid as SqlUuid};
+use prepared::{Bind, Prepared};
 use uuid::Uuid;
+
+mod prepared;
 
 /// The key under which a chat's roots are indexed in `messages_children_idx`.
 macro_rules! nil {
@@ -23,18 +29,31 @@ macro_rules! nil {
     };
 }
 
-/// Each row `b` with its place among its siblings (`messages_children_idx`).
+/// The columns of a `MessageRow`, of `messages m` (never `m.*`: a prepared statement
+/// must keep its result type when a migration adds a column, and the search vector
+/// `content_tsv` is not for the page).
+macro_rules! columns {
+    () => {
+        "m.id, m.chat_id, m.seq, m.parent_id, m.role, m.content, m.status, m.model, \
+         m.prompt_tokens, m.completion_tokens, m.error, m.created_at, m.updated_at"
+    };
+}
+
+/// Each row `b` with its place among its siblings (`messages_children_idx`): one
+/// aggregate over the siblings of each row of the page (after the page is cut, so only
+/// for the rows returned).
 macro_rules! siblings {
     () => {
         concat!(
-            " CROSS JOIN LATERAL (SELECT x.branch_index, x.branch_count, x.prev_id, x.next_id FROM (",
-            "SELECT k.id, row_number() OVER o AS branch_index, count(*) OVER () AS branch_count, ",
-            "lag(k.id) OVER o AS prev_id, lead(k.id) OVER o AS next_id FROM messages k ",
-            "WHERE k.chat_id = b.chat_id AND COALESCE(k.parent_id, ",
+            " CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE k.seq <= b.seq) AS branch_index, ",
+            "count(*) AS branch_count, ",
+            "(array_agg(k.id ORDER BY k.seq DESC) FILTER (WHERE k.seq < b.seq))[1] AS prev_id, ",
+            "(array_agg(k.id ORDER BY k.seq) FILTER (WHERE k.seq > b.seq))[1] AS next_id ",
+            "FROM messages k WHERE k.chat_id = b.chat_id AND COALESCE(k.parent_id, ",
             nil!(),
             ") = COALESCE(b.parent_id, ",
             nil!(),
-            ") WINDOW o AS (ORDER BY k.seq)) x WHERE x.id = b.id) sib"
+            ")) sib"
         )
     };
 }
@@ -81,15 +100,50 @@ struct IdRow {
 
 /// A message with its `branch`.
 pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BranchedRow>, PgError> {
-    Ok(diesel::sql_query(concat!(
-        "SELECT b.*, sib.* FROM messages b",
-        siblings!(),
-        " WHERE b.id = $1"
-    ))
-    .bind::<SqlUuid, _>(id)
-    .get_result(conn)
-    .optional()?)
+    const SQL: &str = concat!(
+        "SELECT b.*, sib.* FROM (SELECT ",
+        columns!(),
+        " FROM messages m WHERE m.id = $1) b",
+        siblings!()
+    );
+    Ok(Prepared::new(SQL, vec![Bind::Uuid(id)])
+        .get_result(conn)
+        .optional()?)
 }
+
+/// The statement of [`page`]: `$1` chat, `$2` through, `$3` after, `$4` limit.
+///
+/// * `seg(line_id, hi, lo, cnt, up)`: the lines of the branch, leaf first — the range
+///   `lo..=hi` of `seq`s the branch holds in the line, `cnt` of them (from `depth`),
+///   `up` the message the line branched from. The walk stops at the line holding the
+///   cursor (`p.seq > $3`): lines above it hold nothing after the cursor.
+/// * `pick`: the lines whose rows the page may need — every line that lies wholly
+///   after the cursor counts exactly, the one holding the cursor (at most one) counts
+///   as none; a line is read while fewer than `$4` rows lie in the lines before it.
+/// * `b`: up to `$4` rows of each picked line, the first `$4` of them in `seq` order;
+///   then each row's siblings.
+pub(crate) const PAGE_SQL: &str = concat!(
+    "WITH RECURSIVE ",
+    descend!(),
+    ", leaf AS (SELECT id FROM down ORDER BY n DESC LIMIT 1), ",
+    "seg AS (SELECT m.line_id, m.seq AS hi, h.seq AS lo, m.depth - h.depth + 1 AS cnt, ",
+    "h.parent_id AS up FROM leaf JOIN messages m ON m.id = leaf.id ",
+    "JOIN messages h ON h.id = m.line_id ",
+    "UNION ALL SELECT p.line_id, p.seq, ph.seq, p.depth - ph.depth + 1, ph.parent_id ",
+    "FROM seg s JOIN messages p ON p.id = s.up JOIN messages ph ON ph.id = p.line_id ",
+    "WHERE p.seq > $3), ",
+    "pick AS (SELECT s.line_id, s.hi, COALESCE(sum(s.cnt) FILTER (WHERE s.lo > $3) ",
+    "OVER (ORDER BY s.lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before ",
+    "FROM seg s), ",
+    "b AS (SELECT m.* FROM pick s CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    " FROM messages m ",
+    "WHERE m.line_id = s.line_id AND m.seq <= s.hi AND m.seq > $3 ORDER BY m.seq LIMIT $4) m ",
+    "WHERE s.before < $4 ORDER BY m.seq LIMIT $4) ",
+    "SELECT b.*, sib.* FROM b",
+    siblings!(),
+    " ORDER BY b.seq"
+);
 
 /// Up to `limit` messages of the branch through `through` (its ancestors, itself, its
 /// newest descendants) with `seq > after`, in order, with their `branch`.
@@ -100,24 +154,31 @@ pub(crate) fn page(
     after: i32,
     limit: i64,
 ) -> Result<Vec<BranchedRow>, PgError> {
-    Ok(diesel::sql_query(concat!(
-        "WITH RECURSIVE ",
-        descend!(),
-        ", leaf AS (SELECT id FROM down ORDER BY n DESC LIMIT 1), ",
-        "seg AS (SELECT m.line_id, m.seq AS hi FROM leaf JOIN messages m ON m.id = leaf.id ",
-        "UNION ALL SELECT p.line_id, p.seq FROM seg s JOIN messages h ON h.id = s.line_id ",
-        "JOIN messages p ON p.id = h.parent_id) ",
-        "SELECT b.*, sib.* FROM seg s CROSS JOIN LATERAL (SELECT m.* FROM messages m ",
-        "WHERE m.line_id = s.line_id AND m.seq <= s.hi AND m.seq > $3 ORDER BY m.seq LIMIT $4) b",
-        siblings!(),
-        " ORDER BY b.seq LIMIT $4"
-    ))
-    .bind::<SqlUuid, _>(chat_id)
-    .bind::<Nullable<SqlUuid>, _>(Some(through))
-    .bind::<Integer, _>(after)
-    .bind::<BigInt, _>(limit)
-    .load(conn)?)
+    let binds = vec![
+        Bind::Uuid(chat_id),
+        Bind::OptUuid(Some(through)),
+        Bind::Int(after),
+        Bind::Big(limit),
+    ];
+    Ok(Prepared::new(PAGE_SQL, binds).load(conn)?)
 }
+
+/// The statement of [`history`]: `$1` chat, `$2` leaf, `$3` limit. `seg` as in
+/// [`PAGE_SQL`], with `acc` the rows of the lines read so far; the walk up stops once
+/// they hold `$3`.
+pub(crate) const HISTORY_SQL: &str = concat!(
+    "WITH RECURSIVE seg AS (",
+    "SELECT m.line_id, m.seq AS hi, m.depth - h.depth + 1 AS acc, h.parent_id AS up ",
+    "FROM messages m JOIN messages h ON h.id = m.line_id WHERE m.id = $2 AND m.chat_id = $1 ",
+    "UNION ALL SELECT p.line_id, p.seq, s.acc + p.depth - ph.depth + 1, ph.parent_id ",
+    "FROM seg s JOIN messages p ON p.id = s.up JOIN messages ph ON ph.id = p.line_id ",
+    "WHERE s.acc < $3) ",
+    "SELECT b.* FROM seg s CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    " FROM messages m ",
+    "WHERE m.line_id = s.line_id AND m.seq <= s.hi ORDER BY m.seq DESC LIMIT $3) b ",
+    "ORDER BY b.seq DESC LIMIT $3"
+);
 
 /// Up to `limit` messages of the branch root → `leaf`, newest first. The walk up stops
 /// once the lines read hold `limit` messages (`depth` counts them).
@@ -127,24 +188,8 @@ pub(crate) fn history(
     leaf: Uuid,
     limit: i64,
 ) -> Result<Vec<MessageRow>, PgError> {
-    Ok(diesel::sql_query(
-        "WITH RECURSIVE seg AS ( \
-           SELECT m.line_id, m.seq AS hi, m.depth - h.depth + 1 AS acc \
-             FROM messages m JOIN messages h ON h.id = m.line_id \
-            WHERE m.id = $2 AND m.chat_id = $1 \
-           UNION ALL \
-           SELECT p.line_id, p.seq, s.acc + p.depth - ph.depth + 1 \
-             FROM seg s JOIN messages h ON h.id = s.line_id \
-             JOIN messages p ON p.id = h.parent_id JOIN messages ph ON ph.id = p.line_id \
-            WHERE s.acc < $3) \
-         SELECT b.* FROM seg s CROSS JOIN LATERAL (SELECT m.* FROM messages m \
-            WHERE m.line_id = s.line_id AND m.seq <= s.hi ORDER BY m.seq DESC LIMIT $3) b \
-         ORDER BY b.seq DESC LIMIT $3",
-    )
-    .bind::<SqlUuid, _>(chat_id)
-    .bind::<SqlUuid, _>(leaf)
-    .bind::<BigInt, _>(limit)
-    .load(conn)?)
+    let binds = vec![Bind::Uuid(chat_id), Bind::Uuid(leaf), Bind::Big(limit)];
+    Ok(Prepared::new(HISTORY_SQL, binds).load(conn)?)
 }
 
 /// The newest descendant of `below` (of the newest root for `None`).
@@ -246,3 +291,9 @@ pub(crate) fn set_active_leaf(
         .execute(conn)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod bench_scripts;
+
+#[cfg(all(test, feature = "testing"))]
+mod tests;
