@@ -6,6 +6,18 @@
 # streams again with Redis. Raw results in $RAW (redis-stream-c<N>.json,
 # redis-hold.json, redis-memory.json), which `loadgen report` renders (report_redis.rs).
 
+# Waits (at most $1 s) until the outbox holds no event left to publish, so that a run
+# does not share the cores with a relay still working through an earlier run's events.
+wait_outbox_drained() {
+  local i left
+  for ((i = 0; i < $1 * 2; i++)); do
+    left=$(psql_db -At -c "SELECT count(*) FROM outbox WHERE published_at IS NULL AND dead_at IS NULL")
+    [ "$left" = 0 ] && return 0
+    sleep 0.5
+  done
+  log "the outbox still holds $left events to publish after $1 s"
+}
+
 bench_redis() {
   local prefix="chat-bench-$$:"
   if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
@@ -28,6 +40,7 @@ bench_redis() {
     "REDIS_KEY_PREFIX=$prefix" "$BIN/chat-service"
   rsvc=$LAST_PID
   wait_ready "http://127.0.0.1:$rp/readyz" || die "chat-service (redis) did not become ready"
+  wait_outbox_drained 120
   for c in 1 64; do
     log "stream c=$c: service with Redis"
     timeout $((DUR * 3 + 180)) "$LG" run --target "http://127.0.0.1:$rp" --scenario stream \

@@ -224,11 +224,20 @@ jq -n --argjson rss "$(awk '/VmRSS/ {print $2}' "/proc/$SVC/status")" \
   '{rss_kib: $rss, hwm_kib: $hwm}' >"$RAW/idle.json"
 stop "$SVC" 20
 
-# Memory with many open streams: a provider that answers headers and then waits
-# minutes before the first token keeps every stream open and idle.
+# Open streams per run: each costs the service two descriptors (client and provider).
 NOFILE=$(ulimit -Hn)
 HOLD=$(((NOFILE - 400) / 2))
 [ "$HOLD" -gt "$HOLD_TARGET" ] && HOLD=$HOLD_TARGET
+
+# Live state on Redis, right after the runs it is compared with (and before the open
+# streams below, whose thousands of events the next instance's relay would still be
+# publishing during its runs).
+# shellcheck source=bench/redis.sh
+source "$ROOT/bench/redis.sh"
+bench_redis
+
+# Memory with many open streams: a provider that answers headers and then waits
+# minutes before the first token keeps every stream open and idle.
 log "holding $HOLD streams (target $HOLD_TARGET, fd limit $NOFILE)"
 SLOW_PORT=$(free_port)
 start fake-llm-slow "$BIN/fake-llm" --addr "127.0.0.1:$SLOW_PORT" --ttft-ms 600000
@@ -249,9 +258,6 @@ jq --argjson t "$HOLD_TARGET" --argjson n "$NOFILE" '. + {target_streams: $t, fd
 stop "$SLOW" 2
 stop "$HSVC" 15
 
-# shellcheck source=bench/redis.sh
-source "$ROOT/bench/redis.sh"
-bench_redis
 
 jq -n --arg mode "$MODE" --argjson chats "$CHATS" --argjson dur "$DUR" --argjson warm "$WARM" \
   --argjson messages "${MESSAGES:-0}" --arg search_index "${SEARCH_INDEX:-n/a}" \

@@ -63,20 +63,30 @@ pub(crate) fn claim(
         .bind::<BigInt, _>(CLAIM_LOCK)
         .execute(conn)?;
     let mut rows = diesel::sql_query(
-        "WITH candidates AS ( \
+        // `blocked`: per chat, the oldest pending entry that is leased or backing off;
+        // an entry behind it in its chat waits (per-chat order). Computed once, as its
+        // own scan of the pending entries, so the cost stays linear in the backlog
+        // whatever the statistics say: written as a correlated anti-join, a planner that
+        // believed the table nearly empty (statistics from before an outage) chose a
+        // nested loop over the pending index, quadratic in the backlog — 34,000
+        // pending events never got past the statement timeout, and the relay stalled.
+        "WITH blocked AS MATERIALIZED ( \
+            SELECT b.chat_id, min(b.position) AS position FROM outbox b \
+            WHERE b.published_at IS NULL AND b.dead_at IS NULL \
+              AND (b.lease_until >= statement_timestamp() \
+                   OR b.next_attempt_at > statement_timestamp()) \
+            GROUP BY b.chat_id \
+         ), candidates AS ( \
             SELECT o.position FROM outbox o \
             WHERE o.published_at IS NULL AND o.dead_at IS NULL \
               AND (o.lease_until IS NULL OR o.lease_until < statement_timestamp()) \
               AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= statement_timestamp()) \
               AND NOT EXISTS ( \
-                  SELECT 1 FROM outbox b \
-                  WHERE b.chat_id = o.chat_id AND b.published_at IS NULL AND b.dead_at IS NULL \
-                    AND b.position < o.position \
-                    AND (b.lease_until >= statement_timestamp() \
-                         OR b.next_attempt_at > statement_timestamp())) \
+                  SELECT 1 FROM blocked k \
+                  WHERE k.chat_id = o.chat_id AND k.position < o.position) \
             ORDER BY o.position \
             LIMIT $1 \
-            FOR UPDATE SKIP LOCKED \
+            FOR UPDATE OF o SKIP LOCKED \
          ) \
          UPDATE outbox o \
          SET lease_owner = $2, \
