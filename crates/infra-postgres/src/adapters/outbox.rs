@@ -3,7 +3,6 @@
 //! release, failures) commit without waiting for the WAL flush (`repo::outbox::relaxed_commit`).
 
 use super::data_error;
-use crate::errors::PgError;
 use crate::repo;
 use crate::repo::outbox::Failure;
 use crate::store::PgStore;
@@ -46,21 +45,40 @@ impl Outbox for PgStore {
         let relay = relay.to_owned();
         let lease_ms = millis(lease);
         self.run(move |c| {
-            let rows = c.transaction(|c| {
+            c.transaction(|c| {
                 repo::outbox::relaxed_commit(c)?;
-                repo::outbox::claim(c, &relay, i64::from(limit), lease_ms)
-            })?;
-            rows.into_iter()
-                .map(|r| {
-                    Ok(OutboxEntry {
-                        position: r.position,
-                        event: serde_json::from_value(r.payload).map_err(|e| {
-                            PgError::Data(format!("outbox entry {}: {e}", r.position))
-                        })?,
-                        attempts: u32::try_from(r.attempts).unwrap_or(0),
-                    })
-                })
-                .collect()
+                let rows = repo::outbox::claim(c, &relay, i64::from(limit), lease_ms)?;
+                // An entry whose payload is not an event (written by another version, or
+                // by hand) can never be published: it is set aside as dead, with the
+                // reason, in the same transaction, instead of failing the claim — which
+                // would hand the same entry back after every lease, for ever, and hold
+                // back everything claimed with it.
+                let mut entries = Vec::with_capacity(rows.len());
+                let mut undecodable = Vec::new();
+                for r in rows {
+                    match serde_json::from_value(r.payload) {
+                        Ok(event) => entries.push(OutboxEntry {
+                            position: r.position,
+                            event,
+                            attempts: u32::try_from(r.attempts).unwrap_or(0),
+                        }),
+                        Err(e) => undecodable.push(repo::outbox::Failure {
+                            position: r.position,
+                            error: format!("the stored payload is not an event: {e}"),
+                            retry_ms: None,
+                        }),
+                    }
+                }
+                if !undecodable.is_empty() {
+                    tracing::warn!(
+                        count = undecodable.len(),
+                        first = undecodable[0].position,
+                        "outbox entries with undecodable payloads set aside as dead"
+                    );
+                    repo::outbox::record_failures(c, &relay, &undecodable)?;
+                }
+                Ok(entries)
+            })
         })
         .await
     }

@@ -265,3 +265,36 @@ async fn a_backlog_unknown_to_the_statistics_is_still_claimed() {
     }
     assert_eq!(claimed, 768);
 }
+
+/// An entry whose payload is not an event (another version wrote it, or a hand) is set
+/// aside as dead, with the reason, and the claim goes on with the others: it used to fail
+/// the whole claim, so the same entry came back after every lease and the relay
+/// published nothing any more.
+#[tokio::test]
+async fn an_undecodable_entry_is_set_aside_and_the_rest_is_claimed() {
+    use diesel::connection::SimpleConnection;
+    let (db, s) = store();
+    let mut conn = db.connect();
+    conn.batch_execute(
+        "INSERT INTO outbox (event_id, chat_id, event_type, payload) VALUES \
+         (gen_random_uuid(), gen_random_uuid(), 'message.created', '{\"user\": \"old\"}')",
+    )
+    .unwrap();
+    let events = seed(&s, 2, 0).await;
+    let got = s.claim("a", 10, LEASE).await.expect("the claim goes on");
+    assert_eq!(
+        got.iter().map(|e| e.event.clone()).collect::<Vec<_>>(),
+        events
+    );
+    let dead = s.dead(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("not an event")),
+        "{:?}",
+        dead[0]
+    );
+    assert_eq!(s.backlog().await.unwrap().pending, 2);
+}
