@@ -1,5 +1,6 @@
 //! Builders of valid entities and events for the contract cases.
 
+use super::Storage;
 use crate::model::*;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
@@ -94,4 +95,11 @@ pub fn turn(chat: &Chat, count: u32, text: &str) -> crate::ports::NewTurn {
         now: now(),
         idempotency: None,
     }
+}
+
+/// A chat of alice's ("Talk"), stored.
+pub(super) async fn new_chat(s: &Storage) -> Chat {
+    let c = chat("alice", "Talk");
+    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    c
 }

@@ -7,12 +7,6 @@ use crate::model::*;
 use crate::ports::StoreError;
 use chrono::Duration;
 
-async fn new_chat(s: &Storage) -> Chat {
-    let c = chat("alice", "Talk");
-    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
-    c
-}
-
 fn idem(t: &crate::ports::NewTurn, user: &str, key: &str) -> IdempotentSend {
     IdempotentSend {
         user: user_id(user),

@@ -6,12 +6,6 @@ use crate::model::*;
 use crate::ports::StoreError;
 use chrono::Duration;
 
-async fn new_chat(s: &Storage) -> Chat {
-    let c = chat("alice", "Talk");
-    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
-    c
-}
-
 /// Runs `n` complete turns (each reply finished), returning the chat as stored.
 async fn with_turns(s: &Storage, n: u32) -> Chat {
     let c = new_chat(s).await;

@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex};
 
 /// A chat of alice's with one finished turn (question, answer), as stored.
 async fn answered(s: &Storage) -> (Chat, Message, Message) {
-    let c = chat("alice", "Talk");
-    s.chats.insert_chat(&c, &created(&c)).await.unwrap();
+    let c = new_chat(s).await;
     let t = turn(&c, 0, "q");
     s.messages.start_turn(&t).await.unwrap();
     let mut r = t.reply.clone();
@@ -21,7 +20,17 @@ async fn answered(s: &Storage) -> (Chat, Message, Message) {
         p.content = "a".into();
     });
     s.messages
-        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
+        .finish_reply(
+            &r,
+            &event(
+                &c,
+                EventKind::MessageCompleted {
+                    message: r.clone(),
+                    latency_ms: 1,
+                },
+            ),
+            None,
+        )
         .await
         .unwrap();
     let c = s.chats.find_chat(c.id()).await.unwrap().unwrap();
