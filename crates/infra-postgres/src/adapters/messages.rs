@@ -27,25 +27,6 @@ fn idem_row(r: &IdempotentSend) -> repo::idempotency::IdemRow {
     }
 }
 
-/// Why a reply's final write ended without storing it.
-enum Finished {
-    /// It was no longer streaming, or is gone: nothing to store.
-    Not,
-    Pg(PgError),
-}
-
-impl From<diesel::result::Error> for Finished {
-    fn from(e: diesel::result::Error) -> Self {
-        Finished::Pg(e.into())
-    }
-}
-
-impl From<PgError> for Finished {
-    fn from(e: PgError) -> Self {
-        Finished::Pg(e)
-    }
-}
-
 /// A `u32` position as the `integer` column holds it (beyond the column: the largest).
 fn seq_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -210,31 +191,13 @@ impl MessageRepository for PgStore {
         usage: Option<&'u UsageEntry>,
     ) -> Result<bool, StoreError> {
         let row = MessageRow::from_domain(reply)?;
-        let events = NewOutboxRow::all(std::slice::from_ref(event))?;
+        let event = NewOutboxRow::from_domain(event)?;
         let charge = usage.map(super::usage::charge_row);
-        self.run(move |c| {
-            // The chat's update takes its row lock first (as every change does); if the
-            // reply is no longer streaming (or is gone), the transaction is rolled back.
-            let done = c.transaction(|c| {
-                if !repo::turn::touch(c, row.chat_id, row.updated_at)? {
-                    return Err(Finished::Not); // the chat, and so the reply, is gone
-                }
-                if !repo::messages::finish(c, &row)? {
-                    return Err(Finished::Not);
-                }
-                if let Some(charge) = &charge {
-                    repo::usage::add(c, charge)?;
-                }
-                repo::turn::append_events(c, &events)?;
-                Ok(())
-            });
-            match done {
-                Ok(()) => Ok(true),
-                Err(Finished::Not) => Ok(false),
-                Err(Finished::Pg(e)) => Err(e),
-            }
-        })
-        .await
+        // One statement, its own transaction (repo::finish): the chat's lock first, as
+        // every change takes it; nothing is written if the reply is no longer streaming
+        // or is gone.
+        self.run(move |c| repo::finish::finish(c, &row, &event, charge.as_ref()))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(message_id = %message.id()))]

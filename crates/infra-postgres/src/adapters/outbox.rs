@@ -1,14 +1,17 @@
 //! `Outbox` for `PgStore`: claim under a lease, mark published, release, record failed
 //! attempts, dead entries, count, prune. The relay's transactions (claim, mark,
-//! release, failures) commit without waiting for the WAL flush (`repo::outbox::relaxed_commit`).
+//! release, failures) commit without waiting for the WAL flush (`repo::outbox::relaxed_commit`,
+//! or the relay pool's session settings: then mark, release and failures are one
+//! statement each, without `BEGIN`/`COMMIT`).
 
 use super::data_error;
+use crate::errors::PgError;
 use crate::repo;
 use crate::repo::outbox::Failure;
 use crate::store::PgStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel::Connection;
+use diesel::{Connection, PgConnection};
 use domain::model::{ChatId, EventId};
 use domain::ports::{
     AfterFailure, DeadEntry, DeadFilter, FailedAttempt, Outbox, OutboxCounts, OutboxEntry,
@@ -30,6 +33,29 @@ fn count(n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| data_error("negative count"))
 }
 
+impl PgStore {
+    /// Runs one bookkeeping statement of the relay so that its commit does not wait for
+    /// the WAL flush: alone (its own implicit transaction, one round trip) on the
+    /// relay's connections, which are set up for that ([`PgStore::relay`]); in a
+    /// transaction opened with `relaxed_commit` on any other store's.
+    async fn relaxed<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, PgError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.relay_session() {
+            return self.run(f).await;
+        }
+        self.run(move |c| {
+            c.transaction(|c| {
+                repo::outbox::relaxed_commit(c)?;
+                f(c)
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Outbox for PgStore {
     #[tracing::instrument(skip_all, fields(relay = %relay))]
@@ -44,10 +70,14 @@ impl Outbox for PgStore {
         }
         let relay = relay.to_owned();
         let lease_ms = millis(lease);
+        let session_ready = self.relay_session();
         self.run(move |c| {
             c.transaction(|c| {
-                repo::outbox::relaxed_commit(c)?;
-                let rows = repo::outbox::claim(c, &relay, i64::from(limit), lease_ms)?;
+                if !session_ready {
+                    repo::outbox::relaxed_commit(c)?;
+                }
+                let rows =
+                    repo::outbox::claim(c, &relay, i64::from(limit), lease_ms, session_ready)?;
                 // An entry whose payload is not an event (written by another version, or
                 // by hand) can never be published: it is set aside as dead, with the
                 // reason, in the same transaction, instead of failing the claim — which
@@ -89,13 +119,8 @@ impl Outbox for PgStore {
             return Ok(());
         }
         let positions = positions.to_vec();
-        self.run(move |c| {
-            c.transaction(|c| {
-                repo::outbox::relaxed_commit(c)?;
-                repo::outbox::mark_published(c, &positions)
-            })
-        })
-        .await
+        self.relaxed(move |c| repo::outbox::mark_published(c, &positions))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(relay = %relay, count = positions.len()))]
@@ -104,13 +129,8 @@ impl Outbox for PgStore {
             return Ok(());
         }
         let (relay, positions) = (relay.to_owned(), positions.to_vec());
-        self.run(move |c| {
-            c.transaction(|c| {
-                repo::outbox::relaxed_commit(c)?;
-                repo::outbox::release(c, &relay, &positions)
-            })
-        })
-        .await
+        self.relaxed(move |c| repo::outbox::release(c, &relay, &positions))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(relay = %relay, count = failures.len()))]
@@ -140,14 +160,9 @@ impl Outbox for PgStore {
                 },
             })
             .collect();
-        self.run(move |c| {
-            c.transaction(|c| {
-                repo::outbox::relaxed_commit(c)?;
-                repo::outbox::record_failures(c, &relay, &failures)
-            })
-        })
-        .await
-        .map(|_| ())
+        self.relaxed(move |c| repo::outbox::record_failures(c, &relay, &failures))
+            .await
+            .map(|_| ())
     }
 
     async fn backlog(&self) -> Result<OutboxCounts, StoreError> {

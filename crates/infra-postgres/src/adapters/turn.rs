@@ -155,9 +155,17 @@ fn write_turn(c: &mut PgConnection, facts: &TurnFacts, turn: &NewTurn) -> Result
     }
     let count = i32::try_from(next).map_err(|_| PgError::Data("message_count overflow".into()))?;
     let events = NewOutboxRow::all(&turn.events)?;
-    repo::turn::insert_messages(c, &rows)?;
-    repo::turn::started(c, chat_id, count, turn.now, turn.reply.id().as_uuid())?;
-    repo::turn::append_events(c, &events)
+    repo::turn::write_turn(
+        c,
+        &repo::turn::TurnWrites {
+            messages: &rows,
+            events: &events,
+            count,
+            at: turn.now,
+            leaf: turn.reply.id().as_uuid(),
+            chat: chat_id,
+        },
+    )
 }
 
 impl PgStore {

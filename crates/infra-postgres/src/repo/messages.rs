@@ -119,38 +119,6 @@ pub(crate) fn insert(conn: &mut PgConnection, rows: &[MessageRow]) -> Result<(),
     Ok(())
 }
 
-super::prepared::prepared! {
-    /// A reply's final state, while it is `streaming`.
-    Finish {
-        content: String => diesel::sql_types::Text,
-        status: String => diesel::sql_types::Text,
-        model: Option<String> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
-        prompt_tokens: Option<i64> => diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-        completion_tokens: Option<i64> => diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-        error: Option<String> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
-        updated_at: DateTime<Utc> => diesel::sql_types::Timestamptz,
-        id: Uuid => diesel::sql_types::Uuid,
-    }
-    "UPDATE messages SET content = $1, status = $2, model = $3, prompt_tokens = $4, \
-     completion_tokens = $5, error = $6, updated_at = $7 WHERE id = $8 AND status = 'streaming'"
-}
-
-/// Stores a reply's final state if it is still `streaming`; returns whether it was.
-pub(crate) fn finish(conn: &mut PgConnection, row: &MessageRow) -> Result<bool, PgError> {
-    let n = Finish {
-        content: &row.content,
-        status: &row.status,
-        model: &row.model,
-        prompt_tokens: &row.prompt_tokens,
-        completion_tokens: &row.completion_tokens,
-        error: &row.error,
-        updated_at: &row.updated_at,
-        id: &row.id,
-    }
-    .execute(conn)?;
-    Ok(n > 0)
-}
-
 /// Replaces a message's content and `updated_at`; `NotFound` if it is gone.
 pub(crate) fn update_content(conn: &mut PgConnection, row: &MessageRow) -> Result<(), PgError> {
     let n = diesel::update(

@@ -4,6 +4,7 @@
 pub(crate) mod branches;
 pub(crate) mod chats;
 pub(crate) mod data;
+pub(crate) mod finish;
 pub(crate) mod idempotency;
 pub(crate) mod messages;
 pub(crate) mod outbox;

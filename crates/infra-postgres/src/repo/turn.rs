@@ -32,45 +32,45 @@ super::prepared::prepared! {
      active_leaf_id = $3 WHERE id = $4"
 }
 
-super::prepared::prepared! {
-    /// A finished reply's change to its chat (which also locks its row).
-    Touch {
-        at: DateTime<Utc> => diesel::sql_types::Timestamptz,
-        id: Uuid => diesel::sql_types::Uuid,
-    }
-    "UPDATE chats SET updated_at = GREATEST(updated_at, $1) WHERE id = $2"
+/// A started turn's writes as one statement, prepared once per `(M, E)` (the SQL
+/// depends only on them): `M` messages, `E` outbox rows and the chat's change — new
+/// `message_count`, `updated_at` moved forward (never back), the reply as the active
+/// leaf — with how many chat rows it changed (1, or 0 if the chat is gone). Run in the
+/// turn's transaction, after the chat's lock: the insert trigger sees the user message
+/// when it places the reply below it (rows earlier in the same command are visible to
+/// it), and the sub-statements touch different tables, so their order does not matter.
+pub(crate) struct WriteTurn<'a, const M: usize, const E: usize> {
+    messages: [&'a MessageRow; M],
+    events: [&'a NewOutboxRow; E],
+    count: i32,
+    at: DateTime<Utc>,
+    leaf: Uuid,
+    chat: Uuid,
 }
 
-/// `N` messages in one statement, prepared once per `N` (the SQL depends only on it).
-struct InsertMessages<'a, const N: usize>([&'a MessageRow; N]);
-
-/// `N` outbox rows in one statement, prepared once per `N`.
-struct InsertEvents<'a, const N: usize>([&'a NewOutboxRow; N]);
-
-impl<const N: usize> diesel::query_builder::QueryId for InsertMessages<'_, N> {
-    type QueryId = InsertMessages<'static, N>;
+impl<const M: usize, const E: usize> diesel::query_builder::QueryId for WriteTurn<'_, M, E> {
+    type QueryId = WriteTurn<'static, M, E>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<const N: usize> diesel::query_builder::QueryId for InsertEvents<'_, N> {
-    type QueryId = InsertEvents<'static, N>;
-    const HAS_STATIC_QUERY_ID: bool = true;
+impl<const M: usize, const E: usize> diesel::query_builder::Query for WriteTurn<'_, M, E> {
+    type SqlType = diesel::sql_types::Untyped;
 }
 
-impl<const N: usize> diesel::query_builder::QueryFragment<diesel::pg::Pg>
-    for InsertMessages<'_, N>
+impl<const M: usize, const E: usize> diesel::query_builder::QueryFragment<diesel::pg::Pg>
+    for WriteTurn<'_, M, E>
 {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
-        use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz, Uuid as U};
+        use diesel::sql_types::{BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as U};
         out.push_sql(concat!(
-            "INSERT INTO messages (",
+            "WITH m AS (INSERT INTO messages (",
             super::prepared::message_columns!(),
             ") VALUES "
         ));
-        for (i, r) in self.0.iter().enumerate() {
+        for (i, r) in self.messages.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
             out.push_bind_param::<U, _>(&r.id)?;
             out.push_sql(", ");
@@ -99,18 +99,10 @@ impl<const N: usize> diesel::query_builder::QueryFragment<diesel::pg::Pg>
             out.push_bind_param::<Timestamptz, _>(&r.updated_at)?;
             out.push_sql(")");
         }
-        Ok(())
-    }
-}
-
-impl<const N: usize> diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertEvents<'_, N> {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
-    ) -> QueryResult<()> {
-        use diesel::sql_types::{Jsonb, Text, Uuid as U};
-        out.push_sql("INSERT INTO outbox (event_id, chat_id, event_type, payload) VALUES ");
-        for (i, r) in self.0.iter().enumerate() {
+        out.push_sql(
+            "), o AS (INSERT INTO outbox (event_id, chat_id, event_type, payload) VALUES ",
+        );
+        for (i, r) in self.events.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
             out.push_bind_param::<U, _>(&r.event_id)?;
             out.push_sql(", ");
@@ -121,59 +113,84 @@ impl<const N: usize> diesel::query_builder::QueryFragment<diesel::pg::Pg> for In
             out.push_bind_param::<Jsonb, _>(&r.payload)?;
             out.push_sql(")");
         }
+        out.push_sql("), c AS (UPDATE chats SET message_count = ");
+        out.push_bind_param::<Integer, _>(&self.count)?;
+        out.push_sql(", updated_at = GREATEST(updated_at, ");
+        out.push_bind_param::<Timestamptz, _>(&self.at)?;
+        out.push_sql("), active_leaf_id = ");
+        out.push_bind_param::<U, _>(&self.leaf)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<U, _>(&self.chat)?;
+        out.push_sql(" RETURNING id) SELECT count(*) AS updated FROM c");
         Ok(())
     }
 }
 
-impl<const N: usize, Conn> RunQueryDsl<Conn> for InsertMessages<'_, N> {}
-impl<const N: usize, Conn> RunQueryDsl<Conn> for InsertEvents<'_, N> {}
+impl<const M: usize, const E: usize, Conn> RunQueryDsl<Conn> for WriteTurn<'_, M, E> {}
 
-/// Inserts a turn's messages (one or two: prepared statements; more: one unprepared).
-pub(crate) fn insert_messages(conn: &mut PgConnection, rows: &[MessageRow]) -> Result<(), PgError> {
-    match rows {
-        [a] => InsertMessages([a]).execute(conn)?,
-        [a, b] => InsertMessages([a, b]).execute(conn)?,
-        _ => return super::messages::insert(conn, rows),
-    };
-    Ok(())
+#[derive(QueryableByName)]
+struct Updated {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    updated: i64,
 }
 
-/// Appends a turn's or a reply's events (one or two: prepared; more: one unprepared).
-pub(crate) fn append_events(conn: &mut PgConnection, rows: &[NewOutboxRow]) -> Result<(), PgError> {
-    match rows {
-        [a] => InsertEvents([a]).execute(conn)?,
-        [a, b] => InsertEvents([a, b]).execute(conn)?,
-        _ => return super::outbox::append(conn, rows),
-    };
-    Ok(())
+/// What a started turn writes into its (locked) chat.
+pub(crate) struct TurnWrites<'a> {
+    pub messages: &'a [MessageRow],
+    pub events: &'a [NewOutboxRow],
+    /// The chat's new `message_count`.
+    pub count: i32,
+    /// `updated_at` moves forward to this (never back).
+    pub at: DateTime<Utc>,
+    /// The new active leaf (the reply).
+    pub leaf: Uuid,
+    pub chat: Uuid,
 }
 
-/// A started turn's change to its (locked) chat: the new `message_count`, `updated_at`
-/// moved forward to `at` (never back) and the reply as the active leaf.
-pub(crate) fn started(
-    conn: &mut PgConnection,
-    id: Uuid,
-    count: i32,
-    at: DateTime<Utc>,
-    leaf: Uuid,
-) -> Result<(), PgError> {
-    let n = Started {
-        count: &count,
-        at: &at,
-        leaf: &leaf,
-        id: &id,
+impl<'a> TurnWrites<'a> {
+    fn statement<const M: usize, const E: usize>(
+        &self,
+        messages: [&'a MessageRow; M],
+        events: [&'a NewOutboxRow; E],
+    ) -> WriteTurn<'a, M, E> {
+        WriteTurn {
+            messages,
+            events,
+            count: self.count,
+            at: self.at,
+            leaf: self.leaf,
+            chat: self.chat,
+        }
     }
-    .execute(conn)?;
-    if n == 0 {
+}
+
+/// Writes a started turn: one prepared statement for the shapes turns have (one or two
+/// messages, one or two events); any other shape as three unprepared ones.
+pub(crate) fn write_turn(conn: &mut PgConnection, w: &TurnWrites<'_>) -> Result<(), PgError> {
+    let done: Updated = match (w.messages, w.events) {
+        ([a, b], [x, y]) => w.statement([a, b], [x, y]).get_result(conn)?,
+        ([a], [x]) => w.statement([a], [x]).get_result(conn)?,
+        ([a, b], [x]) => w.statement([a, b], [x]).get_result(conn)?,
+        ([a], [x, y]) => w.statement([a], [x, y]).get_result(conn)?,
+        _ => {
+            super::messages::insert(conn, w.messages)?;
+            super::outbox::append(conn, w.events)?;
+            let n = Started {
+                count: &w.count,
+                at: &w.at,
+                leaf: &w.leaf,
+                id: &w.chat,
+            }
+            .execute(conn)?;
+            Updated {
+                updated: i64::try_from(n).unwrap_or(i64::MAX),
+            }
+        }
+    };
+    if done.updated == 0 {
         return Err(PgError::NotFound);
     }
     Ok(())
-}
-
-/// Moves a chat's `updated_at` forward to `at` (never back), taking its row lock;
-/// whether the chat exists.
-pub(crate) fn touch(conn: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> Result<bool, PgError> {
-    Ok(Touch { at: &at, id: &id }.execute(conn)? == 1)
 }
 
 #[cfg(test)]
@@ -206,9 +223,38 @@ mod tests {
             event_type: "t".into(),
             payload: serde_json::Value::Null,
         };
+        let m = MessageRow {
+            id,
+            chat_id: id,
+            seq: 1,
+            parent_id: None,
+            role: "user".into(),
+            content: String::new(),
+            status: "complete".into(),
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            error: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let w = TurnWrites {
+            messages: &[],
+            events: &[],
+            count: 1,
+            at,
+            leaf: id,
+            chat: id,
+        };
         assert_eq!(
-            sql_of(&InsertEvents([&e, &e])),
-            "INSERT INTO outbox (event_id, chat_id, event_type, payload) VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)"
+            sql_of(&w.statement([&m], [&e, &e])),
+            "WITH m AS (INSERT INTO messages (id, chat_id, seq, parent_id, role, content, \
+             status, model, prompt_tokens, completion_tokens, error, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)), \
+             o AS (INSERT INTO outbox (event_id, chat_id, event_type, payload) \
+             VALUES ($14, $15, $16, $17), ($18, $19, $20, $21)), \
+             c AS (UPDATE chats SET message_count = $22, updated_at = GREATEST(updated_at, $23), \
+             active_leaf_id = $24 WHERE id = $25 RETURNING id) SELECT count(*) AS updated FROM c"
         );
     }
 }

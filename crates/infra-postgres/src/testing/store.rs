@@ -272,3 +272,22 @@ pub async fn append_to_outbox(store: &PgStore, events: &[Event]) -> Result<(), S
         .run(move |c| crate::repo::outbox::append(c, &rows))
         .await
 }
+
+/// The value of a setting (`current_setting`) on a connection of `store`'s pool.
+pub async fn session_setting(store: &PgStore, name: &str) -> Result<String, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let name = name.to_owned();
+    store
+        .run(move |c| {
+            use diesel::RunQueryDsl;
+            let row: Setting = diesel::sql_query("SELECT current_setting($1) AS value")
+                .bind::<diesel::sql_types::Text, _>(&name)
+                .get_result(c)?;
+            Ok(row.value)
+        })
+        .await
+}

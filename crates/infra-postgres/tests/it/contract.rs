@@ -67,6 +67,21 @@ async fn outbox() -> PgOutbox {
 
 domain::outbox_contract_tests!(outbox());
 
+/// The same contract over the relay's store, whose sessions are set up for the outbox
+/// (`synchronous_commit` and `enable_nestloop` off once per connection; mark, release
+/// and failures one statement each, without a transaction block).
+mod relay_pool {
+    async fn outbox() -> super::PgOutbox {
+        let db = super::TestDb::new();
+        super::PgOutbox {
+            store: infra_postgres::PgStore::relay(&db.config()).unwrap(),
+            _db: db,
+        }
+    }
+
+    domain::outbox_contract_tests!(outbox());
+}
+
 async fn usage_storage() -> (domain::testing::UsageStorage, TestDb) {
     let db = TestDb::new();
     let store = Arc::new(db.store());
