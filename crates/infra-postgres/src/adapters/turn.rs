@@ -117,11 +117,9 @@ fn read_facts(c: &mut PgConnection, read: &Owned) -> Result<TurnFacts, Abort> {
         let rows = repo::branches::history(c, chat_id.as_uuid(), p, read.history_limit)?;
         facts.history = messages_into_domain(rows)?;
     }
-    facts.siblings = repo::branches::children(c, chat_id.as_uuid(), parent)?
-        .into_iter()
-        .map(MessageId::from_uuid)
-        .collect();
-    facts.streaming = messages_into_domain(repo::messages::streaming(c, chat_id.as_uuid())?)?;
+    let (children, streaming) = repo::turn::children_and_streaming(c, chat_id.as_uuid(), parent)?;
+    facts.siblings = children.into_iter().map(MessageId::from_uuid).collect();
+    facts.streaming = messages_into_domain(streaming)?;
     if let Some((user, from, to)) = &read.usage {
         facts.usage = repo::usage::range(c, user, *from, *to)?
             .into_iter()

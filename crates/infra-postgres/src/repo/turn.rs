@@ -32,6 +32,59 @@ super::prepared::prepared! {
      active_leaf_id = $3 WHERE id = $4"
 }
 
+super::prepared::prepared! {
+    /// The children of `$2` (the chat's roots for `NULL`; `messages_children_idx`), with
+    /// an empty `content` (only their ids are wanted), then the chat's `streaming`
+    /// messages (`messages_streaming_idx`: the status stays a constant of the prepared
+    /// statement), each part in `seq` order.
+    ChildrenAndStreaming {
+        chat: Uuid => diesel::sql_types::Uuid,
+        parent: Option<Uuid> => diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
+        streaming_chat: Uuid => diesel::sql_types::Uuid,
+    }
+    concat!(
+        "SELECT id, chat_id, seq, parent_id, role, ''::text AS content, status, model, ",
+        "prompt_tokens, completion_tokens, error, created_at, updated_at, false AS streaming ",
+        "FROM messages WHERE chat_id = $1 AND COALESCE(parent_id, ",
+        "'00000000-0000-0000-0000-000000000000'::uuid) = ",
+        "COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid) ",
+        "UNION ALL SELECT ",
+        super::prepared::message_columns!(),
+        ", true FROM messages WHERE chat_id = $3 AND status = 'streaming' ",
+        "ORDER BY streaming, seq"
+    )
+}
+
+#[derive(QueryableByName)]
+struct FactRow {
+    #[diesel(embed)]
+    message: MessageRow,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    streaming: bool,
+}
+
+/// The ids of the children of `parent` (the roots for `None`) and the chat's
+/// `streaming` messages, each in `seq` order: one statement (a turn reads both after
+/// the chat's lock, in its own statement, so it sees what the lock waited for).
+pub(crate) fn children_and_streaming(
+    conn: &mut PgConnection,
+    chat: Uuid,
+    parent: Option<Uuid>,
+) -> Result<(Vec<Uuid>, Vec<MessageRow>), PgError> {
+    let rows: Vec<FactRow> = ChildrenAndStreaming {
+        chat: &chat,
+        parent: &parent,
+        streaming_chat: &chat,
+    }
+    .load(conn)?;
+    let (streaming, children): (Vec<FactRow>, Vec<FactRow>) =
+        rows.into_iter().partition(|r| r.streaming);
+    Ok((
+        children.into_iter().map(|r| r.message.id).collect(),
+        streaming.into_iter().map(|r| r.message).collect(),
+    ))
+}
+
 /// A started turn's writes as one statement, prepared once per `(M, E)` (the SQL
 /// depends only on them): `M` messages, `E` outbox rows and the chat's change — new
 /// `message_count`, `updated_at` moved forward (never back), the reply as the active
