@@ -250,11 +250,30 @@ pub(crate) fn delete_subtree(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Closes up the `seq`s after `from` (exclusive) to `from + 1, from + 2, …`.
+/// Closes up the `seq`s after `from` (exclusive) to `from + 1, from + 2, …`, in the
+/// messages and in the chat's line paths (`message_lines`).
 ///
-/// `UNIQUE (chat_id, seq)` is checked row by row, so the moving messages first go to
-/// their new places negated (distinct, and free), then are flipped back.
+/// The paths first: each `seq` above `from` in them is a surviving message's (a path
+/// lists only the ancestors of a line that survived), and its new value is `from` plus
+/// its rank among the chat's `seq`s above `from` (`width_bucket` on their sorted
+/// array) — no probe per entry. Only paths whose own head is above `from` change.
+/// Then the messages: `UNIQUE (chat_id, seq)` is checked row by row, so the moving
+/// messages first go to their new places negated (distinct, and free), then are
+/// flipped back.
 pub(crate) fn close_up(conn: &mut PgConnection, chat_id: Uuid, from: i32) -> Result<(), PgError> {
+    diesel::sql_query(concat!(
+        "WITH moved AS (SELECT array_agg(seq ORDER BY seq) AS seqs FROM messages ",
+        "WHERE chat_id = $1 AND seq > $2) ",
+        "UPDATE message_lines l SET ",
+        "head_seqs = ARRAY(SELECT CASE WHEN u.s > $2 THEN $2 + width_bucket(u.s, moved.seqs) ",
+        "ELSE u.s END FROM unnest(l.head_seqs) WITH ORDINALITY u(s, o) ORDER BY u.o), ",
+        "from_seqs = ARRAY(SELECT CASE WHEN u.s > $2 THEN $2 + width_bucket(u.s, moved.seqs) ",
+        "ELSE u.s END FROM unnest(l.from_seqs) WITH ORDINALITY u(s, o) ORDER BY u.o) ",
+        "FROM moved WHERE l.chat_id = $1 AND l.head_seqs[cardinality(l.head_seqs)] > $2"
+    ))
+    .bind::<SqlUuid, _>(chat_id)
+    .bind::<Integer, _>(from)
+    .execute(conn)?;
     diesel::sql_query(
         "UPDATE messages m SET seq = -r.new_seq \
            FROM (SELECT id, seq, (row_number() OVER (ORDER BY seq))::int4 + $2 AS new_seq \
