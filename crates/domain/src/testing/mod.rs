@@ -19,6 +19,7 @@ mod messages;
 mod outbox;
 mod owned;
 mod tree;
+mod tree_model;
 mod turn;
 mod usage;
 
