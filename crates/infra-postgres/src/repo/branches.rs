@@ -117,8 +117,9 @@ pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BranchedR
 /// row of `m`'s line (found by `$leaf`, which names `m` and `l`), then the row of each
 /// block before while `$more` holds of the last one read — one primary-key probe per 64
 /// lines, not two per line. In `path`, line `line_id` holds the branch's `seq`s
-/// `lo..=hi` (up to where the next line leaves it, the last one up to `m`), `cnt` of
-/// them (from the heads' `depth`s).
+/// `lo..=hi` (up to where the next line leaves it, the last one up to `m`) and its
+/// depths from `dep` (its head's) on; `after` rows of the branch follow it (from the
+/// next head's `depth`).
 macro_rules! lines_of_branch {
     ($leaf:expr, $more:expr) => {
         concat!(
@@ -129,8 +130,8 @@ macro_rules! lines_of_branch {
             "bl.leaf_seq, bl.leaf_depth FROM blocks bl JOIN message_lines p ON p.line_id = bl.up_line ",
             "WHERE ",
             $more,
-            "), path AS (SELECT u.line_id, u.lo, COALESCE(lead(u.up) OVER w, bl.leaf_seq) AS hi, ",
-            "COALESCE(lead(u.dep) OVER w, bl.leaf_depth + 1) - u.dep AS cnt FROM blocks bl ",
+            "), path AS (SELECT u.line_id, u.lo, u.dep, COALESCE(lead(u.up) OVER w, bl.leaf_seq) AS hi, ",
+            "COALESCE(bl.leaf_depth + 1 - lead(u.dep) OVER w, 0) AS after FROM blocks bl ",
             "CROSS JOIN LATERAL unnest(bl.lines, bl.head_seqs, bl.head_depths, bl.from_seqs) ",
             "u(line_id, lo, dep, up) WINDOW w AS (ORDER BY u.lo))"
         )
@@ -145,7 +146,8 @@ macro_rules! lines_of_branch {
 /// * `pick`: the lines holding rows after the cursor (`hi > $3`) — every line that
 ///   lies wholly after the cursor counts exactly, the one holding the cursor (at most
 ///   one) counts as none; a line is read while fewer than `$4` rows lie in the lines
-///   before it.
+///   before it (the branch's depths are consecutive, so those rows are the line's
+///   head depth minus the first head depth after the cursor).
 /// * `b`: up to `$4` rows of each picked line, the first `$4` of them in `seq` order;
 ///   then each row's siblings.
 pub(crate) const PAGE_SQL: &str = concat!(
@@ -156,8 +158,8 @@ pub(crate) const PAGE_SQL: &str = concat!(
         "leaf JOIN messages m ON m.id = leaf.id JOIN message_lines l ON l.line_id = m.line_id",
         "bl.from_seqs[1] > $3"
     ),
-    ", pick AS (SELECT s.line_id, s.hi, COALESCE(sum(s.cnt) FILTER (WHERE s.lo > $3) ",
-    "OVER (ORDER BY s.lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before ",
+    ", pick AS (SELECT s.line_id, s.hi, CASE WHEN s.lo > $3 THEN ",
+    "s.dep - min(s.dep) FILTER (WHERE s.lo > $3) OVER () ELSE 0 END AS before ",
     "FROM path s WHERE s.hi > $3), ",
     "b AS (SELECT m.* FROM pick s CROSS JOIN LATERAL (SELECT ",
     columns!(),
@@ -197,9 +199,7 @@ pub(crate) const HISTORY_SQL: &str = concat!(
         "messages m JOIN message_lines l ON l.line_id = m.line_id WHERE m.id = $2 AND m.chat_id = $1",
         "bl.leaf_depth + 1 - bl.head_depths[1] < $3"
     ),
-    ", pick AS (SELECT s.line_id, s.hi, COALESCE(sum(s.cnt) OVER (ORDER BY s.lo DESC ",
-    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS after FROM path s) ",
-    "SELECT b.* FROM pick s CROSS JOIN LATERAL (SELECT ",
+    " SELECT b.* FROM path s CROSS JOIN LATERAL (SELECT ",
     columns!(),
     " FROM messages m ",
     "WHERE m.line_id = s.line_id AND m.seq <= s.hi ORDER BY m.seq DESC LIMIT $3) b ",
