@@ -112,7 +112,7 @@ pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BranchedR
         .optional()?)
 }
 
-/// `blocks`, then `path(line_id, lo, hi, cnt)`: the lines of the branch root → `m`
+/// `blocks`, then `path(line_id, lo, dep, hi, after)`: the lines of the branch root → `m`
 /// that a read needs, from the rows of `message_lines` (migration `branch_lines`): the
 /// row of `m`'s line (found by `$leaf`, which names `m` and `l`), then the row of each
 /// block before while `$more` holds of the last one read — one primary-key probe per 64
