@@ -19,6 +19,8 @@ mod messages;
 mod outbox;
 mod owned;
 mod tree;
+mod tree_lines;
+mod tree_model;
 mod turn;
 mod usage;
 
@@ -32,6 +34,7 @@ pub use messages::*;
 pub use outbox::*;
 pub use owned::*;
 pub use tree::*;
+pub use tree_lines::*;
 pub use turn::*;
 pub use usage::*;
 
@@ -78,6 +81,8 @@ macro_rules! storage_contract_tests {
             tree_delete_takes_the_subtree_and_moves_the_active_leaf,
             tree_select_branch_stores_only_the_active_leaf,
             tree_insert_chat_with_messages_stores_a_chain,
+            tree_lines_pages_from_every_cursor_match_a_walk,
+            tree_lines_pages_after_deletions_and_in_a_fork_match_a_walk,
             tree_concurrent_sends_on_two_branches_keep_seq_gapless,
             tree_idempotency_key_is_checked_before_the_busy_check,
             find_owned_message_sees_only_the_owners, update_chat_is_a_compare_and_set,

@@ -1,15 +1,16 @@
-//! Statements on the conversation tree (migration `conversation_trees`): branch pages,
-//! prompt history, the newest-descendant walk, children, subtree deletion and the
-//! active leaf.
+//! Statements on the conversation tree (migrations `conversation_trees` and
+//! `branch_lines`): branch pages, prompt history, the newest-descendant walk, children,
+//! subtree deletion and the active leaf.
 //!
 //! A branch root → leaf is read as "lines" (chains through first children, see the
-//! migration): a recursive CTE walks from the leaf's line to the line its head branched
-//! from — two primary-key probes per branch point on the path, not per message — and a
+//! migrations): the rows of `message_lines` list the lines of the branch with their
+//! `seq` ranges and lengths, 64 lines per row — one primary-key probe per 64 branch
+//! points between the leaf and the cursor, instead of two per branch point — and a
 //! `LATERAL` range scan of `messages_line_idx (line_id, seq)` reads the part of a line
-//! that is needed. A page reads its rows from at most the few lines around its cursor
-//! (each line's length on the branch is known from `depth`, so the lines a page needs
-//! are chosen before any of their rows is read): at most three pages' worth of rows,
-//! whatever the branch's length or its number of branch points. The branch reads are
+//! that is needed. A page reads its rows from
+//! at most the few lines around its cursor (the lines a page needs are chosen before
+//! any of their rows is read): at most three pages' worth of rows, whatever the
+//! branch's length or its number of branch points. The branch reads are
 //! [`prepared::Prepared`] statements, planned once per connection.
 
 use crate::errors::PgError;
@@ -111,30 +112,55 @@ pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BranchedR
         .optional()?)
 }
 
+/// `blocks`, then `path(line_id, lo, dep, hi, after)`: the lines of the branch root → `m`
+/// that a read needs, from the rows of `message_lines` (migration `branch_lines`): the
+/// row of `m`'s line (found by `$leaf`, which names `m` and `l`), then the row of each
+/// block before while `$more` holds of the last one read — one primary-key probe per 64
+/// lines, not two per line. In `path`, line `line_id` holds the branch's `seq`s
+/// `lo..=hi` (up to where the next line leaves it, the last one up to `m`) and its
+/// depths from `dep` (its head's) on; `after` rows of the branch follow it (from the
+/// next head's `depth`).
+macro_rules! lines_of_branch {
+    ($leaf:expr, $more:expr) => {
+        concat!(
+            "blocks AS (SELECT l.up_line, l.lines, l.head_seqs, l.head_depths, l.from_seqs, ",
+            "m.seq AS leaf_seq, m.depth AS leaf_depth FROM ",
+            $leaf,
+            " UNION ALL SELECT p.up_line, p.lines, p.head_seqs, p.head_depths, p.from_seqs, ",
+            "bl.leaf_seq, bl.leaf_depth FROM blocks bl JOIN message_lines p ON p.line_id = bl.up_line ",
+            "WHERE ",
+            $more,
+            "), path AS (SELECT u.line_id, u.lo, u.dep, COALESCE(lead(u.up) OVER w, bl.leaf_seq) AS hi, ",
+            "COALESCE(bl.leaf_depth + 1 - lead(u.dep) OVER w, 0) AS after FROM blocks bl ",
+            "CROSS JOIN LATERAL unnest(bl.lines, bl.head_seqs, bl.head_depths, bl.from_seqs) ",
+            "u(line_id, lo, dep, up) WINDOW w AS (ORDER BY u.lo))"
+        )
+    };
+}
+
 /// The statement of [`page`]: `$1` chat, `$2` through, `$3` after, `$4` limit.
 ///
-/// * `seg(line_id, hi, lo, cnt, up)`: the lines of the branch, leaf first — the range
-///   `lo..=hi` of `seq`s the branch holds in the line, `cnt` of them (from `depth`),
-///   `up` the message the line branched from. The walk stops at the line holding the
-///   cursor (`p.seq > $3`): lines above it hold nothing after the cursor.
-/// * `pick`: the lines whose rows the page may need — every line that lies wholly
-///   after the cursor counts exactly, the one holding the cursor (at most one) counts
-///   as none; a line is read while fewer than `$4` rows lie in the lines before it.
+/// * `path`: the lines of the branch through the leaf (see [`lines_of_branch!`]), the
+///   blocks before the leaf's read while the branch has rows after the cursor in them
+///   (where it leaves the block before, `from_seqs[1]`, is after the cursor).
+/// * `pick`: the lines holding rows after the cursor (`hi > $3`) — every line that
+///   lies wholly after the cursor counts exactly, the one holding the cursor (at most
+///   one) counts as none; a line is read while fewer than `$4` rows lie in the lines
+///   before it (the branch's depths are consecutive, so those rows are the line's
+///   head depth minus the first head depth after the cursor).
 /// * `b`: up to `$4` rows of each picked line, the first `$4` of them in `seq` order;
 ///   then each row's siblings.
 pub(crate) const PAGE_SQL: &str = concat!(
     "WITH RECURSIVE ",
     descend!(),
     ", leaf AS (SELECT id FROM down ORDER BY n DESC LIMIT 1), ",
-    "seg AS (SELECT m.line_id, m.seq AS hi, h.seq AS lo, m.depth - h.depth + 1 AS cnt, ",
-    "h.parent_id AS up FROM leaf JOIN messages m ON m.id = leaf.id ",
-    "JOIN messages h ON h.id = m.line_id ",
-    "UNION ALL SELECT p.line_id, p.seq, ph.seq, p.depth - ph.depth + 1, ph.parent_id ",
-    "FROM seg s JOIN messages p ON p.id = s.up JOIN messages ph ON ph.id = p.line_id ",
-    "WHERE p.seq > $3), ",
-    "pick AS (SELECT s.line_id, s.hi, COALESCE(sum(s.cnt) FILTER (WHERE s.lo > $3) ",
-    "OVER (ORDER BY s.lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before ",
-    "FROM seg s), ",
+    lines_of_branch!(
+        "leaf JOIN messages m ON m.id = leaf.id JOIN message_lines l ON l.line_id = m.line_id",
+        "bl.from_seqs[1] > $3"
+    ),
+    ", pick AS (SELECT s.line_id, s.hi, CASE WHEN s.lo > $3 THEN ",
+    "s.dep - min(s.dep) FILTER (WHERE s.lo > $3) OVER () ELSE 0 END AS before ",
+    "FROM path s WHERE s.hi > $3), ",
     "b AS (SELECT m.* FROM pick s CROSS JOIN LATERAL (SELECT ",
     columns!(),
     " FROM messages m ",
@@ -163,25 +189,25 @@ pub(crate) fn page(
     Ok(Prepared::new(PAGE_SQL, binds).load(conn)?)
 }
 
-/// The statement of [`history`]: `$1` chat, `$2` leaf, `$3` limit. `seg` as in
-/// [`PAGE_SQL`], with `acc` the rows of the lines read so far; the walk up stops once
-/// they hold `$3`.
+/// The statement of [`history`]: `$1` chat, `$2` leaf, `$3` limit. The lines of the
+/// branch ([`lines_of_branch!`]), the blocks before the leaf's read while those read
+/// hold fewer than `$3` rows (from the leaf's `depth` and the first head's); then each
+/// line from the leaf's up while the lines after it hold fewer than `$3` rows.
 pub(crate) const HISTORY_SQL: &str = concat!(
-    "WITH RECURSIVE seg AS (",
-    "SELECT m.line_id, m.seq AS hi, m.depth - h.depth + 1 AS acc, h.parent_id AS up ",
-    "FROM messages m JOIN messages h ON h.id = m.line_id WHERE m.id = $2 AND m.chat_id = $1 ",
-    "UNION ALL SELECT p.line_id, p.seq, s.acc + p.depth - ph.depth + 1, ph.parent_id ",
-    "FROM seg s JOIN messages p ON p.id = s.up JOIN messages ph ON ph.id = p.line_id ",
-    "WHERE s.acc < $3) ",
-    "SELECT b.* FROM seg s CROSS JOIN LATERAL (SELECT ",
+    "WITH RECURSIVE ",
+    lines_of_branch!(
+        "messages m JOIN message_lines l ON l.line_id = m.line_id WHERE m.id = $2 AND m.chat_id = $1",
+        "bl.leaf_depth + 1 - bl.head_depths[1] < $3"
+    ),
+    " SELECT b.* FROM path s CROSS JOIN LATERAL (SELECT ",
     columns!(),
     " FROM messages m ",
     "WHERE m.line_id = s.line_id AND m.seq <= s.hi ORDER BY m.seq DESC LIMIT $3) b ",
-    "ORDER BY b.seq DESC LIMIT $3"
+    "WHERE s.after < $3 ORDER BY b.seq DESC LIMIT $3"
 );
 
-/// Up to `limit` messages of the branch root → `leaf`, newest first. The walk up stops
-/// once the lines read hold `limit` messages (`depth` counts them).
+/// Up to `limit` messages of the branch root → `leaf`, newest first: from the lines
+/// nearest the leaf that hold `limit` messages (`depth` counts them).
 pub(crate) fn history(
     conn: &mut PgConnection,
     chat_id: Uuid,
@@ -250,11 +276,30 @@ pub(crate) fn delete_subtree(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Closes up the `seq`s after `from` (exclusive) to `from + 1, from + 2, …`.
+/// Closes up the `seq`s after `from` (exclusive) to `from + 1, from + 2, …`, in the
+/// messages and in the chat's line paths (`message_lines`).
 ///
-/// `UNIQUE (chat_id, seq)` is checked row by row, so the moving messages first go to
-/// their new places negated (distinct, and free), then are flipped back.
+/// The paths first: each `seq` above `from` in them is a surviving message's (a path
+/// lists only the ancestors of a line that survived), and its new value is `from` plus
+/// its rank among the chat's `seq`s above `from` (`width_bucket` on their sorted
+/// array) — no probe per entry. Only paths whose own head is above `from` change.
+/// Then the messages: `UNIQUE (chat_id, seq)` is checked row by row, so the moving
+/// messages first go to their new places negated (distinct, and free), then are
+/// flipped back.
 pub(crate) fn close_up(conn: &mut PgConnection, chat_id: Uuid, from: i32) -> Result<(), PgError> {
+    diesel::sql_query(concat!(
+        "WITH moved AS (SELECT array_agg(seq ORDER BY seq) AS seqs FROM messages ",
+        "WHERE chat_id = $1 AND seq > $2) ",
+        "UPDATE message_lines l SET ",
+        "head_seqs = ARRAY(SELECT CASE WHEN u.s > $2 THEN $2 + width_bucket(u.s, moved.seqs) ",
+        "ELSE u.s END FROM unnest(l.head_seqs) WITH ORDINALITY u(s, o) ORDER BY u.o), ",
+        "from_seqs = ARRAY(SELECT CASE WHEN u.s > $2 THEN $2 + width_bucket(u.s, moved.seqs) ",
+        "ELSE u.s END FROM unnest(l.from_seqs) WITH ORDINALITY u(s, o) ORDER BY u.o) ",
+        "FROM moved WHERE l.chat_id = $1 AND l.head_seqs[cardinality(l.head_seqs)] > $2"
+    ))
+    .bind::<SqlUuid, _>(chat_id)
+    .bind::<Integer, _>(from)
+    .execute(conn)?;
     diesel::sql_query(
         "UPDATE messages m SET seq = -r.new_seq \
            FROM (SELECT id, seq, (row_number() OVER (ORDER BY seq))::int4 + $2 AS new_seq \

@@ -8,6 +8,7 @@ mod chats;
 mod concurrency;
 mod contract;
 mod data;
+mod lines;
 mod messages;
 mod migrations;
 mod outage;

@@ -1,7 +1,8 @@
 //! The migration `conversation_trees` on a database filled with the old, flat layout:
 //! every message is kept; a reply following another reply (a regenerated one) becomes
-//! its sibling; the active leaf is the last message; the tree reads work on the result;
-//! and `down.sql` gives the flat layout back with every message.
+//! its sibling; the active leaf is the last message; the tree reads work on the result
+//! (with the later migrations); and `down.sql` gives the flat layout back with every
+//! message.
 
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text, Uuid as SqlUuid};
@@ -135,7 +136,10 @@ async fn old_flat_chats_become_trees_with_every_message_kept() {
     assert_eq!(leaf(&mut conn, plain), Some(id(104)));
     assert_eq!(leaf(&mut conn, empty), None);
 
-    // The tree reads work on migrated data: the active branch skips the older replies.
+    // The tree reads work on migrated data (with the later migrations: the branch
+    // reads need the line paths of `branch_lines`, filled from these trees): the active
+    // branch skips the older replies.
+    conn.run_pending_migrations(MIGRATIONS).unwrap();
     let store = db.store();
     let chat = ChatId::from_uuid(regenerated);
     let branch = store
@@ -174,8 +178,15 @@ async fn old_flat_chats_become_trees_with_every_message_kept() {
     let history = store.branch_history(chat, t.reply.id(), 100).await.unwrap();
     assert_eq!(history.len(), 8);
 
-    // Down: flat again, every message kept in `seq` order.
-    conn.revert_last_migration(MIGRATIONS).unwrap();
+    // Down (the later migrations first): flat again, every message kept in `seq` order.
+    while migration_status(&mut conn)
+        .unwrap()
+        .applied
+        .iter()
+        .any(|v| digits(v).as_str() >= TREES)
+    {
+        conn.revert_last_migration(MIGRATIONS).unwrap();
+    }
     let flat: Vec<(i32, String)> = diesel::sql_query(
         "SELECT seq, role, NULL::uuid AS parent_id FROM messages WHERE chat_id = $1 ORDER BY seq",
     )

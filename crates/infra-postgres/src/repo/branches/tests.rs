@@ -39,7 +39,7 @@ fn branch_page_and_history_are_prepared_statements_kept_by_the_connection() {
         "the page, prepared once"
     );
     assert_eq!(
-        count("WITH RECURSIVE seg AS"),
+        count("WITH RECURSIVE blocks AS"),
         1,
         "the history, prepared once"
     );
