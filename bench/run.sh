@@ -103,9 +103,11 @@ pg_scripts() {
 # caches (prepares) plain queries but sends boxed and raw-SQL ones unnamed, planned
 # with their values each time (list and search are boxed; inserts carry SQL
 # fragments). The send path mixes both; it runs prepared, the stricter ceiling.
+# Message search prepares its scan; its script has the one unnamed step planned each
+# time (plan_cache_mode, see bench/pgbench/message_search.sql).
 pg_mode() {
   case $1 in
-    list-chats | search | message-search | create-chat) echo extended ;;
+    list-chats | search | create-chat) echo extended ;;
     *) echo prepared ;;
   esac
 }

@@ -1,8 +1,9 @@
 //! The JSON shapes of message search results and export lines, and their conversion
 //! from the domain (the search's query type is in `dto::query`).
 
-use crate::dto::{ChatDto, MessageDto};
-use domain::SearchHit;
+use crate::dto::{ChatDto, MessageDto, RoleDto, StatusDto, UsageDto};
+use chrono::{DateTime, Utc};
+use domain::{Message, SearchHit};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -118,7 +119,7 @@ pub enum ExportLine {
     /// A message of the last chat (every branch, by `seq`).
     Message {
         /// The message.
-        message: MessageDto,
+        message: ExportedMessageDto,
     },
     /// The last line of a complete export.
     End {
@@ -132,4 +133,77 @@ pub enum ExportLine {
         /// What happened.
         detail: String,
     },
+}
+
+/// A message in an export: a `Message` without `branch`. An export reads each chat's
+/// messages by `seq`, not branch by branch; `parentId` and `seq` give the tree (a
+/// message's siblings are the messages with the same `parentId`, in `seq` order).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedMessageDto {
+    /// UUIDv7.
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// The chat.
+    #[schema(format = Uuid)]
+    pub chat_id: String,
+    /// Position in the chat: 1, 2, 3…
+    #[schema(minimum = 1)]
+    pub seq: u32,
+    /// The message it follows; `null` for a first message (a root).
+    #[schema(required = true, format = Uuid)]
+    pub parent_id: Option<String>,
+    /// Who wrote it.
+    pub role: RoleDto,
+    /// Text.
+    pub content: String,
+    /// Where it is in its life.
+    pub status: StatusDto,
+    /// Model that wrote it (replies; `null` for user messages).
+    #[schema(required = true)]
+    pub model: Option<String>,
+    /// Tokens used (replies, once the provider reported them; else `null`).
+    #[schema(required = true)]
+    pub usage: Option<UsageDto>,
+    /// Why it failed (failed replies; else `null`).
+    #[schema(required = true)]
+    pub error: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: DateTime<Utc>,
+    /// RFC 3339 UTC.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Message> for ExportedMessageDto {
+    fn from(m: &Message) -> Self {
+        let MessageDto {
+            id,
+            chat_id,
+            seq,
+            parent_id,
+            branch: _,
+            role,
+            content,
+            status,
+            model,
+            usage,
+            error,
+            created_at,
+            updated_at,
+        } = MessageDto::from(m);
+        Self {
+            id,
+            chat_id,
+            seq,
+            parent_id,
+            role,
+            content,
+            status,
+            model,
+            usage,
+            error,
+            created_at,
+            updated_at,
+        }
+    }
 }

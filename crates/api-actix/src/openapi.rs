@@ -50,7 +50,7 @@ pub const SPEC_PATH: &str = "/api-docs/openapi.json";
         crate::dto::ForkRequest,
         health::Health, health::Readiness, health::NotReady, health::CheckState,
         crate::dto_data::SearchPage, crate::dto_data::SearchHitDto, crate::dto_data::HitChatDto,
-        crate::dto_data::SnippetDto, crate::dto_data::HighlightDto, crate::dto_data::ExportLine,
+        crate::dto_data::SnippetDto, crate::dto_data::HighlightDto, crate::dto_data::ExportLine, crate::dto_data::ExportedMessageDto,
         routes::models::ModelDto, routes::models::ModelListDto,
         crate::dto::usage::UsageReportDto, crate::dto::usage::UsageGroupDto,
         crate::dto::usage::UsageTotalsDto, crate::dto::usage::UsagePurposeDto,

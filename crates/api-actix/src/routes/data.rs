@@ -1,7 +1,7 @@
 //! The routes of a user's own data: message search, export (NDJSON) and erasure.
 
-use crate::dto::{ChatDto, MessageDto, MessageSearchQuery};
-use crate::dto_data::{ExportLine, SearchHitDto, SearchPage};
+use crate::dto::{ChatDto, MessageSearchQuery};
+use crate::dto_data::{ExportLine, ExportedMessageDto, SearchHitDto, SearchPage};
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::state::AppState;
@@ -62,7 +62,7 @@ fn export_line(item: Result<ExportItem, DataError>) -> ExportLine {
             chat: ChatDto::from(&c),
         },
         Ok(ExportItem::Message(m)) => ExportLine::Message {
-            message: MessageDto::from(&m),
+            message: ExportedMessageDto::from(&m),
         },
         Ok(ExportItem::End { chats, messages }) => ExportLine::End { chats, messages },
         Err(e) => {
@@ -82,7 +82,7 @@ fn export_line(item: Result<ExportItem, DataError>) -> ExportLine {
 #[utoipa::path(get, path = "/api/v1/export", tag = "data",
     responses((status = 200, content_type = "application/x-ndjson", body = ExportLine,
             headers(("Content-Disposition" = String, description = "attachment; filename=\"chat-export-<date>.ndjson\"")),
-            description = "One JSON object per line: `export` (first), `chat`, then its `message`s (every branch, by seq), …, `end` (last line of a complete export); an `error` line ends a failed one")),
+            description = "One JSON object per line: `export` (first), `chat`, then its `message`s (every branch, by seq; without `branch`: `parentId` and `seq` give the tree), …, `end` (last line of a complete export); an `error` line ends a failed one")),
     security(("bearer" = [])))]
 pub async fn export(
     state: web::Data<AppState>,

@@ -152,6 +152,9 @@ async fn export_streams_every_chat_followed_by_its_messages() {
     assert_eq!(ls[1]["chat"]["id"], a["id"]);
     assert_eq!(ls[2]["message"]["content"], "hello");
     assert_eq!(ls[3]["message"]["seq"], 2);
+    // Read by seq, not by branch: the lines carry the tree as parentId, no branch.
+    assert_eq!(ls[3]["message"]["parentId"], ls[2]["message"]["id"]);
+    assert!(ls[2]["message"].get("branch").is_none());
     assert_eq!(ls[4]["chat"]["id"], b["id"]);
     assert_eq!(ls[5]["chats"], 2);
     assert_eq!(ls[5]["messages"], 2);

@@ -3,9 +3,8 @@
 use super::as_i64;
 use crate::errors::PgError;
 use crate::repo;
-use crate::repo::search::{
-    keep_scanning, older_matches, scan, Candidate, Scope, Terms, FIRST_SCAN, SCAN_BUDGET,
-};
+use crate::repo::search::{older_matches, Candidate, Scope, Terms};
+use crate::repo::search_recent::{recent_matches, scan_in_index_order};
 use crate::rows::{chats_into_domain, messages_into_domain, ChatRow, NewOutboxRow};
 use crate::store::PgStore;
 use async_trait::async_trait;
@@ -91,29 +90,12 @@ impl MessageSearchRepository for PgStore {
                 .read_only()
                 .repeatable_read()
                 .run(|c| {
-                    let first = scan(c, &terms, &scope, None, FIRST_SCAN, window)?;
-                    let mut found = first.matches;
-                    let mut end = first.end;
-                    if let Some(from) = end.filter(|_| keep_scanning(found.len(), window)) {
-                        let more = scan(
-                            c,
-                            &terms,
-                            &scope,
-                            Some(from),
-                            SCAN_BUDGET - FIRST_SCAN,
-                            missing(&found, window),
-                        )?;
-                        found.extend(more.matches);
-                        end = more.end;
-                    }
-                    if let Some(from) = end {
-                        found.extend(older_matches(
-                            c,
-                            &terms,
-                            &scope,
-                            from,
-                            missing(&found, window),
-                        )?);
+                    scan_in_index_order(c)?;
+                    let recent = recent_matches(c, &terms, &scope, window)?;
+                    let mut found = recent.matches;
+                    if let Some(from) = recent.end {
+                        let more = older_matches(c, &terms, &scope, from, missing(&found, window))?;
+                        found.extend(more);
                     }
                     page(c, found, after, limit)
                 })

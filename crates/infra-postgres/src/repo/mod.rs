@@ -11,6 +11,7 @@ pub(crate) mod outbox;
 #[macro_use]
 pub(crate) mod prepared;
 pub(crate) mod search;
+pub(crate) mod search_recent;
 pub(crate) mod title_search;
 pub(crate) mod turn;
 pub(crate) mod usage;
