@@ -110,6 +110,13 @@ impl PgStore {
         let app = config.application_name.clone();
         let pool = Pool::builder(manager)
             .max_size(max_size.max(1))
+            // The connection returned last is handed out next: at low concurrency a few
+            // hot connections serve every request, and each of them settles its prepared
+            // statements on their generic plans after five executions (PostgreSQL plans
+            // the first five with their values). First-in-first-out rotated a c=1 load
+            // over every connection the pool had opened, each planning the recursive
+            // branch reads again for its first five (0.5–1.2 ms instead of 0.2 ms).
+            .queue_mode(deadpool::managed::QueueMode::Lifo)
             .wait_timeout(Some(config.wait_timeout))
             .create_timeout(Some(config.connect_timeout + Duration::from_secs(1)))
             .recycle_timeout(Some(config.connect_timeout))
