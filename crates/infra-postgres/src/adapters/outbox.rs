@@ -76,8 +76,7 @@ impl Outbox for PgStore {
                 if !session_ready {
                     repo::outbox::relaxed_commit(c)?;
                 }
-                let rows =
-                    repo::outbox::claim(c, &relay, i64::from(limit), lease_ms, session_ready)?;
+                let rows = repo::outbox::claim(c, &relay, i64::from(limit), lease_ms)?;
                 // An entry whose payload is not an event (written by another version, or
                 // by hand) can never be published: it is set aside as dead, with the
                 // reason, in the same transaction, instead of failing the claim — which

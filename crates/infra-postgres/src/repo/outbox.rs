@@ -52,23 +52,22 @@ pub(crate) struct ClaimedRow {
 /// are serialized by a transaction-level advisory lock (they are one short statement):
 /// with concurrent claims, `SKIP LOCKED` alone could hand a later entry of a chat to one
 /// relay while another relay is still locking the earlier one. Must run inside a
-/// transaction. `hashed_session`: the session already has `enable_nestloop = off` (the
-/// relay's pool, see `PgStore::relay`), else it is set for this transaction.
+/// transaction.
 pub(crate) fn claim(
     conn: &mut PgConnection,
     relay: &str,
     limit: i64,
     lease_ms: i64,
-    hashed_session: bool,
 ) -> Result<Vec<ClaimedRow>, PgError> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<BigInt, _>(CLAIM_LOCK)
-        .execute(conn)?;
-    // Hash the per-chat check whatever the statistics say: estimates taken when nearly
-    // everything was published make the planner pick a nested loop (see below).
-    if !hashed_session {
-        diesel::sql_query("SET LOCAL enable_nestloop = off").execute(conn)?;
-    }
+    // The lock, and the per-chat check hashed whatever the statistics say (estimates
+    // taken when nearly everything was published make the planner pick a nested loop,
+    // see below): one statement, the setting for this transaction only — the relay's
+    // other statements (a failure's `UPDATE … FROM unnest(…)`) need their nested loops.
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock($1), set_config('enable_nestloop', 'off', true)",
+    )
+    .bind::<BigInt, _>(CLAIM_LOCK)
+    .execute(conn)?;
     let mut rows = diesel::sql_query(
         // `blocked`: per chat, the oldest pending entry that is leased or backing off;
         // an entry behind it in its chat waits (per-chat order). Computed once, as its

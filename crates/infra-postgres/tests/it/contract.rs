@@ -67,9 +67,9 @@ async fn outbox() -> PgOutbox {
 
 domain::outbox_contract_tests!(outbox());
 
-/// The same contract over the relay's store, whose sessions are set up for the outbox
-/// (`synchronous_commit` and `enable_nestloop` off once per connection; mark, release
-/// and failures one statement each, without a transaction block).
+/// The same contract over the relay's store, whose sessions commit without the WAL
+/// flush (`synchronous_commit` off once per connection; mark, release and failures one
+/// statement each, without a transaction block).
 mod relay_pool {
     async fn outbox() -> super::PgOutbox {
         let db = super::TestDb::new();
