@@ -11,7 +11,7 @@
 pub mod proxy;
 mod store;
 
-pub use store::{append_to_outbox, session_setting, TestStore};
+pub use store::{append_to_outbox, backend_pid_held, session_setting, TestStore};
 
 use crate::config::PgConfig;
 use crate::store::PgStore;

@@ -291,3 +291,25 @@ pub async fn session_setting(store: &PgStore, name: &str) -> Result<String, Stor
         })
         .await
 }
+
+/// The server process id of a connection of `store`'s pool, which is held until
+/// `release` fires (or its sender is dropped): for tests of which connection the pool
+/// hands out.
+pub async fn backend_pid_held(
+    store: &PgStore,
+    release: std::sync::mpsc::Receiver<()>,
+) -> Result<i32, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    store
+        .run(move |c| {
+            use diesel::RunQueryDsl;
+            let row: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid").get_result(c)?;
+            let _ = release.recv();
+            Ok(row.pid)
+        })
+        .await
+}

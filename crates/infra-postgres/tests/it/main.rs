@@ -13,6 +13,7 @@ mod messages;
 mod migrations;
 mod outage;
 mod outbox;
+mod pool;
 mod ssl;
 mod support;
 mod trees_migration;
