@@ -55,12 +55,7 @@ pub async fn idempotency_record_is_stored_with_the_turn(s: &Storage) {
         None
     );
     // Finish the reply so the chat is not busy, then try the same key again.
-    let mut r = t.reply.clone();
-    r.tweak(|p| p.status = MessageStatus::Complete);
-    s.messages
-        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
-        .await
-        .unwrap();
+    complete(s, &c, &t.reply).await;
     let mut again = turn(&c, 2, "twice");
     again.idempotency = Some(idem(&again, "alice", "key-1"));
     assert!(matches!(
@@ -98,12 +93,7 @@ pub async fn expired_idempotency_records_are_replaced(s: &Storage) {
             .unwrap(),
         None
     );
-    let mut r = t.reply.clone();
-    r.tweak(|p| p.status = MessageStatus::Complete);
-    s.messages
-        .finish_reply(&r, &event(&c, EventKind::MessageFailed(r.clone())), None)
-        .await
-        .unwrap();
+    complete(s, &c, &t.reply).await;
     let mut fresh = turn(&c, 2, "now");
     let rec = idem(&fresh, "alice", "old");
     fresh.idempotency = Some(rec.clone());
@@ -132,4 +122,14 @@ pub async fn tree_idempotency_key_is_checked_before_the_busy_check(s: &Storage) 
         ),
         "a retry racing its first send re-reads (and finds the record), never 'busy'"
     );
+}
+
+/// Stores `reply` as complete, so its chat is no longer busy.
+async fn complete(s: &Storage, c: &Chat, reply: &Message) {
+    let mut r = reply.clone();
+    r.tweak(|p| p.status = MessageStatus::Complete);
+    s.messages
+        .finish_reply(&r, &event(c, EventKind::MessageFailed(r.clone())), None)
+        .await
+        .unwrap();
 }
