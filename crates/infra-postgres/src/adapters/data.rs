@@ -4,8 +4,8 @@ use super::as_i64;
 use crate::errors::PgError;
 use crate::repo;
 use crate::repo::search::{older_matches, Candidate, Scope, Terms};
-use crate::repo::search_recent::{recent_matches, scan_in_index_order};
-use crate::rows::{chats_into_domain, messages_into_domain, ChatRow, NewOutboxRow};
+use crate::repo::search_recent::{in_search_transaction, recent_matches};
+use crate::rows::{chats_into_domain, messages_into_domain, ChatRow, MessageRow, NewOutboxRow};
 use crate::store::PgStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -43,23 +43,20 @@ fn page(
     candidates.retain(|c| after_cursor(c, cursor));
     candidates.truncate(limit);
     let ids: Vec<uuid::Uuid> = candidates.iter().map(|c| c.id).collect();
-    let (rows, titles) = repo::data::messages_with_titles(conn, &ids)?;
-    let titles: HashMap<uuid::Uuid, String> = titles.into_iter().collect();
-    let mut by_id: HashMap<uuid::Uuid, Message> = messages_into_domain(rows)?
-        .into_iter()
-        .map(|m| (m.id().as_uuid(), m))
-        .collect();
+    let mut by_id: HashMap<uuid::Uuid, (MessageRow, String)> =
+        repo::data::messages_with_titles(conn, &ids)?
+            .into_iter()
+            .map(|(m, title)| (m.id, (m, title)))
+            .collect();
     let mut out = Vec::with_capacity(candidates.len());
     for c in candidates {
         // A message deleted meanwhile is simply left out.
-        let Some(message) = by_id.remove(&c.id) else {
+        let Some((row, title)) = by_id.remove(&c.id) else {
             continue;
         };
-        let title = titles
-            .get(&message.chat_id().as_uuid())
-            .ok_or_else(|| PgError::Data(format!("message {} has no chat", c.id)))?;
+        let message = row.into_domain()?;
         out.push(SearchRow {
-            chat_title: ChatTitle::parse(title)
+            chat_title: ChatTitle::parse(&title)
                 .map_err(|e| PgError::Data(format!("chat title: {e}")))?,
             relevance: u32::try_from(c.relevance).unwrap_or(0),
             message,
@@ -85,20 +82,15 @@ impl MessageSearchRepository for PgStore {
         let window = as_i64(search.window);
         let (after, limit) = (search.after, search.limit as usize);
         self.run(move |c| {
-            // A few statements: one snapshot for all of them.
-            c.build_transaction()
-                .read_only()
-                .repeatable_read()
-                .run(|c| {
-                    scan_in_index_order(c)?;
-                    let recent = recent_matches(c, &terms, &scope, window)?;
-                    let mut found = recent.matches;
-                    if let Some(from) = recent.end {
-                        let more = older_matches(c, &terms, &scope, from, missing(&found, window))?;
-                        found.extend(more);
-                    }
-                    page(c, found, after, limit)
-                })
+            in_search_transaction(c, |c| {
+                let recent = recent_matches(c, &terms, &scope, window)?;
+                let mut found = recent.matches;
+                if let Some(from) = recent.end {
+                    let more = older_matches(c, &terms, &scope, from, missing(&found, window))?;
+                    found.extend(more);
+                }
+                page(c, found, after, limit)
+            })
         })
         .await
     }

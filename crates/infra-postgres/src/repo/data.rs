@@ -50,24 +50,16 @@ pub(crate) fn messages_by_seq(
         .load(conn)?)
 }
 
-/// Messages, and the titles of their chats by chat id.
-pub(crate) type WithTitles = (Vec<MessageRow>, Vec<(Uuid, String)>);
-
-/// The rows of these messages, with their chats' titles (any order).
+/// The rows of these messages, each with its chat's title (any order): one statement.
 pub(crate) fn messages_with_titles(
     conn: &mut PgConnection,
     ids: &[Uuid],
-) -> Result<WithTitles, PgError> {
-    let rows: Vec<MessageRow> = messages::table
+) -> Result<Vec<(MessageRow, String)>, PgError> {
+    Ok(messages::table
+        .inner_join(chats::table)
         .filter(messages::id.eq_any(ids))
-        .select(MessageRow::as_select())
-        .load(conn)?;
-    let chat_ids: Vec<Uuid> = rows.iter().map(|r| r.chat_id).collect();
-    let titles = chats::table
-        .filter(chats::id.eq_any(chat_ids))
-        .select((chats::id, chats::title))
-        .load(conn)?;
-    Ok((rows, titles))
+        .select((MessageRow::as_select(), chats::title))
+        .load(conn)?)
 }
 
 /// Records or renews the erasure request of `user`.

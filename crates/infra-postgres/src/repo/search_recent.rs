@@ -6,8 +6,8 @@
 //! and PostgreSQL reuses its plan: planning it cost about as much as running it for a
 //! common word. Every value comes in through the first CTE (`a`), each placeholder
 //! once, and is read back as a scalar sub-select (an init plan), so the plan never
-//! depends on the values. Its caller turns `enable_sort` off for the transaction
-//! ([`scan_in_index_order`]) so that no plan, generic or custom, whatever the
+//! depends on the values. It runs in a transaction that turns `enable_sort` off
+//! ([`in_search_transaction`]) so that no plan, generic or custom, whatever the
 //! statistics say about the owner, can fetch all of a heavy user's messages and sort
 //! them: reading in index order is then the only plan without a sort.
 //!
@@ -193,12 +193,30 @@ struct RecentRow {
     relevance: Option<i32>,
 }
 
-/// Turns `enable_sort` off until the transaction ends: the scan's plan must read in
-/// index order (see the module's header). [`super::search::older_matches`] turns it
-/// back on.
-pub(crate) fn scan_in_index_order(conn: &mut PgConnection) -> Result<(), PgError> {
-    diesel::sql_query("SELECT set_config('enable_sort', 'off', true)").execute(conn)?;
-    Ok(())
+/// The `BEGIN` of a search: one read-only snapshot for all its statements, with
+/// `enable_sort` off until it ends (the scan's plan must read in index order, see the
+/// module's header). Sent as one message: one round trip, not two.
+const BEGIN_SEARCH: &str = "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                            SET LOCAL enable_sort = off";
+
+/// Runs `f` in a search's transaction ([`BEGIN_SEARCH`]): committed when it returns
+/// `Ok`, rolled back otherwise (as diesel's own transactions are).
+pub(crate) fn in_search_transaction<T>(
+    conn: &mut PgConnection,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, PgError>,
+) -> Result<T, PgError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    AnsiTransactionManager::begin_transaction_sql(conn, BEGIN_SEARCH)?;
+    match f(conn) {
+        Ok(v) => {
+            AnsiTransactionManager::commit_transaction(conn)?;
+            Ok(v)
+        }
+        Err(e) => match AnsiTransactionManager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 /// Steps 1 and 2: the newest matches of the scope (at most `window`) and, when they
@@ -258,5 +276,59 @@ mod tests {
         assert!(CHAT_SQL.contains("ORDER BY m.seq DESC LIMIT"));
         // Each value is read from `a`: the statement holds no placeholder of its own.
         assert!(!OWNER_SQL.contains('$') && !CHAT_SQL.contains('$'));
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod transaction_tests {
+    use super::in_search_transaction;
+    use crate::errors::PgError;
+    use crate::testing::TestDb;
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+
+    fn setting(conn: &mut PgConnection, sql: &str) -> Result<String, PgError> {
+        Ok(diesel::sql_query(sql).get_result::<Setting>(conn)?.value)
+    }
+
+    const SORT: &str = "SELECT current_setting('enable_sort') AS value";
+
+    #[test]
+    fn a_search_reads_in_one_read_only_snapshot_without_sorts_and_leaves_nothing_behind() {
+        let db = TestDb::new();
+        let mut conn = db.connect();
+        let (read_only, isolation, sort) = in_search_transaction(&mut conn, |c| {
+            let read_only = "SELECT current_setting('transaction_read_only') AS value";
+            let isolation = "SELECT current_setting('transaction_isolation') AS value";
+            Ok((
+                setting(c, read_only)?,
+                setting(c, isolation)?,
+                setting(c, SORT)?,
+            ))
+        })
+        .unwrap();
+        assert_eq!(
+            (read_only.as_str(), isolation.as_str(), sort.as_str()),
+            ("on", "repeatable read", "off")
+        );
+        assert_eq!(
+            setting(&mut conn, SORT).unwrap(),
+            "on",
+            "only for the transaction"
+        );
+        let refused: Result<usize, PgError> = in_search_transaction(&mut conn, |c| {
+            Ok(diesel::sql_query("CREATE TABLE not_here (x int)").execute(c)?)
+        });
+        assert!(refused.is_err(), "a read-only transaction refuses writes");
+        assert_eq!(setting(&mut conn, SORT).unwrap(), "on", "rolled back");
+        // The connection is out of any transaction, for diesel and for the server.
+        conn.transaction(|c| diesel::sql_query("CREATE TABLE after_search (x int)").execute(c))
+            .unwrap();
     }
 }
