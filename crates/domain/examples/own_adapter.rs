@@ -148,6 +148,27 @@ impl MessageRepository for VecStore {
             .filter(|c| c.owner() == owner)
             .map(|c| (c, m)))
     }
+    async fn list_owned_active_branch(
+        &self,
+        owner: &UserId,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+        // Two reads here; a database adapter makes it one.
+        let Some(chat) = self
+            .find_chat(chat_id)
+            .await?
+            .filter(|c| c.owner() == owner)
+        else {
+            return Ok(None);
+        };
+        let page = match chat.active_leaf_id() {
+            Some(leaf) => self.list_branch(chat_id, leaf, after, limit).await?,
+            None => Vec::new(),
+        };
+        Ok(Some((chat, page)))
+    }
     async fn list_messages(
         &self,
         chat_id: ChatId,

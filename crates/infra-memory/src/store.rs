@@ -422,19 +422,28 @@ impl MessageRepository for MemoryStore {
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
         let st = self.lock();
-        let Some(ms) = st.messages.get(&chat_id) else {
-            return Ok(Vec::new());
+        Ok(st
+            .messages
+            .get(&chat_id)
+            .map_or_else(Vec::new, |ms| crate::tree::page(ms, through, after, limit)))
+    }
+
+    async fn list_owned_active_branch(
+        &self,
+        owner: &UserId,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+        let st = self.lock();
+        let Some(chat) = st.chats.get(&chat_id).filter(|c| c.owner() == owner) else {
+            return Ok(None);
         };
-        let Some(leaf) = crate::tree::newest_leaf(ms, Some(through)) else {
-            return Ok(Vec::new());
+        let page = match (chat.active_leaf_id(), st.messages.get(&chat_id)) {
+            (Some(leaf), Some(ms)) => crate::tree::page(ms, leaf, after, limit),
+            _ => Vec::new(),
         };
-        let after = after.map_or(0, |c| c.seq);
-        Ok(crate::tree::path_to(ms, leaf)
-            .into_iter()
-            .filter(|m| m.seq() > after)
-            .take(limit as usize)
-            .map(|m| crate::tree::with_branch(ms, m))
-            .collect())
+        Ok(Some((chat.clone(), page)))
     }
 
     async fn branch_history(

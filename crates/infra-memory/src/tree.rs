@@ -2,7 +2,7 @@
 //! siblings, branches and subtrees (DESIGN.md §2.1). Plain scans: memory storage is
 //! for one process and tests, where chats are small.
 
-use domain::{Branch, Message, MessageId};
+use domain::{Branch, Message, MessageCursor, MessageId};
 use std::collections::{HashMap, HashSet};
 
 /// The ids of the children of `parent` (the roots for `None`), in `seq` order.
@@ -48,6 +48,26 @@ pub(crate) fn path_to(ms: &[Message], leaf: MessageId) -> Vec<&Message> {
     }
     path.reverse();
     path
+}
+
+/// Up to `limit` messages after `after` of the branch through `through` (its ancestors,
+/// itself, its newest descendants), root first, each with its `branch`.
+pub(crate) fn page(
+    ms: &[Message],
+    through: MessageId,
+    after: Option<MessageCursor>,
+    limit: u32,
+) -> Vec<Message> {
+    let Some(leaf) = newest_leaf(ms, Some(through)) else {
+        return Vec::new();
+    };
+    let after = after.map_or(0, |c| c.seq);
+    path_to(ms, leaf)
+        .into_iter()
+        .filter(|m| m.seq() > after)
+        .take(limit as usize)
+        .map(|m| with_branch(ms, m))
+        .collect()
 }
 
 /// `id` and every message below it.

@@ -81,6 +81,17 @@ impl MessageRepository for CommitFails {
     ) -> Result<Option<(Chat, Message)>, StoreError> {
         self.inner.find_owned_message(owner, id).await
     }
+    async fn list_owned_active_branch(
+        &self,
+        owner: &UserId,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+        self.inner
+            .list_owned_active_branch(owner, chat_id, after, limit)
+            .await
+    }
     async fn list_messages(
         &self,
         chat_id: ChatId,

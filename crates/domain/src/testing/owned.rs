@@ -1,6 +1,7 @@
 //! Contract cases of the owner-scoped reads of the storage ports (issue 10 item 10).
 
 use super::fixtures::*;
+use super::tree_model::{new_chat, regenerate, send};
 use super::Storage;
 use crate::model::*;
 
@@ -37,4 +38,62 @@ pub async fn find_owned_message_sees_only_the_owners(s: &Storage) {
             .unwrap(),
         None
     );
+}
+
+/// A chat's page is its active branch, read with the owner check: the same rows as
+/// `list_branch` through the active leaf, after any cursor; `None` for another user and
+/// for a missing chat; an empty page for a chat without messages.
+pub async fn list_owned_active_branch_is_the_owners_active_branch(s: &Storage) {
+    let c = new_chat(s).await;
+    let owner = user("alice");
+    let (_, empty) = s
+        .messages
+        .list_owned_active_branch(&owner, c.id(), None, 10)
+        .await
+        .unwrap()
+        .expect("the owner's chat");
+    assert!(empty.is_empty(), "no messages yet");
+    let (q1, a1) = send(s, &c, None).await;
+    let a1b = regenerate(s, &c, q1).await;
+    let (q2, a2) = send(s, &c, Some(a1b)).await;
+    let _older = send(s, &c, Some(a1)).await; // now the active branch
+    let leaf = s.chats.find_chat(c.id()).await.unwrap().unwrap();
+    let leaf = leaf.active_leaf_id().expect("an active leaf");
+    for after in [None, Some(1), Some(2), Some(5), Some(9)] {
+        let after = after.map(|seq| MessageCursor { seq });
+        let (chat, page) = s
+            .messages
+            .list_owned_active_branch(&owner, c.id(), after, 2)
+            .await
+            .unwrap()
+            .expect("the owner's chat");
+        assert_eq!(chat.id(), c.id());
+        assert_eq!(chat.active_leaf_id(), Some(leaf));
+        let expected = s
+            .messages
+            .list_branch(c.id(), leaf, after, 2)
+            .await
+            .unwrap();
+        assert_eq!(page, expected, "after {after:?}");
+    }
+    let (_, first) = s
+        .messages
+        .list_owned_active_branch(&owner, c.id(), None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.len(), 4, "q1, a1 and the send after it");
+    assert_eq!(first[0].id(), q1);
+    assert_eq!(first[1].id(), a1);
+    assert_eq!(first[1].branch().count, 2, "a1 and its regenerated sibling");
+    assert!(!first.iter().any(|m| m.id() == q2 || m.id() == a2));
+    for (who, id) in [(user("bob"), c.id()), (owner, ChatId::new())] {
+        assert_eq!(
+            s.messages
+                .list_owned_active_branch(&who, id, None, 10)
+                .await
+                .unwrap(),
+            None
+        );
+    }
 }

@@ -9,7 +9,7 @@ use crate::repo::branches::BranchedRow;
 use crate::rows::{messages_into_domain, ChatRow, MessageRow, NewOutboxRow};
 use crate::store::PgStore;
 use diesel::{Connection, PgConnection};
-use domain::model::{Branch, Chat, ChatId, Event, Message, MessageCursor, MessageId};
+use domain::model::{Branch, Chat, ChatId, Event, Message, MessageCursor, MessageId, UserId};
 use domain::ports::StoreError;
 use uuid::Uuid;
 
@@ -82,6 +82,32 @@ impl PgStore {
                 .into_iter()
                 .map(BranchedRow::into_domain)
                 .collect()
+        })
+        .await
+    }
+
+    /// The owner's chat and a page of its active branch: one connection, one hop.
+    pub(crate) async fn owned_active_page(
+        &self,
+        owner: &UserId,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+        let (owner, chat_id) = (owner.as_str().to_owned(), chat_id.as_uuid());
+        let after = i32::try_from(after.map_or(0, |c| c.seq)).unwrap_or(i32::MAX);
+        self.run(move |c| {
+            let Some(row) = repo::chats::find(c, chat_id)?.filter(|r| r.owner == owner) else {
+                return Ok(None);
+            };
+            let page = match row.active_leaf_id {
+                Some(leaf) => repo::branches::page(c, chat_id, leaf, after, as_i64(limit))?
+                    .into_iter()
+                    .map(BranchedRow::into_domain)
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => Vec::new(),
+            };
+            Ok(Some((row.into_domain()?, page)))
         })
         .await
     }

@@ -251,6 +251,16 @@ impl MessageRepository for PgStore {
         self.branch_page(chat_id, through, after, limit).await
     }
 
+    async fn list_owned_active_branch(
+        &self,
+        owner: &UserId,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+        self.owned_active_page(owner, chat_id, after, limit).await
+    }
+
     async fn branch_history(
         &self,
         chat_id: ChatId,

@@ -119,21 +119,25 @@ pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BranchedR
 /// lines, not two per line. In `path`, line `line_id` holds the branch's `seq`s
 /// `lo..=hi` (up to where the next line leaves it, the last one up to `m`) and its
 /// depths from `dep` (its head's) on; `after` rows of the branch follow it (from the
-/// next head's `depth`).
+/// next head's `depth`). The next line of a block's last one is the first of the block
+/// read before it (nearer `m`), so each block row carries that line's `from_seqs[1]` and
+/// `head_depths[1]` (`next_up`, `next_dep`; for `m`'s block, `m` itself): `path` is a
+/// plain projection of the arrays, no window over the lines.
 macro_rules! lines_of_branch {
     ($leaf:expr, $more:expr) => {
         concat!(
             "blocks AS (SELECT l.up_line, l.lines, l.head_seqs, l.head_depths, l.from_seqs, ",
-            "m.seq AS leaf_seq, m.depth AS leaf_depth FROM ",
+            "m.seq AS leaf_seq, m.depth AS leaf_depth, m.seq AS next_up, m.depth + 1 AS next_dep FROM ",
             $leaf,
             " UNION ALL SELECT p.up_line, p.lines, p.head_seqs, p.head_depths, p.from_seqs, ",
-            "bl.leaf_seq, bl.leaf_depth FROM blocks bl JOIN message_lines p ON p.line_id = bl.up_line ",
-            "WHERE ",
+            "bl.leaf_seq, bl.leaf_depth, bl.from_seqs[1], bl.head_depths[1] ",
+            "FROM blocks bl JOIN message_lines p ON p.line_id = bl.up_line WHERE ",
             $more,
-            "), path AS (SELECT u.line_id, u.lo, u.dep, COALESCE(lead(u.up) OVER w, bl.leaf_seq) AS hi, ",
-            "COALESCE(bl.leaf_depth + 1 - lead(u.dep) OVER w, 0) AS after FROM blocks bl ",
-            "CROSS JOIN LATERAL unnest(bl.lines, bl.head_seqs, bl.head_depths, bl.from_seqs) ",
-            "u(line_id, lo, dep, up) WINDOW w AS (ORDER BY u.lo))"
+            "), path AS (SELECT u.line_id, u.lo, u.dep, CASE WHEN u.i < cardinality(bl.lines) ",
+            "THEN bl.from_seqs[u.i + 1] ELSE bl.next_up END AS hi, bl.leaf_depth + 1 - CASE ",
+            "WHEN u.i < cardinality(bl.lines) THEN bl.head_depths[u.i + 1] ELSE bl.next_dep END ",
+            "AS after FROM blocks bl CROSS JOIN LATERAL ",
+            "unnest(bl.lines, bl.head_seqs, bl.head_depths) WITH ORDINALITY u(line_id, lo, dep, i))"
         )
     };
 }
@@ -143,12 +147,12 @@ macro_rules! lines_of_branch {
 /// * `path`: the lines of the branch through the leaf (see [`lines_of_branch!`]), the
 ///   blocks before the leaf's read while the branch has rows after the cursor in them
 ///   (where it leaves the block before, `from_seqs[1]`, is after the cursor).
-/// * `pick`: the lines holding rows after the cursor (`hi > $3`) — every line that
-///   lies wholly after the cursor counts exactly, the one holding the cursor (at most
-///   one) counts as none; a line is read while fewer than `$4` rows lie in the lines
-///   before it (the branch's depths are consecutive, so those rows are the line's
-///   head depth minus the first head depth after the cursor).
-/// * `b`: up to `$4` rows of each picked line, the first `$4` of them in `seq` order;
+/// * `pick`: the lines holding rows after the cursor (`hi > $3`): the one holding the
+///   cursor (at most one, `lo <= $3`) and those wholly after it; `stop`: the depth
+///   `$4` rows after the first head past the cursor. The branch's depths are
+///   consecutive, so a line wholly after the cursor whose head is that deep or deeper
+///   lies past the page and is not read.
+/// * `b`: up to `$4` rows of each line read, the first `$4` of them in `seq` order;
 ///   then each row's siblings.
 pub(crate) const PAGE_SQL: &str = concat!(
     "WITH RECURSIVE ",
@@ -158,14 +162,13 @@ pub(crate) const PAGE_SQL: &str = concat!(
         "leaf JOIN messages m ON m.id = leaf.id JOIN message_lines l ON l.line_id = m.line_id",
         "bl.from_seqs[1] > $3"
     ),
-    ", pick AS (SELECT s.line_id, s.hi, CASE WHEN s.lo > $3 THEN ",
-    "s.dep - min(s.dep) FILTER (WHERE s.lo > $3) OVER () ELSE 0 END AS before ",
-    "FROM path s WHERE s.hi > $3), ",
+    ", pick AS MATERIALIZED (SELECT s.line_id, s.lo, s.dep, s.hi FROM path s WHERE s.hi > $3), ",
+    "stop AS (SELECT min(s.dep) FILTER (WHERE s.lo > $3) + $4 AS dep FROM pick s), ",
     "b AS (SELECT m.* FROM pick s CROSS JOIN LATERAL (SELECT ",
     columns!(),
     " FROM messages m ",
     "WHERE m.line_id = s.line_id AND m.seq <= s.hi AND m.seq > $3 ORDER BY m.seq LIMIT $4) m ",
-    "WHERE s.before < $4 ORDER BY m.seq LIMIT $4) ",
+    "WHERE s.lo <= $3 OR s.dep < (SELECT dep FROM stop) ORDER BY m.seq LIMIT $4) ",
     "SELECT b.*, sib.* FROM b",
     siblings!(),
     " ORDER BY b.seq"

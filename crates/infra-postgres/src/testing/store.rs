@@ -116,6 +116,17 @@ impl MessageRepository for TestStore {
     ) -> Result<Vec<Message>, StoreError> {
         self.store.list_messages(chat_id, after, limit).await
     }
+    async fn list_owned_active_branch(
+        &self,
+        owner: &UserId,
+        chat_id: ChatId,
+        after: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+        self.store
+            .list_owned_active_branch(owner, chat_id, after, limit)
+            .await
+    }
     async fn recent_messages(
         &self,
         chat_id: ChatId,

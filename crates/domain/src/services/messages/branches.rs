@@ -39,26 +39,29 @@ impl MessageService {
         through: Option<MessageId>,
         page: PageRequest<MessageCursor>,
     ) -> Result<Page<Message, MessageCursor>, MessageError> {
-        let chat = self.owned_chat(actor, chat_id).await?;
-        let through = match through {
-            Some(id) => match self.inner.messages.find_message(id).await? {
-                Some(m) if m.chat_id() == chat.id() => Some(id),
-                _ => return Err(MessageError::NotFound),
-            },
-            None => chat.active_leaf_id(),
-        };
-        let Some(through) = through else {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
-        };
         let limit = page.limit.get();
-        let mut rows = self
-            .inner
-            .messages
-            .list_branch(chat.id(), through, page.after, limit + 1)
-            .await?;
+        let mut rows = match through {
+            // The chat's own page: the owner check and the page in one read.
+            None => {
+                self.inner
+                    .messages
+                    .list_owned_active_branch(&actor.user, chat_id, page.after, limit + 1)
+                    .await?
+                    .ok_or(MessageError::NotFound)?
+                    .1
+            }
+            Some(id) => {
+                let chat = self.owned_chat(actor, chat_id).await?;
+                match self.inner.messages.find_message(id).await? {
+                    Some(m) if m.chat_id() == chat.id() => {}
+                    _ => return Err(MessageError::NotFound),
+                }
+                self.inner
+                    .messages
+                    .list_branch(chat.id(), id, page.after, limit + 1)
+                    .await?
+            }
+        };
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         for m in rows.iter_mut() {
