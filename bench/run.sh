@@ -112,6 +112,10 @@ pg_mode() {
   esac
 }
 
+# pgbench's sessions get what the service sets on each of its connections that bears on
+# plans (crates/infra-postgres/src/store.rs, `set_session`): no JIT.
+PG_SESSION="-c jit=off"
+
 # pgbench at concurrency C for SCENARIO, capped by the free connection slots.
 run_pgbench() {
   local sc=$1 c=$2 base=$3 free clients threads prefix
@@ -121,7 +125,7 @@ run_pgbench() {
   threads=$((clients < 2 ? clients : 2))
   prefix="$WORK/pglog/$sc-c$c"
   # shellcheck disable=SC2046
-  (cd "$WORK/pglog" && timeout $((DUR + 60)) pgbench -n -M "$(pg_mode "$sc")" -c "$clients" -j "$threads" \
+  (cd "$WORK/pglog" && PGOPTIONS="$PG_SESSION" timeout $((DUR + 60)) pgbench -n -M "$(pg_mode "$sc")" -c "$clients" -j "$threads" \
     -T "$DUR" -D chats="$CHATS" -D mchats="$MCHATS" -D base="$base" -D st=streaming -D owner=heavy \
     -D pcommon=%lisbon% -D prare=%zzqx% -D pnone=%nomatch% -D qcommon=lisbon -D qrare=zzqx -D qnone=nomatch -D mk=0 -l --log-prefix "$prefix" \
     $(pg_scripts "$sc") "$BENCH_DB") >"$prefix.out" 2>&1 || log "pgbench $sc c=$c failed (see $prefix.out)"
@@ -166,7 +170,7 @@ done
 # $RAW/tree-*.json.
 tree_pgbench() { # NAME SCRIPT C
   local prefix="$WORK/pglog/tree-$1-c$3"
-  (cd "$WORK/pglog" && timeout $((DUR + 60)) pgbench -n -M prepared -c "$3" -j $(($3 < 2 ? $3 : 2)) \
+  (cd "$WORK/pglog" && PGOPTIONS="$PG_SESSION" timeout $((DUR + 60)) pgbench -n -M prepared -c "$3" -j $(($3 < 2 ? $3 : 2)) \
     -T "$DUR" -l --log-prefix "$prefix" -f "$ROOT/bench/pgbench/$2" "$BENCH_DB") >"$prefix.out" 2>&1 \
     || log "pgbench $1 c=$3 failed (see $prefix.out)"
   "$LG" pglog --prefix "$prefix" --summary "$prefix.out" --concurrency "$3" --clients "$3" \

@@ -313,6 +313,7 @@ pub fn pg_config(db: &DatabaseSettings) -> infra_postgres::PgConfig {
     let mut cfg = infra_postgres::PgConfig::new(db.url.expose());
     cfg.max_connections = db.pool_size;
     cfg.relay_max_connections = db.relay_pool_size;
+    cfg.read_concurrency = (db.read_concurrency > 0).then_some(db.read_concurrency);
     cfg.wait_timeout = Duration::from_millis(db.wait_timeout_ms);
     cfg.connect_timeout = Duration::from_millis(db.connect_timeout_ms);
     cfg.statement_timeout = Duration::from_millis(db.statement_timeout_ms);

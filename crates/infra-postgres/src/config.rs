@@ -106,6 +106,11 @@ pub struct PgConfig {
     pub max_connections: usize,
     /// Most connections of the outbox relay's own pool ([`crate::PgStore::relay`]). Default 2.
     pub relay_max_connections: usize,
+    /// Most reads that scan (chat lists, title and message searches, branch pages,
+    /// export pages) running on the request pool at once; the others wait their turn
+    /// (up to `wait_timeout`), and writes never wait for them. `None` (the default):
+    /// half of `max_connections`, at least 1. See [`PgConfig::read_limit`].
+    pub read_concurrency: Option<usize>,
     /// How long a caller waits for a free connection before getting "unavailable". Default 2 s.
     pub wait_timeout: Duration,
     /// How long opening a connection may take (libpq `connect_timeout`, at least 2 s). Default 3 s.
@@ -146,6 +151,7 @@ impl PgConfig {
             url: DatabaseUrl::new(url),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             relay_max_connections: Self::DEFAULT_RELAY_MAX_CONNECTIONS,
+            read_concurrency: None,
             wait_timeout: Self::DEFAULT_WAIT_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
@@ -153,6 +159,16 @@ impl PgConfig {
             text_search_config: Self::DEFAULT_TEXT_SEARCH_CONFIG.to_owned(),
             sslmode: SslMode::default(),
         }
+    }
+
+    /// How many scanning reads run at once on a pool of `pool_size`: `read_concurrency`,
+    /// or half the pool (at least 1), never more than the pool. Such reads are CPU-bound
+    /// on the database; run side by side beyond its cores they only slice each other's
+    /// time (a tail as long as the slowest share), while queued in order each runs at
+    /// full speed, and the other half of the pool stays free for sends and finishes.
+    pub fn read_limit(&self, pool_size: usize) -> usize {
+        let pool = pool_size.max(1);
+        self.read_concurrency.unwrap_or(pool / 2).clamp(1, pool)
     }
 
     /// The settings for the original service's variables `DB_HOST`, `DB_PORT`,
@@ -279,6 +295,20 @@ mod tests {
         assert_eq!(c.statement_timeout, Duration::from_secs(5));
         assert_eq!(c.application_name, "chat-service");
         assert_eq!(c.sslmode, SslMode::Prefer);
+    }
+
+    #[test]
+    fn scanning_reads_get_half_the_pool_unless_set() {
+        let mut c = PgConfig::new("postgres://h/d");
+        assert_eq!(c.read_concurrency, None);
+        assert_eq!(c.read_limit(8), 4);
+        assert_eq!(c.read_limit(1), 1, "at least one");
+        assert_eq!(c.read_limit(3), 1);
+        c.read_concurrency = Some(6);
+        assert_eq!(c.read_limit(8), 6);
+        assert_eq!(c.read_limit(4), 4, "never more than the pool");
+        c.read_concurrency = Some(0);
+        assert_eq!(c.read_limit(8), 1);
     }
 
     #[test]

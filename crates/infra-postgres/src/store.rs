@@ -24,6 +24,8 @@ pub struct PgStore {
     /// The relay's pool: every connection commits without waiting for the WAL flush and
     /// plans without nested loops (see [`PgStore::relay`]).
     relay_session: bool,
+    /// Permits of the scanning reads ([`PgStore::run_read`], [`PgConfig::read_limit`]).
+    reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for PgStore {
@@ -132,10 +134,12 @@ impl PgStore {
             }))
             .build()
             .map_err(|e| StoreError::Unknown(anyhow::anyhow!("building the pool: {e}")))?;
+        let reads = Arc::new(tokio::sync::Semaphore::new(config.read_limit(max_size)));
         Ok(Self {
             pool,
             config: Arc::new(config),
             relay_session,
+            reads,
         })
     }
 
@@ -175,6 +179,30 @@ impl PgStore {
                 "a database task failed: {e}"
             ))),
         }
+    }
+
+    /// [`PgStore::run`] for a read that scans (a chat list, a search, a branch page, an
+    /// export page): it waits for one of the pool's read permits first
+    /// ([`PgConfig::read_limit`]), at most `wait_timeout` like a wait for a connection
+    /// ("unavailable" after it), so such reads run a few at a time in arrival order and
+    /// the rest of the pool stays free for writes.
+    pub(crate) async fn run_read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, PgError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let wait = self.config.wait_timeout;
+        let permit = tokio::time::timeout(wait, self.reads.acquire())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(anyhow::anyhow!(
+                    "no database connection: every read permit stayed taken for {wait:?}"
+                ))
+            })?
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the store is closed")))?;
+        let out = self.run(f).await;
+        drop(permit);
+        out
     }
 
     /// Checks the database answers (`SELECT 1`).
@@ -220,7 +248,11 @@ fn migration_to_pg(e: migrations::MigrationError) -> PgError {
 }
 
 /// Per-connection settings, applied once when the pool opens a connection (one
-/// statement; the relay's settings too for its pool).
+/// statement; the relay's settings too for its pool). `jit` is off: every statement
+/// here is a short indexed read or write, and a plan whose cost an `enable_*` setting
+/// inflates (the search's `enable_sort = off`, the claim's `enable_nestloop = off`)
+/// would otherwise pass `jit_above_cost` and compile at every execution — 150–260 ms
+/// measured for a rare word's search on the bench's seed, against 3 ms without.
 fn set_session(
     conn: &mut PgConnection,
     statement_ms: &str,
@@ -230,7 +262,7 @@ fn set_session(
     let relaxed = if relay { "off" } else { "" };
     diesel::sql_query(
         "SELECT set_config('statement_timeout', $1, false), \
-                set_config('application_name', $2, false), \
+                set_config('application_name', $2, false), set_config('jit', 'off', false), \
                 CASE WHEN $3 <> '' THEN set_config('synchronous_commit', $3, false) END",
     )
     .bind::<Text, _>(statement_ms)
@@ -239,3 +271,6 @@ fn set_session(
     .execute(conn)?;
     Ok(())
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod read_tests;

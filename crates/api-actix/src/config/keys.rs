@@ -46,6 +46,7 @@ keys! {
     "database.name" ["DB_NAME"] "PostgreSQL database (default chat)";
     "database.pool_size" ["DB_POOL_SIZE"] "request pool size (default 8)";
     "database.relay_pool_size" ["DB_RELAY_POOL_SIZE"] "outbox relay pool size (default 2)";
+    "database.read_concurrency" ["DB_READ_CONCURRENCY"] "scanning reads (lists, searches, branch pages, export pages) at once on the request pool (default 0: half the pool)";
     "database.wait_timeout_ms" ["DB_WAIT_TIMEOUT_MS"] "longest wait for a pooled connection (default 2000)";
     "database.connect_timeout_ms" ["DB_CONNECT_TIMEOUT_MS"] "longest wait to connect (default 3000)";
     "database.statement_timeout_ms" ["DB_STATEMENT_TIMEOUT_MS"] "statement_timeout per connection (default 5000)";
@@ -153,6 +154,7 @@ fn database(r: &mut Reader) -> Option<DatabaseSettings> {
         sslmode,
         pool_size: r.ranged("database.pool_size", 8, 1, 512),
         relay_pool_size: r.ranged("database.relay_pool_size", 2, 1, 64),
+        read_concurrency: r.ranged("database.read_concurrency", 0, 0, 512),
         wait_timeout_ms: r.ranged("database.wait_timeout_ms", 2_000, 1, 600_000),
         connect_timeout_ms: r.ranged("database.connect_timeout_ms", 3_000, 1, 600_000),
         statement_timeout_ms: r.ranged("database.statement_timeout_ms", 5_000, 0, 3_600_000),

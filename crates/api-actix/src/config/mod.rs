@@ -97,6 +97,8 @@ pub struct DatabaseSettings {
     pub pool_size: usize,
     /// Outbox relay pool size.
     pub relay_pool_size: usize,
+    /// Scanning reads at once on the request pool; 0: half the pool.
+    pub read_concurrency: usize,
     /// Longest wait for a pooled connection, in milliseconds.
     pub wait_timeout_ms: u64,
     /// Longest wait to connect, in milliseconds.

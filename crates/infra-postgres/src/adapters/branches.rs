@@ -77,7 +77,7 @@ impl PgStore {
     ) -> Result<Vec<Message>, StoreError> {
         let (chat_id, through) = (chat_id.as_uuid(), through.as_uuid());
         let after = i32::try_from(after.map_or(0, |c| c.seq)).unwrap_or(i32::MAX);
-        self.run(move |c| {
+        self.run_read(move |c| {
             repo::branches::page(c, chat_id, through, after, as_i64(limit))?
                 .into_iter()
                 .map(BranchedRow::into_domain)
@@ -96,7 +96,7 @@ impl PgStore {
     ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
         let (owner, chat_id) = (owner.as_str().to_owned(), chat_id.as_uuid());
         let after = i32::try_from(after.map_or(0, |c| c.seq)).unwrap_or(i32::MAX);
-        self.run(move |c| {
+        self.run_read(move |c| {
             let Some(row) = repo::chats::find(c, chat_id)?.filter(|r| r.owner == owner) else {
                 return Ok(None);
             };

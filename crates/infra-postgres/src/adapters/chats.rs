@@ -104,8 +104,10 @@ impl ChatRepository for PgStore {
     ) -> Result<Vec<Chat>, StoreError> {
         let owner = owner.as_str().to_owned();
         let after = cursor(after);
-        self.run(move |c| chats_into_domain(repo::chats::list(c, &owner, after, as_i64(limit))?))
-            .await
+        self.run_read(move |c| {
+            chats_into_domain(repo::chats::list(c, &owner, after, as_i64(limit))?)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -119,7 +121,7 @@ impl ChatRepository for PgStore {
         let owner = owner.as_str().to_owned();
         let query = query.as_str().to_owned();
         let after = cursor(after);
-        self.run(move |c| {
+        self.run_read(move |c| {
             // Up to three statements: one snapshot for all of them.
             let rows = c
                 .build_transaction()

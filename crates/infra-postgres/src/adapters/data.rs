@@ -81,7 +81,7 @@ impl MessageSearchRepository for PgStore {
         };
         let window = as_i64(search.window);
         let (after, limit) = (search.after, search.limit as usize);
-        self.run(move |c| {
+        self.run_read(move |c| {
             in_search_transaction(c, |c| {
                 let recent = recent_matches(c, &terms, &scope, window)?;
                 let mut found = recent.matches;
@@ -107,7 +107,7 @@ impl ExportRepository for PgStore {
     ) -> Result<Vec<Chat>, StoreError> {
         let owner = owner.as_str().to_owned();
         let after = after.map(|a| a.as_uuid());
-        self.run(move |c| {
+        self.run_read(move |c| {
             chats_into_domain(repo::data::chats_by_id(c, &owner, after, as_i64(limit))?)
         })
         .await
@@ -122,7 +122,7 @@ impl ExportRepository for PgStore {
     ) -> Result<Vec<Message>, StoreError> {
         let chat_id = chat_id.as_uuid();
         let after = i32::try_from(after_seq).unwrap_or(i32::MAX);
-        self.run(move |c| {
+        self.run_read(move |c| {
             messages_into_domain(repo::data::messages_by_seq(
                 c,
                 chat_id,

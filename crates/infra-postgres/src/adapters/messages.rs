@@ -64,7 +64,7 @@ impl MessageRepository for PgStore {
     ) -> Result<Vec<Message>, StoreError> {
         let chat_id = chat_id.as_uuid();
         let after = seq_i32(after.map_or(0, |c| c.seq));
-        self.run(move |c| {
+        self.run_read(move |c| {
             messages_into_domain(repo::messages::list(c, chat_id, after, as_i64(limit))?)
         })
         .await

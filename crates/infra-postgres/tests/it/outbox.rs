@@ -317,4 +317,8 @@ async fn only_the_relay_pool_commits_without_the_flush() {
     );
     assert_eq!(setting(&requests, "enable_nestloop").await.unwrap(), "on");
     assert_eq!(setting(&relay, "statement_timeout").await.unwrap(), "10s");
+    for pool in [&relay, &requests] {
+        // No plan of the service's compiles (see `set_session`).
+        assert_eq!(setting(pool, "jit").await.unwrap(), "off");
+    }
 }
