@@ -83,6 +83,7 @@ impl Probe for PgProbe {
             max_size: s.max_size as u64,
             in_use: s.in_use as u64,
             waiting: s.waiting as u64,
+            reads_waiting: s.reads_waiting as u64,
         };
         let snap = self.relay.snapshot();
         GaugeSample {

@@ -26,6 +26,8 @@ pub struct PgStore {
     relay_session: bool,
     /// Permits of the scanning reads ([`PgStore::run_read`], [`PgConfig::read_limit`]).
     reads: Arc<tokio::sync::Semaphore>,
+    /// Scanning reads waiting for a permit now.
+    reads_waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl fmt::Debug for PgStore {
@@ -49,6 +51,8 @@ pub struct PoolStatus {
     pub in_use: usize,
     /// Callers waiting for a connection.
     pub waiting: usize,
+    /// Scanning reads waiting for a read permit ([`PgStore::run_read`]).
+    pub reads_waiting: usize,
 }
 
 impl PgStore {
@@ -59,6 +63,9 @@ impl PgStore {
             max_size: s.max_size,
             in_use: s.size.saturating_sub(s.available),
             waiting: s.waiting,
+            reads_waiting: self
+                .reads_waiting
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -140,6 +147,7 @@ impl PgStore {
             config: Arc::new(config),
             relay_session,
             reads,
+            reads_waiting: Arc::default(),
         })
     }
 
@@ -192,8 +200,12 @@ impl PgStore {
         T: Send + 'static,
     {
         let wait = self.config.wait_timeout;
-        let permit = tokio::time::timeout(wait, self.reads.acquire())
-            .await
+        let permit = {
+            // Counted while waiting, also when the caller gives up (the future dropped).
+            let _waiting = Waiting::enter(&self.reads_waiting);
+            tokio::time::timeout(wait, self.reads.acquire()).await
+        };
+        let permit = permit
             .map_err(|_| {
                 StoreError::Unavailable(anyhow::anyhow!(
                     "no database connection: every read permit stayed taken for {wait:?}"
@@ -270,6 +282,22 @@ fn set_session(
     .bind::<Text, _>(relaxed)
     .execute(conn)?;
     Ok(())
+}
+
+/// One caller counted in a waiting count for as long as it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[cfg(all(test, feature = "testing"))]

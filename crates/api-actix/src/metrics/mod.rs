@@ -31,6 +31,8 @@ pub struct PoolSample {
     pub in_use: u64,
     /// Callers waiting for a connection.
     pub waiting: u64,
+    /// Scanning reads waiting for a read permit (`DB_READ_CONCURRENCY`).
+    pub reads_waiting: u64,
 }
 
 /// Figures read from the adapters at each scrape (see `Probe::gauges`).
@@ -58,6 +60,7 @@ pub struct Metrics {
     db_pool_max: IntGaugeVec,
     db_pool_in_use: IntGaugeVec,
     db_pool_waiting: IntGaugeVec,
+    db_pool_reads_waiting: IntGaugeVec,
     outbox_backlog: IntGauge,
     outbox_dead: IntGauge,
     outbox_dead_total: IntCounter,
@@ -154,6 +157,12 @@ impl Metrics {
                 "Callers waiting for a database connection, per pool.",
                 &["pool"],
             )?,
+            db_pool_reads_waiting: gauge_vec(
+                &r,
+                "db_pool_reads_waiting",
+                "Scanning reads (lists, searches, branch pages, export pages) waiting for a read permit, per pool.",
+                &["pool"],
+            )?,
             outbox_backlog: gauge(
                 &r,
                 "outbox_backlog",
@@ -216,6 +225,9 @@ impl Metrics {
             self.db_pool_waiting
                 .with_label_values(&[&p.pool])
                 .set(n(p.waiting));
+            self.db_pool_reads_waiting
+                .with_label_values(&[&p.pool])
+                .set(n(p.reads_waiting));
         }
         if let Some(b) = s.outbox_backlog {
             self.outbox_backlog.set(n(b));
@@ -254,6 +266,7 @@ mod tests {
                 max_size: 8,
                 in_use: 3,
                 waiting: 1,
+                reads_waiting: 4,
             }],
             outbox_backlog: Some(42),
             outbox_dead: Some(2),
@@ -271,6 +284,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("db_pool_waiting{pool=\"requests\"} 1"));
+        assert!(text.contains("db_pool_reads_waiting{pool=\"requests\"} 4"));
         assert!(text.contains("db_pool_max_connections{pool=\"requests\"} 8"));
         assert!(text.contains("outbox_backlog 42"));
         assert!(text.contains("outbox_dead 2"));

@@ -45,3 +45,56 @@ async fn a_scanning_read_waits_for_a_permit_and_a_write_does_not() {
         .await
         .expect("the permit came back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_status_counts_the_reads_waiting_for_a_permit() {
+    let db = TestDb::new();
+    let mut config = db.config();
+    config.read_concurrency = Some(1);
+    config.wait_timeout = Duration::from_secs(60);
+    let store = PgStore::new(&config).unwrap();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let holder = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .run_read(move |_| {
+                    let _ = started.send(());
+                    let _ = held.recv_timeout(Duration::from_secs(60));
+                    Ok::<(), PgError>(())
+                })
+                .await
+        })
+    };
+    running.await.unwrap();
+    assert_eq!(store.pool_status().reads_waiting, 0);
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move { store.run_read(|_| Ok::<(), PgError>(())).await })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while store.pool_status().reads_waiting == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the waiting read is never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.pool_status().reads_waiting, 1);
+    let gave_up = {
+        let store = store.clone();
+        tokio::spawn(async move { store.run_read(|_| Ok::<(), PgError>(())).await })
+    };
+    while store.pool_status().reads_waiting < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the second waiter");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gave_up.abort(); // a caller that goes away while waiting
+    let _ = gave_up.await;
+    assert_eq!(store.pool_status().reads_waiting, 1, "no longer counted");
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    waiter.await.unwrap().unwrap();
+    assert_eq!(store.pool_status().reads_waiting, 0);
+}
