@@ -6,6 +6,29 @@ use crate::PgStore;
 use domain::ports::StoreError;
 use std::time::Duration;
 
+type Holder = tokio::task::JoinHandle<Result<(), StoreError>>;
+
+/// A read that holds a permit until `release` is sent (or a minute has passed); returns
+/// once it holds it.
+async fn hold_a_read_permit(
+    store: &PgStore,
+) -> Result<(std::sync::mpsc::Sender<()>, Holder), tokio::sync::oneshot::error::RecvError> {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let store = store.clone();
+    let holder = tokio::spawn(async move {
+        store
+            .run_read(move |_| {
+                let _ = started.send(());
+                let _ = held.recv_timeout(Duration::from_secs(60));
+                Ok::<(), PgError>(())
+            })
+            .await
+    });
+    running.await?;
+    Ok((release, holder))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scanning_read_waits_for_a_permit_and_a_write_does_not() {
     let db = TestDb::new();
@@ -14,21 +37,7 @@ async fn a_scanning_read_waits_for_a_permit_and_a_write_does_not() {
     config.read_concurrency = Some(1);
     config.wait_timeout = Duration::from_millis(300);
     let store = PgStore::new(&config).unwrap();
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let (started, running) = tokio::sync::oneshot::channel::<()>();
-    let holder = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .run_read(move |_| {
-                    let _ = started.send(());
-                    let _ = held.recv_timeout(Duration::from_secs(60));
-                    Ok::<(), PgError>(())
-                })
-                .await
-        })
-    };
-    running.await.unwrap(); // the first read holds the only permit
+    let (release, holder) = hold_a_read_permit(&store).await.unwrap();
     let second = store.run_read(|_| Ok::<(), PgError>(())).await;
     assert!(
         matches!(second, Err(StoreError::Unavailable(_))),
@@ -53,21 +62,7 @@ async fn the_pool_status_counts_the_reads_waiting_for_a_permit() {
     config.read_concurrency = Some(1);
     config.wait_timeout = Duration::from_secs(60);
     let store = PgStore::new(&config).unwrap();
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let (started, running) = tokio::sync::oneshot::channel::<()>();
-    let holder = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .run_read(move |_| {
-                    let _ = started.send(());
-                    let _ = held.recv_timeout(Duration::from_secs(60));
-                    Ok::<(), PgError>(())
-                })
-                .await
-        })
-    };
-    running.await.unwrap();
+    let (release, holder) = hold_a_read_permit(&store).await.unwrap();
     assert_eq!(store.pool_status().reads_waiting, 0);
     let waiter = {
         let store = store.clone();
