@@ -253,3 +253,31 @@ fn the_playground_is_on_in_development_and_off_in_production() {
     let err = Settings::load(None, &env(&[("HTTP_PLAYGROUND", "maybe")])).unwrap_err();
     assert!(err.to_string().contains("HTTP_PLAYGROUND"), "{err}");
 }
+
+#[test]
+fn read_concurrency_reaches_the_pool_as_set_or_half_of_it() {
+    let pg = |pairs: &[(&str, &str)]| -> Result<infra_postgres::PgConfig, String> {
+        let mut all = vec![("DATABASE_URL", "postgres://u@h/d")];
+        all.extend_from_slice(pairs);
+        let s = Settings::load(None, &env(&all)).map_err(|e| e.to_string())?;
+        Ok(crate::wiring::pg_config(
+            s.database.as_ref().expect("a database"),
+        ))
+    };
+    let default = pg(&[]).unwrap();
+    assert_eq!(default.read_concurrency, None);
+    assert_eq!(default.read_limit(default.max_connections), 4, "half of 8");
+    let set = pg(&[("DB_READ_CONCURRENCY", "3"), ("DB_POOL_SIZE", "12")]).unwrap();
+    assert_eq!(set.read_concurrency, Some(3));
+    assert_eq!(set.read_limit(set.max_connections), 3);
+    assert_eq!(
+        pg(&[("DB_READ_CONCURRENCY", "0")])
+            .unwrap()
+            .read_concurrency,
+        None
+    );
+    for bad in ["-1", "many", "513"] {
+        let err = pg(&[("DB_READ_CONCURRENCY", bad)]).unwrap_err();
+        assert!(err.contains("DB_READ_CONCURRENCY"), "{bad}: {err}");
+    }
+}
