@@ -154,7 +154,7 @@ impl MessageRepository for VecStore {
         chat_id: ChatId,
         after: Option<MessageCursor>,
         limit: u32,
-    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+    ) -> Result<Option<Vec<Message>>, StoreError> {
         // Two reads here; a database adapter makes it one.
         let Some(chat) = self
             .find_chat(chat_id)
@@ -167,7 +167,7 @@ impl MessageRepository for VecStore {
             Some(leaf) => self.list_branch(chat_id, leaf, after, limit).await?,
             None => Vec::new(),
         };
-        Ok(Some((chat, page)))
+        Ok(Some(page))
     }
     async fn list_messages(
         &self,

@@ -434,7 +434,7 @@ impl MessageRepository for MemoryStore {
         chat_id: ChatId,
         after: Option<MessageCursor>,
         limit: u32,
-    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+    ) -> Result<Option<Vec<Message>>, StoreError> {
         let st = self.lock();
         let Some(chat) = st.chats.get(&chat_id).filter(|c| c.owner() == owner) else {
             return Ok(None);
@@ -443,7 +443,7 @@ impl MessageRepository for MemoryStore {
             (Some(leaf), Some(ms)) => crate::tree::page(ms, leaf, after, limit),
             _ => Vec::new(),
         };
-        Ok(Some((chat.clone(), page)))
+        Ok(Some(page))
     }
 
     async fn branch_history(

@@ -219,17 +219,18 @@ pub trait MessageRepository: Send + Sync {
         after: Option<MessageCursor>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
-    /// `owner`'s chat `chat_id` with up to `limit` messages of its active branch after
+    /// Up to `limit` messages of the active branch of `owner`'s chat `chat_id` after
     /// `after` (as `list_branch` through its active leaf; none when it has no
-    /// messages), in one read: `None` alike when the chat does not exist and when
-    /// another user owns it. The read of a chat's page (`GET /messages?chatId`).
+    /// messages), with the owner check in the same read: `None` alike when the chat does
+    /// not exist and when another user owns it. The read of a chat's page
+    /// (`GET /messages?chatId`).
     async fn list_owned_active_branch(
         &self,
         owner: &UserId,
         chat_id: ChatId,
         after: Option<MessageCursor>,
         limit: u32,
-    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError>;
+    ) -> Result<Option<Vec<Message>>, StoreError>;
     /// Up to `limit` messages of the branch from the root to `leaf` (inclusive), newest
     /// first: the history of a prompt. (`branch` is not filled in.)
     async fn branch_history(

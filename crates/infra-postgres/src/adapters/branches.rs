@@ -16,8 +16,8 @@ use uuid::Uuid;
 /// Rows per insert statement: PostgreSQL takes at most 65,535 bound parameters.
 const INSERT_CHUNK: usize = 1_000;
 
-fn to_u32(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+fn to_u32(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
 }
 
 impl BranchedRow {
@@ -47,6 +47,7 @@ pub(crate) fn delete_subtree(
         return Err(PgError::NotFound);
     }
     repo::branches::close_up(c, chat_id, seq - 1)?;
+    repo::branches::renumber_siblings(c, chat_id, parent)?;
     if repo::branches::active_leaf(c, chat_id)?.is_some_and(|l| gone.contains(&l)) {
         let leaf = match repo::branches::newest_leaf(c, chat_id, parent)? {
             Some(l) => Some(l),
@@ -54,6 +55,7 @@ pub(crate) fn delete_subtree(
         };
         repo::branches::set_active_leaf(c, chat_id, leaf)?;
     }
+    repo::branches::refresh_active_lines(c, chat_id)?;
     i32::try_from(gone.len()).map_err(|_| PgError::Data("subtree too large".into()))
 }
 
@@ -86,28 +88,28 @@ impl PgStore {
         .await
     }
 
-    /// The owner's chat and a page of its active branch: one connection, one hop.
+    /// A page of the active branch of the owner's chat: one statement with the owner
+    /// check; only an empty page takes a second one, to tell the owner's chat with no
+    /// rows there from another user's chat or none.
     pub(crate) async fn owned_active_page(
         &self,
         owner: &UserId,
         chat_id: ChatId,
         after: Option<MessageCursor>,
         limit: u32,
-    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+    ) -> Result<Option<Vec<Message>>, StoreError> {
         let (owner, chat_id) = (owner.as_str().to_owned(), chat_id.as_uuid());
         let after = i32::try_from(after.map_or(0, |c| c.seq)).unwrap_or(i32::MAX);
         self.run_read(move |c| {
-            let Some(row) = repo::chats::find(c, chat_id)?.filter(|r| r.owner == owner) else {
-                return Ok(None);
-            };
-            let page = match row.active_leaf_id {
-                Some(leaf) => repo::branches::page(c, chat_id, leaf, after, as_i64(limit))?
-                    .into_iter()
-                    .map(BranchedRow::into_domain)
-                    .collect::<Result<Vec<_>, _>>()?,
-                None => Vec::new(),
-            };
-            Ok(Some((row.into_domain()?, page)))
+            let page = repo::branches::owned_active_page(c, chat_id, &owner, after, as_i64(limit))?;
+            if page.is_empty() {
+                let owned = repo::chats::find(c, chat_id)?.is_some_and(|r| r.owner == owner);
+                return Ok(owned.then(Vec::new));
+            }
+            page.into_iter()
+                .map(BranchedRow::into_domain)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
         })
         .await
     }

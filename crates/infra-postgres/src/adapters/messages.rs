@@ -257,7 +257,7 @@ impl MessageRepository for PgStore {
         chat_id: ChatId,
         after: Option<MessageCursor>,
         limit: u32,
-    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+    ) -> Result<Option<Vec<Message>>, StoreError> {
         self.owned_active_page(owner, chat_id, after, limit).await
     }
 

@@ -17,7 +17,7 @@ use crate::errors::PgError;
 use crate::rows::MessageRow;
 use crate::schema::chats;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Uuid as SqlUuid};
+use diesel::sql_types::{Integer, Nullable, Uuid as SqlUuid};
 use prepared::{Bind, Prepared};
 use uuid::Uuid;
 
@@ -40,21 +40,27 @@ macro_rules! columns {
     };
 }
 
-/// Each row `b` with its place among its siblings (`messages_children_idx`): one
-/// aggregate over the siblings of each row of the page (after the page is cut, so only
-/// for the rows returned).
-macro_rules! siblings {
+/// Each row's place among its siblings, stored with it (migration `branch_reads`): the
+/// `branch_*` columns of a [`BranchedRow`] but the count, which [`count!`] adds.
+macro_rules! branch {
+    () => {
+        "m.branch_index, m.prev_id, m.next_id"
+    };
+}
+
+/// The number of siblings of row `b` (with [`branch!`]'s columns), as `branch_count`:
+/// its own position when it is the last (`next_id` NULL, as most rows are), else the
+/// last sibling's, from one probe of `messages_children_idx` — for the rows returned
+/// only.
+macro_rules! count {
     () => {
         concat!(
-            " CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE k.seq <= b.seq) AS branch_index, ",
-            "count(*) AS branch_count, ",
-            "(array_agg(k.id ORDER BY k.seq DESC) FILTER (WHERE k.seq < b.seq))[1] AS prev_id, ",
-            "(array_agg(k.id ORDER BY k.seq) FILTER (WHERE k.seq > b.seq))[1] AS next_id ",
-            "FROM messages k WHERE k.chat_id = b.chat_id AND COALESCE(k.parent_id, ",
+            "CASE WHEN b.next_id IS NULL THEN b.branch_index ELSE (SELECT l.branch_index ",
+            "FROM messages l WHERE l.chat_id = b.chat_id AND COALESCE(l.parent_id, ",
             nil!(),
             ") = COALESCE(b.parent_id, ",
             nil!(),
-            ")) sib"
+            ") ORDER BY l.seq DESC LIMIT 1) END AS branch_count"
         )
     };
 }
@@ -83,10 +89,10 @@ macro_rules! descend {
 pub(crate) struct BranchedRow {
     #[diesel(embed)]
     pub message: MessageRow,
-    #[diesel(sql_type = BigInt)]
-    pub branch_index: i64,
-    #[diesel(sql_type = BigInt)]
-    pub branch_count: i64,
+    #[diesel(sql_type = Integer)]
+    pub branch_index: i32,
+    #[diesel(sql_type = Integer)]
+    pub branch_count: i32,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub prev_id: Option<Uuid>,
     #[diesel(sql_type = Nullable<SqlUuid>)]
@@ -102,10 +108,13 @@ struct IdRow {
 /// A message with its `branch`.
 pub(crate) fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BranchedRow>, PgError> {
     const SQL: &str = concat!(
-        "SELECT b.*, sib.* FROM (SELECT ",
+        "SELECT b.*, ",
+        count!(),
+        " FROM (SELECT ",
         columns!(),
-        " FROM messages m WHERE m.id = $1) b",
-        siblings!()
+        ", ",
+        branch!(),
+        " FROM messages m WHERE m.id = $1) b"
     );
     Ok(Prepared::new(SQL, vec![Bind::Uuid(id)])
         .get_result(conn)
@@ -152,8 +161,8 @@ macro_rules! lines_of_branch {
 ///   `$4` rows after the first head past the cursor. The branch's depths are
 ///   consecutive, so a line wholly after the cursor whose head is that deep or deeper
 ///   lies past the page and is not read.
-/// * `b`: up to `$4` rows of each line read, the first `$4` of them in `seq` order;
-///   then each row's siblings.
+/// * `b`: up to `$4` rows of each line read, the first `$4` of them in `seq` order,
+///   each with its place among its siblings.
 pub(crate) const PAGE_SQL: &str = concat!(
     "WITH RECURSIVE ",
     descend!(),
@@ -166,12 +175,14 @@ pub(crate) const PAGE_SQL: &str = concat!(
     "stop AS (SELECT min(s.dep) FILTER (WHERE s.lo > $3) + $4 AS dep FROM pick s), ",
     "b AS (SELECT m.* FROM pick s CROSS JOIN LATERAL (SELECT ",
     columns!(),
+    ", ",
+    branch!(),
     " FROM messages m ",
     "WHERE m.line_id = s.line_id AND m.seq <= s.hi AND m.seq > $3 ORDER BY m.seq LIMIT $4) m ",
     "WHERE s.lo <= $3 OR s.dep < (SELECT dep FROM stop) ORDER BY m.seq LIMIT $4) ",
-    "SELECT b.*, sib.* FROM b",
-    siblings!(),
-    " ORDER BY b.seq"
+    "SELECT b.*, ",
+    count!(),
+    " FROM b ORDER BY b.seq"
 );
 
 /// Up to `limit` messages of the branch through `through` (its ancestors, itself, its
@@ -190,6 +201,52 @@ pub(crate) fn page(
         Bind::Big(limit),
     ];
     Ok(Prepared::new(PAGE_SQL, binds).load(conn)?)
+}
+
+/// The statement of [`owned_active_page`]: `$1` chat, `$2` owner, `$3` after, `$4`
+/// limit.
+///
+/// The chat is `$1` if `$2` owns it (else the page is empty: the owner check is in the
+/// statement). The lines of its active branch are its rows of `chat_active_lines` (migration
+/// `branch_reads`), in `seq` order by their `hi`: the lines with rows after the cursor
+/// are those with `hi > $3`, and each holds at least one, so the nested loop reads them
+/// in order, each line's rows after the cursor by `messages_line_idx` in `seq` order,
+/// and stops at the `$4`-th row — one range scan of the chat's lines and one per line
+/// the page touches. Every value is read back as a scalar sub-select (an init plan), so
+/// the plan does not depend on the values and PostgreSQL keeps one generic plan per
+/// connection: planned with the values, this statement was planned again on every
+/// execution (its custom plans looked cheaper than the generic one), which cost twice
+/// its execution.
+pub(crate) const ACTIVE_PAGE_SQL: &str = concat!(
+    "SELECT b.*, ",
+    count!(),
+    " FROM (SELECT m.* FROM chat_active_lines a CROSS JOIN LATERAL (SELECT ",
+    columns!(),
+    ", ",
+    branch!(),
+    " FROM messages m WHERE m.line_id = a.line_id AND m.seq > (SELECT $3::int4) ",
+    "AND m.seq <= a.hi ORDER BY m.seq LIMIT (SELECT $4::int8)) m ",
+    "WHERE a.chat_id = (SELECT c.id FROM chats c WHERE c.id = $1 AND c.owner = $2) ",
+    "AND a.hi > (SELECT $3::int4) ORDER BY a.hi LIMIT (SELECT $4::int8)) b ORDER BY b.seq"
+);
+
+/// Up to `limit` messages of the active branch of chat `chat_id` with `seq > after`, in
+/// order, with their `branch`; none when `owner` does not own the chat (or it does not
+/// exist).
+pub(crate) fn owned_active_page(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    owner: &str,
+    after: i32,
+    limit: i64,
+) -> Result<Vec<BranchedRow>, PgError> {
+    let binds = vec![
+        Bind::Uuid(chat_id),
+        Bind::Text(owner.to_owned()),
+        Bind::Int(after),
+        Bind::Big(limit),
+    ];
+    Ok(Prepared::new(ACTIVE_PAGE_SQL, binds).load(conn)?)
 }
 
 /// The statement of [`history`]: `$1` chat, `$2` leaf, `$3` limit. The lines of the
@@ -277,6 +334,40 @@ pub(crate) fn delete_subtree(
     .bind::<SqlUuid, _>(id)
     .load(conn)?;
     Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Gives the children of `parent` (the roots for `None`) their places again, after a
+/// subtree among them went: positions and neighbours in `seq` order (only the rows that
+/// change are written).
+pub(crate) fn renumber_siblings(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    parent: Option<Uuid>,
+) -> Result<(), PgError> {
+    diesel::sql_query(concat!(
+        "UPDATE messages m SET branch_index = r.i, prev_id = r.prev, next_id = r.next ",
+        "FROM (SELECT id, (row_number() OVER w)::int4 AS i, lag(id) OVER w AS prev, ",
+        "lead(id) OVER w AS next ",
+        "FROM messages WHERE chat_id = $1 AND COALESCE(parent_id, ",
+        nil!(),
+        ") = COALESCE($2, ",
+        nil!(),
+        ") WINDOW w AS (ORDER BY seq)) r WHERE m.id = r.id AND ",
+        "(m.branch_index, m.prev_id, m.next_id) IS DISTINCT FROM (r.i, r.prev, r.next)"
+    ))
+    .bind::<SqlUuid, _>(chat_id)
+    .bind::<Nullable<SqlUuid>, _>(parent)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Rewrites the chat's rows of `chat_active_lines` from its active leaf (after its
+/// `seq`s were renumbered; a moved active leaf does it at commit anyway).
+pub(crate) fn refresh_active_lines(conn: &mut PgConnection, chat_id: Uuid) -> Result<(), PgError> {
+    diesel::sql_query("SELECT FROM chat_active_lines_refresh($1)")
+        .bind::<SqlUuid, _>(chat_id)
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Closes up the `seq`s after `from` (exclusive) to `from + 1, from + 2, …`, in the

@@ -122,7 +122,7 @@ impl MessageRepository for TestStore {
         chat_id: ChatId,
         after: Option<MessageCursor>,
         limit: u32,
-    ) -> Result<Option<(Chat, Vec<Message>)>, StoreError> {
+    ) -> Result<Option<Vec<Message>>, StoreError> {
         self.store
             .list_owned_active_branch(owner, chat_id, after, limit)
             .await

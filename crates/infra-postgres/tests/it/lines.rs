@@ -12,7 +12,7 @@ use diesel_migrations::MigrationHarness;
 use domain::model::{Chat, ChatId, EventKind, MessageId, Tweak};
 use domain::ports::{ChatRepository, MessageRepository, StoreError};
 use infra_postgres::testing::TestDb;
-use infra_postgres::{migration_status, PgStore, MIGRATIONS};
+use infra_postgres::{PgStore, MIGRATIONS};
 use std::collections::HashMap;
 
 const LINES: &str = "20261201000800";
@@ -27,13 +27,42 @@ struct Check {
 
 /// The number of lines of the chat, after checking that each has its row in
 /// `message_lines`, equal to the walk's, and no other row is there.
-fn checked_lines(conn: &mut PgConnection, chat: ChatId) -> i64 {
+pub(crate) fn checked_lines(conn: &mut PgConnection, chat: ChatId) -> i64 {
     let c: Check = diesel::sql_query(include_str!("sql/naive_lines.sql"))
         .bind::<SqlUuid, _>(chat.as_uuid())
         .get_result(conn)
         .unwrap();
     assert_eq!(c.wrong, 0, "paths that differ from the walk of the parents");
+    if active_lines_table(conn).is_some() {
+        checked_places(conn, chat);
+    }
     c.lines
+}
+
+#[derive(QueryableByName)]
+struct Places {
+    #[diesel(sql_type = BigInt)]
+    wrong_places: i64,
+    #[diesel(sql_type = BigInt)]
+    wrong_lines: i64,
+}
+
+/// Checks each message's stored place among its siblings and the chat's rows of
+/// `chat_active_lines` (migration `branch_reads`) against the walk of the parents.
+pub(crate) fn checked_places(conn: &mut PgConnection, chat: ChatId) {
+    let c: Places = diesel::sql_query(include_str!("sql/naive_branch.sql"))
+        .bind::<SqlUuid, _>(chat.as_uuid())
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(c.wrong_places, 0, "places among siblings that differ");
+    assert_eq!(c.wrong_lines, 0, "active lines that differ from the walk");
+}
+
+pub(crate) fn active_lines_table(conn: &mut PgConnection) -> Option<String> {
+    diesel::sql_query("SELECT to_regclass('chat_active_lines')::text AS name")
+        .get_result::<Relation>(conn)
+        .unwrap()
+        .name
 }
 
 #[derive(QueryableByName)]
@@ -50,7 +79,7 @@ fn stored_paths(conn: &mut PgConnection, chat: ChatId) -> i64 {
         .n
 }
 
-async fn new_chat(s: &PgStore) -> Chat {
+pub(crate) async fn new_chat(s: &PgStore) -> Chat {
     let c = chat("alice", "Lines");
     s.insert_chat(&c, &created(&c)).await.unwrap();
     c
@@ -58,7 +87,11 @@ async fn new_chat(s: &PgStore) -> Chat {
 
 /// A user message after `parent` and a reply to it (never blocking the next turn),
 /// retried while another writer moves the count; returns their ids.
-async fn send(s: &PgStore, c: &Chat, parent: Option<MessageId>) -> (MessageId, MessageId) {
+pub(crate) async fn send(
+    s: &PgStore,
+    c: &Chat,
+    parent: Option<MessageId>,
+) -> (MessageId, MessageId) {
     loop {
         let n = s.find_chat(c.id()).await.unwrap().unwrap().message_count();
         let mut t = turn(c, n, "question");
@@ -75,7 +108,7 @@ async fn send(s: &PgStore, c: &Chat, parent: Option<MessageId>) -> (MessageId, M
 }
 
 /// Another reply to `question`, retried likewise; returns its id.
-async fn regenerate(s: &PgStore, c: &Chat, question: MessageId) -> MessageId {
+pub(crate) async fn regenerate(s: &PgStore, c: &Chat, question: MessageId) -> MessageId {
     loop {
         let n = s.find_chat(c.id()).await.unwrap().unwrap().message_count();
         let mut t = turn(c, n, "unused");
@@ -97,7 +130,7 @@ async fn regenerate(s: &PgStore, c: &Chat, question: MessageId) -> MessageId {
 /// `points` branch points from `at`: a question, its first reply continued by a turn,
 /// the reply regenerated and one turn from the new one. Returns the regenerated
 /// replies and the last reply.
-async fn grow(
+pub(crate) async fn grow(
     s: &PgStore,
     c: &Chat,
     mut at: Option<MessageId>,
@@ -114,7 +147,7 @@ async fn grow(
     (regenerated, at)
 }
 
-async fn delete(s: &PgStore, c: &Chat, id: MessageId) {
+pub(crate) async fn delete(s: &PgStore, c: &Chat, id: MessageId) {
     let target = s.find_message(id).await.unwrap().unwrap();
     let e = event(
         c,
@@ -129,7 +162,7 @@ async fn delete(s: &PgStore, c: &Chat, id: MessageId) {
 }
 
 /// The branch root → `leaf` by walking the parents of the flat listing.
-async fn walk(s: &PgStore, c: &Chat, leaf: MessageId) -> Vec<MessageId> {
+pub(crate) async fn walk(s: &PgStore, c: &Chat, leaf: MessageId) -> Vec<MessageId> {
     let all = s.list_messages(c.id(), None, 10_000).await.unwrap();
     let parent: HashMap<MessageId, Option<MessageId>> =
         all.iter().map(|m| (m.id(), m.parent_id())).collect();
@@ -252,10 +285,6 @@ async fn concurrent_branch_points_on_two_branches_from_two_pools() {
     }
 }
 
-fn digits(version: &str) -> String {
-    version.chars().filter(char::is_ascii_digit).collect()
-}
-
 #[derive(QueryableByName)]
 struct Relation {
     #[diesel(sql_type = Nullable<Text>)]
@@ -273,30 +302,13 @@ fn message_lines_table(conn: &mut PgConnection) -> Option<String> {
 async fn the_migration_fills_the_paths_of_stored_trees_and_down_drops_them() {
     let db = TestDb::empty();
     let mut conn = db.connect();
-    loop {
-        let status = migration_status(&mut conn).unwrap();
-        match status.pending.first() {
-            Some(next) if digits(next).as_str() < LINES => {
-                conn.run_next_migration(MIGRATIONS).unwrap();
-            }
-            Some(next) => {
-                assert_eq!(digits(next), LINES, "branch_lines is next");
-                break;
-            }
-            None => panic!("branch_lines is not embedded"),
-        }
-    }
+    migrate_until(&mut conn, LINES);
     // Trees stored before the migration (writes need no paths).
     let s = db.store();
     let c = new_chat(&s).await;
     let (regenerated, leaf) = grow(&s, &c, None, 4).await;
     let leaf = leaf.unwrap();
-    let old_question = s
-        .find_message(regenerated[0])
-        .await
-        .unwrap()
-        .unwrap()
-        .parent_id();
+    let old_question = parent_of(&mut conn, regenerated[0]);
     let older = s.children(c.id(), old_question).await.unwrap()[0];
     let (_, side_leaf) = grow(&s, &c, Some(older), 2).await;
     let plain = new_chat(&s).await;
@@ -308,6 +320,8 @@ async fn the_migration_fills_the_paths_of_stored_trees_and_down_drops_them() {
     // first question (a second child) and two regenerated replies.
     assert_eq!(checked_lines(&mut conn, c.id()), 1 + 4 + 3);
     assert_eq!(checked_lines(&mut conn, plain.id()), 1);
+    // The reads need the later migrations too (`branch_reads`).
+    conn.run_pending_migrations(MIGRATIONS).unwrap();
     for l in [leaf, side_leaf.unwrap()] {
         assert_eq!(branch(&s, &c, l).await, walk(&s, &c, l).await);
     }
@@ -319,8 +333,9 @@ async fn the_migration_fills_the_paths_of_stored_trees_and_down_drops_them() {
         walk(&s, &c, after.unwrap()).await
     );
 
-    // Down: the paths go, every message stays; up again fills them the same.
-    conn.revert_last_migration(MIGRATIONS).unwrap();
+    // Down (past `branch_reads`): the paths go, every message stays; up again fills
+    // them the same.
+    while digits(&conn.revert_last_migration(MIGRATIONS).unwrap().to_string()) != LINES {}
     assert_eq!(message_lines_table(&mut conn), None);
     let kept = s.find_chat(c.id()).await.unwrap().unwrap().message_count();
     assert_eq!(kept, total + 7);
@@ -328,8 +343,24 @@ async fn the_migration_fills_the_paths_of_stored_trees_and_down_drops_them() {
         s.list_messages(c.id(), None, 10_000).await.unwrap().len(),
         kept as usize
     );
-    conn.run_next_migration(MIGRATIONS).unwrap();
+    conn.run_pending_migrations(MIGRATIONS).unwrap();
     assert_eq!(checked_lines(&mut conn, c.id()), 1 + 4 + 3 + 1);
+}
+
+/// The parent of message `id`, read straight from the table (the service's reads may
+/// need later migrations).
+pub(crate) fn parent_of(conn: &mut PgConnection, id: MessageId) -> Option<MessageId> {
+    #[derive(QueryableByName)]
+    struct Parent {
+        #[diesel(sql_type = Nullable<SqlUuid>)]
+        parent_id: Option<uuid::Uuid>,
+    }
+    diesel::sql_query("SELECT parent_id FROM messages WHERE id = $1")
+        .bind::<SqlUuid, _>(id.as_uuid())
+        .get_result::<Parent>(conn)
+        .unwrap()
+        .parent_id
+        .map(MessageId::from_uuid)
 }
 
 /// A chat of `points` branch points in one statement: question k (`seq` 3k + 1), its
@@ -358,11 +389,14 @@ fn insert_branch_points(conn: &mut PgConnection, c: &Chat, points: i32) {
 }
 
 /// The page after every cursor (limits 1, 5 and 21) and the history of every length
-/// up to the whole branch, for the branch through `leaf`, against the walk.
-async fn check_reads(s: &PgStore, c: &Chat, leaf: MessageId) {
+/// up to the whole branch, for the branch through `leaf`, against the walk; when `leaf`
+/// is the active leaf, the pages of the active branch too.
+pub(crate) async fn check_reads(s: &PgStore, c: &Chat, leaf: MessageId) {
     let all = s.list_messages(c.id(), None, 10_000).await.unwrap();
     let seq: HashMap<MessageId, u32> = all.iter().map(|m| (m.id(), m.seq())).collect();
     let path = walk(s, c, leaf).await;
+    let chat = s.find_chat(c.id()).await.unwrap().unwrap();
+    let active = chat.active_leaf_id() == Some(leaf);
     for after in 0..=all.len() as u32 + 1 {
         for limit in [1, 5, 21] {
             let cursor = domain::model::MessageCursor { seq: after };
@@ -378,6 +412,15 @@ async fn check_reads(s: &PgStore, c: &Chat, leaf: MessageId) {
                 .collect();
             let got: Vec<MessageId> = page.iter().map(|m| m.id()).collect();
             assert_eq!(got, want, "after {after}, limit {limit}");
+            if active {
+                let page = s
+                    .list_owned_active_branch(c.owner(), c.id(), Some(cursor), limit as u32)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let got: Vec<MessageId> = page.iter().map(|m| m.id()).collect();
+                assert_eq!(got, want, "active branch, after {after}, limit {limit}");
+            }
         }
     }
     let back: Vec<MessageId> = path.iter().rev().copied().collect();

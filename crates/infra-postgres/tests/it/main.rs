@@ -4,6 +4,7 @@
 // Helpers outside `#[test]` functions panic on failure too: this whole binary is tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod branch_reads;
 mod chats;
 mod concurrency;
 mod contract;

@@ -10,3 +10,27 @@ pub fn store() -> (TestDb, PgStore) {
     let store = db.store();
     (db, store)
 }
+
+/// A migration's version as its digits (`2026-12-01-000900` and `20261201000900` alike).
+pub fn digits(version: &str) -> String {
+    version.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Applies the migrations before `version` (digits only), which must be embedded and
+/// pending.
+pub fn migrate_until(conn: &mut diesel::PgConnection, version: &str) {
+    use diesel_migrations::MigrationHarness;
+    loop {
+        let status = infra_postgres::migration_status(conn).unwrap();
+        match status.pending.first() {
+            Some(next) if digits(next).as_str() < version => {
+                conn.run_next_migration(infra_postgres::MIGRATIONS).unwrap();
+            }
+            Some(next) => {
+                assert_eq!(digits(next), version, "migration {version} is next");
+                return;
+            }
+            None => panic!("migration {version} is not embedded or already applied"),
+        }
+    }
+}

@@ -15,25 +15,9 @@ use uuid::Uuid;
 
 const TREES: &str = "20261201000500";
 
-fn digits(version: &str) -> String {
-    version.chars().filter(char::is_ascii_digit).collect()
-}
-
 /// Applies the migrations before `conversation_trees`.
 fn migrate_to_flat(conn: &mut PgConnection) {
-    loop {
-        let status = migration_status(conn).unwrap();
-        match status.pending.first() {
-            Some(next) if digits(next).as_str() < TREES => {
-                conn.run_next_migration(MIGRATIONS).unwrap();
-            }
-            Some(next) => {
-                assert_eq!(digits(next), TREES, "the trees migration is next");
-                return;
-            }
-            None => panic!("the trees migration is not embedded"),
-        }
-    }
+    crate::support::migrate_until(conn, TREES);
 }
 
 fn id(n: u32) -> Uuid {
@@ -183,7 +167,7 @@ async fn old_flat_chats_become_trees_with_every_message_kept() {
         .unwrap()
         .applied
         .iter()
-        .any(|v| digits(v).as_str() >= TREES)
+        .any(|v| crate::support::digits(v).as_str() >= TREES)
     {
         conn.revert_last_migration(MIGRATIONS).unwrap();
     }

@@ -42,14 +42,12 @@ impl MessageService {
         let limit = page.limit.get();
         let mut rows = match through {
             // The chat's own page: the owner check and the page in one read.
-            None => {
-                self.inner
-                    .messages
-                    .list_owned_active_branch(&actor.user, chat_id, page.after, limit + 1)
-                    .await?
-                    .ok_or(MessageError::NotFound)?
-                    .1
-            }
+            None => self
+                .inner
+                .messages
+                .list_owned_active_branch(&actor.user, chat_id, page.after, limit + 1)
+                .await?
+                .ok_or(MessageError::NotFound)?,
             Some(id) => {
                 let chat = self.owned_chat(actor, chat_id).await?;
                 match self.inner.messages.find_message(id).await? {

@@ -15,14 +15,15 @@
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Integer, Nullable, Untyped, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Untyped, Uuid as SqlUuid};
 use diesel::{QueryResult, RunQueryDsl};
 use uuid::Uuid;
 
 /// A parameter value.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Bind {
     Uuid(Uuid),
+    Text(String),
     OptUuid(Option<Uuid>),
     Int(i32),
     Big(i64),
@@ -69,6 +70,7 @@ impl QueryFragment<Pg> for Prepared {
                 })?;
             match bind {
                 Bind::Uuid(v) => out.push_bind_param::<SqlUuid, _>(v)?,
+                Bind::Text(v) => out.push_bind_param::<Text, _>(v)?,
                 Bind::OptUuid(v) => out.push_bind_param::<Nullable<SqlUuid>, _>(v)?,
                 Bind::Int(v) => out.push_bind_param::<Integer, _>(v)?,
                 Bind::Big(v) => out.push_bind_param::<BigInt, _>(v)?,

@@ -44,3 +44,43 @@ fn branch_page_and_history_are_prepared_statements_kept_by_the_connection() {
         "the history, prepared once"
     );
 }
+
+#[derive(QueryableByName)]
+struct Plans {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic_plans: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    custom_plans: i64,
+}
+
+#[test]
+fn the_active_page_keeps_one_generic_plan_instead_of_planning_each_call() {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let chat = Uuid::from_u128(1);
+    for after in 0..12 {
+        assert!(
+            super::owned_active_page(&mut conn, chat, "alice", after, 21)
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let plans: Plans = diesel::sql_query(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE '%FROM chat_active_lines a%'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    // PostgreSQL tries five custom plans, then keeps the generic one when it is no
+    // dearer: with every value an init plan, it never is.
+    assert!(
+        plans.custom_plans <= 5,
+        "custom plans: {}",
+        plans.custom_plans
+    );
+    assert!(
+        plans.generic_plans >= 7,
+        "generic plans: {}",
+        plans.generic_plans
+    );
+}
