@@ -95,8 +95,8 @@ pub fn render(out: &mut String, r: &Value) {
          messages and passes through 300 regenerated replies (each with a 3-message side \
          branch), so it is 301 lines of the tree layout. *Branch page*: `GET /messages?chatId` \
          of that chat, 20 messages after a random cursor (`--cursor-below 10880`), against \
-         `pgbench` running the same two statements (`bench/pgbench/branch_page.sql`, prepared: \
-         the owner check and `repo::branches::PAGE_SQL`). *Send*: `POST /messages` (JSON, answered with the \
+         `pgbench` running the same statement (`bench/pgbench/branch_page.sql`, prepared: \
+         `repo::branches::ACTIVE_PAGE_SQL`, the page with the owner check in it). *Send*: `POST /messages` (JSON, answered with the \
          stored reply) at the branch's leaf (c=1: a chat takes one turn at a time), against `pgbench` \
          running its prompt-history read alone (`branch_history.sql`, 200 messages); the \
          send in a fresh chat (the `send` scenario, c=1) is shown for comparison.\n"
