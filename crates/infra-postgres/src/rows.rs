@@ -28,7 +28,10 @@ fn to_i32(n: u32, what: &str) -> Result<i32, PgError> {
     i32::try_from(n).map_err(|_| PgError::Data(format!("{what} {n} does not fit a column")))
 }
 
-fn to_u32<T: TryInto<u32> + Copy + std::fmt::Display>(n: T, what: &str) -> Result<u32, PgError> {
+pub(crate) fn to_u32<T: TryInto<u32> + Copy + std::fmt::Display>(
+    n: T,
+    what: &str,
+) -> Result<u32, PgError> {
     n.try_into()
         .map_err(|_| PgError::Data(format!("{what} {n} is out of range")))
 }

@@ -6,7 +6,7 @@ use super::as_i64;
 use crate::errors::PgError;
 use crate::repo;
 use crate::repo::branches::BranchedRow;
-use crate::rows::{messages_into_domain, ChatRow, MessageRow, NewOutboxRow};
+use crate::rows::{messages_into_domain, to_u32, ChatRow, MessageRow, NewOutboxRow};
 use crate::store::PgStore;
 use diesel::{Connection, PgConnection};
 use domain::model::{Branch, Chat, ChatId, Event, Message, MessageCursor, MessageId, UserId};
@@ -16,16 +16,12 @@ use uuid::Uuid;
 /// Rows per insert statement: PostgreSQL takes at most 65,535 bound parameters.
 const INSERT_CHUNK: usize = 1_000;
 
-fn to_u32(n: i32) -> u32 {
-    u32::try_from(n).unwrap_or(0)
-}
-
 impl BranchedRow {
     pub(crate) fn into_domain(self) -> Result<Message, PgError> {
         let mut m = self.message.into_domain()?;
         m.set_branch(Branch {
-            index: to_u32(self.branch_index),
-            count: to_u32(self.branch_count),
+            index: to_u32(self.branch_index, "branch_index")?,
+            count: to_u32(self.branch_count, "branch_count")?,
             prev_id: self.prev_id.map(MessageId::from_uuid),
             next_id: self.next_id.map(MessageId::from_uuid),
         });

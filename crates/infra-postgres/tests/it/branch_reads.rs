@@ -86,3 +86,22 @@ async fn the_migration_fills_places_and_active_lines_of_stored_trees_and_down_dr
     assert_eq!(walk(&s, &c, side.unwrap()).await, back);
     check_reads(&s, &c, side.unwrap()).await;
 }
+
+/// A stored place that is out of range (not a position) is reported as bad stored
+/// data, not read as some other place.
+#[tokio::test]
+async fn a_stored_place_out_of_range_is_bad_data_not_another_place() {
+    let (db, s) = crate::support::store();
+    let c = new_chat(&s).await;
+    let (question, _) = send(&s, &c, None).await;
+    diesel::sql_query("UPDATE messages SET branch_index = -1 WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(question.as_uuid())
+        .execute(&mut db.connect())
+        .unwrap();
+    match s.find_message(question).await {
+        Err(domain::ports::StoreError::Unknown(e)) => {
+            assert!(e.to_string().contains("branch_index"), "{e}");
+        }
+        other => panic!("expected bad stored data, got {other:?}"),
+    }
+}
