@@ -16,6 +16,7 @@
 mod adapters;
 mod config;
 mod errors;
+mod local_reads;
 mod migrations;
 mod notify;
 mod repo;

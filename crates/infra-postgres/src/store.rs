@@ -3,6 +3,7 @@
 
 use crate::config::PgConfig;
 use crate::errors::{map_pool, PgError};
+use crate::local_reads::LocalReads;
 use crate::migrations::{self, MigrationStatus};
 use deadpool_diesel::postgres::{Hook, HookError, Manager, Object, Pool, Runtime};
 use deadpool_diesel::{ManagerConfig, RecyclingMethod};
@@ -28,6 +29,9 @@ pub struct PgStore {
     reads: Arc<tokio::sync::Semaphore>,
     /// Scanning reads waiting for a permit now.
     reads_waiting: Arc<std::sync::atomic::AtomicUsize>,
+    /// The branch page's reads on the request's own thread (`sslmode=disable` only; not
+    /// the relay's store).
+    local: Option<Arc<LocalReads>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -142,12 +146,18 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Unknown(anyhow::anyhow!("building the pool: {e}")))?;
         let reads = Arc::new(tokio::sync::Semaphore::new(config.read_limit(max_size)));
+        let local = if relay_session {
+            None
+        } else {
+            LocalReads::new(&config, application_name).map(Arc::new)
+        };
         Ok(Self {
             pool,
             config: Arc::new(config),
             relay_session,
             reads,
             reads_waiting: Arc::default(),
+            local,
         })
     }
 
@@ -155,6 +165,26 @@ impl PgStore {
     /// (see [`PgStore::relay`]).
     pub(crate) fn relay_session(&self) -> bool {
         self.relay_session
+    }
+
+    /// The reads on the request's own thread, when this store has them.
+    pub(crate) fn local_reads(&self) -> Option<&LocalReads> {
+        self.local.as_deref()
+    }
+
+    /// This store with its reads all on the pool, as under a TLS `sslmode` (for tests
+    /// that compare the two ways of reading).
+    #[cfg(feature = "testing")]
+    pub fn without_local_reads(&self) -> Self {
+        Self {
+            local: None,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the branch page reads on the request's own thread (see `local_reads`).
+    pub fn has_local_reads(&self) -> bool {
+        self.local.is_some()
     }
 
     /// The settings this store was built with.

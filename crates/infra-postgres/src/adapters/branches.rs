@@ -86,7 +86,8 @@ impl PgStore {
 
     /// A page of the active branch of the owner's chat: one statement with the owner
     /// check; only an empty page takes a second one, to tell the owner's chat with no
-    /// rows there from another user's chat or none.
+    /// rows there from another user's chat or none. On the request's own thread when the
+    /// store has local reads (`local_reads`), else on the pool.
     pub(crate) async fn owned_active_page(
         &self,
         owner: &UserId,
@@ -94,8 +95,15 @@ impl PgStore {
         after: Option<MessageCursor>,
         limit: u32,
     ) -> Result<Option<Vec<Message>>, StoreError> {
-        let (owner, chat_id) = (owner.as_str().to_owned(), chat_id.as_uuid());
+        let chat_id = chat_id.as_uuid();
         let after = i32::try_from(after.map_or(0, |c| c.seq)).unwrap_or(i32::MAX);
+        if let Some(local) = self.local_reads() {
+            let limit = as_i64(limit);
+            return local
+                .owned_active_page(chat_id, owner.as_str(), after, limit)
+                .await;
+        }
+        let owner = owner.as_str().to_owned();
         self.run_read(move |c| {
             let page = repo::branches::owned_active_page(c, chat_id, &owner, after, as_i64(limit))?;
             if page.is_empty() {

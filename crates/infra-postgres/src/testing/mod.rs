@@ -228,6 +228,9 @@ impl TestDb {
         c.wait_timeout = Duration::from_secs(5);
         c.statement_timeout = Duration::from_secs(10);
         c.application_name = "chat-service-test".into();
+        // Local PostgreSQL without TLS, as the bench runs it: the branch page reads on
+        // the request's own thread (`local_reads`); `ssl.rs` sets its modes itself.
+        c.sslmode = crate::SslMode::Disable;
         c
     }
 

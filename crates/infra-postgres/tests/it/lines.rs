@@ -392,6 +392,10 @@ fn insert_branch_points(conn: &mut PgConnection, c: &Chat, points: i32) {
 /// up to the whole branch, for the branch through `leaf`, against the walk; when `leaf`
 /// is the active leaf, the pages of the active branch too.
 pub(crate) async fn check_reads(s: &PgStore, c: &Chat, leaf: MessageId) {
+    assert!(
+        s.has_local_reads(),
+        "the test store reads the page on its own thread"
+    );
     let all = s.list_messages(c.id(), None, 10_000).await.unwrap();
     let seq: HashMap<MessageId, u32> = all.iter().map(|m| (m.id(), m.seq())).collect();
     let path = walk(s, c, leaf).await;
@@ -420,6 +424,15 @@ pub(crate) async fn check_reads(s: &PgStore, c: &Chat, leaf: MessageId) {
                     .unwrap();
                 let got: Vec<MessageId> = page.iter().map(|m| m.id()).collect();
                 assert_eq!(got, want, "active branch, after {after}, limit {limit}");
+                // The same page from the pool, as under a TLS sslmode: same messages,
+                // same `branch` on each.
+                let pooled = s
+                    .without_local_reads()
+                    .list_owned_active_branch(c.owner(), c.id(), Some(cursor), limit as u32)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(pooled, page, "pool and local reads, after {after}");
             }
         }
     }

@@ -10,6 +10,7 @@ mod concurrency;
 mod contract;
 mod data;
 mod lines;
+mod local_reads;
 mod messages;
 mod migrations;
 mod outage;
