@@ -104,7 +104,7 @@ pg_scripts() {
 # with their values each time (list and search are boxed; inserts carry SQL
 # fragments). The send path mixes both; it runs prepared, the stricter ceiling.
 # Message search prepares its scan; its script has the one unnamed step planned each
-# time (plan_cache_mode, see bench/pgbench/message_search.sql).
+# time (plan_cache_mode, see bench/pgbench/message_search.sql), without a transaction.
 pg_mode() {
   case $1 in
     list-chats | search | create-chat) echo extended ;;
@@ -113,8 +113,15 @@ pg_mode() {
 }
 
 # pgbench's sessions get what the service sets on each of its connections that bears on
-# plans (crates/infra-postgres/src/store.rs, `set_session`): no JIT.
+# plans (crates/infra-postgres/src/store.rs, `set_session`): no JIT; for message search
+# also what its connections on the request's thread set (local_reads/search.rs).
 PG_SESSION="-c jit=off"
+pg_session() {
+  case $1 in
+    message-search) echo "$PG_SESSION -c enable_sort=off -c default_transaction_read_only=on" ;;
+    *) echo "$PG_SESSION" ;;
+  esac
+}
 
 # pgbench at concurrency C for SCENARIO, capped by the free connection slots.
 run_pgbench() {
@@ -125,7 +132,7 @@ run_pgbench() {
   threads=$((clients < 2 ? clients : 2))
   prefix="$WORK/pglog/$sc-c$c"
   # shellcheck disable=SC2046
-  (cd "$WORK/pglog" && PGOPTIONS="$PG_SESSION" timeout $((DUR + 60)) pgbench -n -M "$(pg_mode "$sc")" -c "$clients" -j "$threads" \
+  (cd "$WORK/pglog" && PGOPTIONS="$(pg_session "$sc")" timeout $((DUR + 60)) pgbench -n -M "$(pg_mode "$sc")" -c "$clients" -j "$threads" \
     -T "$DUR" -D chats="$CHATS" -D mchats="$MCHATS" -D base="$base" -D st=streaming -D owner=heavy \
     -D pcommon=%lisbon% -D prare=%zzqx% -D pnone=%nomatch% -D qcommon=lisbon -D qrare=zzqx -D qnone=nomatch -D mk=0 -l --log-prefix "$prefix" \
     $(pg_scripts "$sc") "$BENCH_DB") >"$prefix.out" 2>&1 || log "pgbench $sc c=$c failed (see $prefix.out)"

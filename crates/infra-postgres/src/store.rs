@@ -3,7 +3,7 @@
 
 use crate::config::PgConfig;
 use crate::errors::{map_pool, PgError};
-use crate::local_reads::LocalReads;
+use crate::local_reads::Local;
 use crate::migrations::{self, MigrationStatus};
 use deadpool_diesel::postgres::{Hook, HookError, Manager, Object, Pool, Runtime};
 use deadpool_diesel::{ManagerConfig, RecyclingMethod};
@@ -31,7 +31,7 @@ pub struct PgStore {
     reads_waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// The branch page's reads on the request's own thread (`sslmode=disable` only; not
     /// the relay's store).
-    local: Option<Arc<LocalReads>>,
+    local: Option<Arc<Local>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -149,7 +149,7 @@ impl PgStore {
         let local = if relay_session {
             None
         } else {
-            LocalReads::new(&config, application_name).map(Arc::new)
+            Local::new(&config, application_name).map(Arc::new)
         };
         Ok(Self {
             pool,
@@ -168,7 +168,7 @@ impl PgStore {
     }
 
     /// The reads on the request's own thread, when this store has them.
-    pub(crate) fn local_reads(&self) -> Option<&LocalReads> {
+    pub(crate) fn local_reads(&self) -> Option<&Local> {
         self.local.as_deref()
     }
 
@@ -182,7 +182,8 @@ impl PgStore {
         }
     }
 
-    /// Whether the branch page reads on the request's own thread (see `local_reads`).
+    /// Whether the branch page and message search read on the request's own thread (see
+    /// `local_reads`).
     pub fn has_local_reads(&self) -> bool {
         self.local.is_some()
     }

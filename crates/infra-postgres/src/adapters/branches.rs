@@ -100,6 +100,7 @@ impl PgStore {
         if let Some(local) = self.local_reads() {
             let limit = as_i64(limit);
             return local
+                .pages
                 .owned_active_page(chat_id, owner.as_str(), after, limit)
                 .await;
         }

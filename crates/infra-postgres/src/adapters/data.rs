@@ -28,29 +28,34 @@ fn after_cursor(c: &Candidate, cursor: Option<MessageSearchCursor>) -> bool {
 }
 
 /// How many more matches the window holds room for.
-fn missing(found: &[Candidate], window: i64) -> i64 {
+pub(crate) fn missing(found: &[Candidate], window: i64) -> i64 {
     window - i64::try_from(found.len()).unwrap_or(window)
 }
 
-/// The page: the candidates in rank order after the cursor, then their rows.
-fn page(
-    conn: &mut diesel::PgConnection,
+/// The page's candidates: in rank order, strictly after the cursor, at most `limit`.
+pub(crate) fn rank(
     mut candidates: Vec<Candidate>,
     cursor: Option<MessageSearchCursor>,
     limit: usize,
-) -> Result<Vec<SearchRow>, PgError> {
+) -> Vec<Candidate> {
     candidates.sort_by_key(|c| std::cmp::Reverse((c.relevance, c.created_at, c.id)));
     candidates.retain(|c| after_cursor(c, cursor));
     candidates.truncate(limit);
-    let ids: Vec<uuid::Uuid> = candidates.iter().map(|c| c.id).collect();
-    let mut by_id: HashMap<uuid::Uuid, (MessageRow, String)> =
-        repo::data::messages_with_titles(conn, &ids)?
-            .into_iter()
-            .map(|(m, title)| (m.id, (m, title)))
-            .collect();
-    let mut out = Vec::with_capacity(candidates.len());
-    for c in candidates {
-        // A message deleted meanwhile is simply left out.
+    candidates
+}
+
+/// The page's hits: the ranked candidates with their rows (message and chat title);
+/// a candidate deleted meanwhile (no row) is simply left out.
+pub(crate) fn assemble(
+    ranked: Vec<Candidate>,
+    rows: Vec<(MessageRow, String)>,
+) -> Result<Vec<SearchRow>, PgError> {
+    let mut by_id: HashMap<uuid::Uuid, (MessageRow, String)> = rows
+        .into_iter()
+        .map(|(m, title)| (m.id, (m, title)))
+        .collect();
+    let mut out = Vec::with_capacity(ranked.len());
+    for c in ranked {
         let Some((row, title)) = by_id.remove(&c.id) else {
             continue;
         };
@@ -63,6 +68,18 @@ fn page(
         });
     }
     Ok(out)
+}
+
+/// The page: the candidates in rank order after the cursor, then their rows.
+fn page(
+    conn: &mut diesel::PgConnection,
+    candidates: Vec<Candidate>,
+    cursor: Option<MessageSearchCursor>,
+    limit: usize,
+) -> Result<Vec<SearchRow>, PgError> {
+    let ranked = rank(candidates, cursor, limit);
+    let ids: Vec<uuid::Uuid> = ranked.iter().map(|c| c.id).collect();
+    assemble(ranked, repo::data::messages_with_titles(conn, &ids)?)
 }
 
 #[async_trait]
@@ -81,6 +98,12 @@ impl MessageSearchRepository for PgStore {
         };
         let window = as_i64(search.window);
         let (after, limit) = (search.after, search.limit as usize);
+        if let Some(local) = self.local_reads() {
+            return local
+                .searches
+                .search(&terms, &scope, window, after, limit)
+                .await;
+        }
         self.run_read(move |c| {
             in_search_transaction(c, |c| {
                 let recent = recent_matches(c, &terms, &scope, window)?;

@@ -3,7 +3,7 @@
 
 mod branches;
 mod chats;
-mod data;
+pub(crate) mod data;
 mod messages;
 mod outbox;
 mod turn;

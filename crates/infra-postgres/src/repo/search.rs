@@ -132,6 +132,21 @@ struct OlderRow {
     relevance: i32,
 }
 
+/// Step 3's text for one scope: `$1`..`$3` the terms (`text`), `$4` the owner (`text`),
+/// `$5` the chat (`uuid`), `$6`..`$8` the position (`timestamptz`, `uuid`, `int4`), `$9`
+/// how many (`int8`). Sent unnamed, so that it is planned with its values.
+pub(crate) fn older_sql(scope: &Scope) -> String {
+    let (filter, order, older) = scope_sql(scope);
+    // The matching set first (the GIN bitmap), then only its newest `n` are ranked.
+    format!(
+        "WITH hits AS MATERIALIZED ( \
+            SELECT m.id, m.created_at, m.seq, m.content_tsv FROM messages m \
+            WHERE {filter} AND m.content_tsv @@ {QUERY} AND {older}) \
+         SELECT r.id, r.created_at, {RELEVANCE} AS relevance \
+         FROM (SELECT * FROM hits m ORDER BY {order} LIMIT $9) r"
+    )
+}
+
 /// Step 3: matches strictly older than `after`, from the GIN index, newest first, at
 /// most `n`. The transaction's `enable_sort = off` (for the scan) leaves this plan as it
 /// is: the matching set is materialised first (its own plan has no order to choose),
@@ -144,16 +159,7 @@ pub(crate) fn older_matches(
     after: Position,
     n: i64,
 ) -> Result<Vec<Candidate>, PgError> {
-    let (filter, order, older) = scope_sql(scope);
-    // The matching set first (the GIN bitmap), then only its newest `n` are ranked.
-    let sql = format!(
-        "WITH hits AS MATERIALIZED ( \
-            SELECT m.id, m.created_at, m.seq, m.content_tsv FROM messages m \
-            WHERE {filter} AND m.content_tsv @@ {QUERY} AND {older}) \
-         SELECT r.id, r.created_at, {RELEVANCE} AS relevance \
-         FROM (SELECT * FROM hits m ORDER BY {order} LIMIT $9) r"
-    );
-    let rows: Vec<OlderRow> = bind(sql, terms, scope, after)
+    let rows: Vec<OlderRow> = bind(older_sql(scope), terms, scope, after)
         .bind::<BigInt, _>(n)
         .load(conn)?;
     Ok(rows

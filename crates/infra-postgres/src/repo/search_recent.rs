@@ -178,19 +178,52 @@ impl<const CHAT: bool> diesel::query_builder::Query for Recent<'_, CHAT> {
 
 impl<const CHAT: bool, Conn> RunQueryDsl<Conn> for Recent<'_, CHAT> {}
 
+/// The statement's text for one scope, with its values as `$1`..`$8`, each once: the
+/// configuration name, the websearch text, the wanted words, the owner (all `text`), the
+/// chat (`uuid`, nil for the owner's scope), the window, the first scan's and the whole
+/// scan's budgets (`int8`). What [`Recent`] sends through diesel, for a client that
+/// prepares it itself (`local_reads::search`).
+pub(crate) fn statement_sql(chat: bool) -> String {
+    let first = "WITH a AS MATERIALIZED (SELECT $1::regconfig AS cfg, $2::text AS ws, \
+                 $3::text AS wanted, $4::text AS owner, $5::uuid AS chat, $6::int8 AS win, \
+                 $7::int8 AS first, $8::int8 AS budget), ";
+    format!("{first}{}", if chat { CHAT_SQL } else { OWNER_SQL })
+}
+
 /// A row of the scan: a match (with its relevance) or the end position.
 #[derive(Debug, Clone, QueryableByName)]
-struct RecentRow {
+pub(crate) struct RecentRow {
     #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
+    pub id: Uuid,
     #[diesel(sql_type = Timestamptz)]
-    created_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
     #[diesel(sql_type = Integer)]
-    seq: i32,
+    pub seq: i32,
     #[diesel(sql_type = Bool)]
-    hit: bool,
+    pub hit: bool,
     #[diesel(sql_type = Nullable<Integer>)]
-    relevance: Option<i32>,
+    pub relevance: Option<i32>,
+}
+
+/// The scan's rows as its matches and end position.
+pub(crate) fn scanned(rows: impl IntoIterator<Item = RecentRow>) -> Scanned {
+    let mut out = Scanned::default();
+    for r in rows {
+        if r.hit {
+            out.matches.push(Candidate {
+                id: r.id,
+                created_at: r.created_at,
+                relevance: r.relevance.unwrap_or(0),
+            });
+        } else {
+            out.end = Some(Position {
+                created_at: r.created_at,
+                id: r.id,
+                seq: r.seq,
+            });
+        }
+    }
+    out
 }
 
 /// The `BEGIN` of a search: one read-only snapshot for all its statements, with
@@ -247,28 +280,41 @@ pub(crate) fn recent_matches(
         }
         .load(conn)?,
     };
-    let mut out = Scanned::default();
-    for r in rows {
-        if r.hit {
-            out.matches.push(Candidate {
-                id: r.id,
-                created_at: r.created_at,
-                relevance: r.relevance.unwrap_or(0),
-            });
-        } else {
-            out.end = Some(Position {
-                created_at: r.created_at,
-                id: r.id,
-                seq: r.seq,
-            });
-        }
-    }
-    Ok(out)
+    Ok(scanned(rows))
 }
 
 #[cfg(test)]
 mod tests {
     use super::{CHAT_SQL, OWNER_SQL};
+
+    /// The SQL diesel sends for `Recent<CHAT>`, without its binds.
+    fn sent<const CHAT: bool>() -> String {
+        let terms = super::Terms {
+            config: "simple".into(),
+            websearch: "w".into(),
+            wanted: "w".into(),
+        };
+        let owner = "o".to_owned();
+        let q = super::Recent::<CHAT> {
+            terms: &terms,
+            owner: &owner,
+            chat: uuid::Uuid::nil(),
+            window: 1,
+            first: 1,
+            budget: 1,
+        };
+        let text = diesel::debug_query::<diesel::pg::Pg, _>(&q).to_string();
+        text.split(" -- binds:")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[test]
+    fn the_prepared_text_is_the_one_diesel_sends() {
+        assert_eq!(sent::<true>(), super::statement_sql(true));
+        assert_eq!(sent::<false>(), super::statement_sql(false));
+    }
 
     #[test]
     fn the_scans_read_their_scope_in_index_order() {

@@ -1,7 +1,7 @@
 //! The data ports beyond the shared contract: one retention sweeper at a time across
 //! replicas (the advisory lock), and the text-search configuration rebuild.
 
-use crate::support::{chat, created, turn, user};
+use crate::support::{alice_search, chat, created, turn, user};
 use diesel::prelude::*;
 use domain::model::Tweak;
 use domain::model::{Chat, Event, EventKind, MessageQuery};
@@ -68,14 +68,7 @@ fn finished(mut t: domain::ports::NewTurn) -> domain::ports::NewTurn {
 
 async fn search(store: &PgStore, q: &str) -> Vec<String> {
     store
-        .search_messages(&MessageSearch {
-            owner: user("alice"),
-            chat_id: None,
-            query: MessageQuery::parse(q).unwrap(),
-            after: None,
-            limit: 10,
-            window: 100,
-        })
+        .search_messages(&alice_search(q))
         .await
         .unwrap()
         .into_iter()
@@ -134,11 +127,15 @@ fn holds(word: &str, s: i64) -> bool {
 /// continued (`mid`), the scan then the GIN index past its budget (`deep`), the GIN
 /// index at once (`sparse`, `ancient`, `absent`). Each finds exactly the newest 100
 /// matches (all of them when fewer), newest first (equal relevance), in the user's
-/// scope and in the chat's, and pages join up.
+/// scope and in the chat's, and pages join up — read on the request's thread
+/// (`local_reads`) and on the pool alike.
 #[tokio::test]
 async fn search_past_the_scan_budget_finds_the_newest_window() {
     let db = TestDb::new();
-    let store = db.store();
+    let local = db.store();
+    assert!(local.has_local_reads());
+    let pooled = local.without_local_reads();
+    let store = &local;
     let c = chat("alice", "Long");
     store.insert_chat(&c, &created(&c)).await.unwrap();
     diesel::sql_query(
@@ -163,7 +160,10 @@ async fn search_past_the_scan_budget_finds_the_newest_window() {
             .take(100)
             .map(|s| s.to_string())
             .collect();
-        for chat_id in [None, Some(c.id())] {
+        for (chat_id, store) in [None, Some(c.id())]
+            .into_iter()
+            .flat_map(|c| [(c, &local), (c, &pooled)])
+        {
             let mut got = Vec::new();
             let mut after = None;
             loop {
@@ -188,7 +188,12 @@ async fn search_past_the_scan_budget_finds_the_newest_window() {
                         .to_owned()
                 }));
             }
-            assert_eq!(got, expected, "{word}, chat {chat_id:?}");
+            let how = if store.has_local_reads() {
+                "local"
+            } else {
+                "pool"
+            };
+            assert_eq!(got, expected, "{word}, chat {chat_id:?}, {how}");
         }
     }
 }

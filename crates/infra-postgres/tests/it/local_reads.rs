@@ -1,12 +1,13 @@
-//! The branch page on the request's own thread (`local_reads`, `sslmode=disable`): who
-//! may read, a cut connection, a statement timeout and a runtime gone — each answered as
-//! the pool's reads are, and the store recovering by itself. (Its pages against the
-//! pool's: `lines.rs`, `check_reads`.)
+//! The branch page and message search on the request's own thread (`local_reads`,
+//! `sslmode=disable`): who may read, a cut connection, a statement timeout and a runtime
+//! gone — each answered as the pool's reads are, and the store recovering by itself.
+//! (Their results against the pool's: `lines.rs`, `check_reads`, and `data.rs`,
+//! `search_past_the_scan_budget_finds_the_newest_window`.)
 
 use crate::support::*;
 use diesel::prelude::*;
 use domain::model::{Chat, MessageId};
-use domain::ports::{ChatRepository, MessageRepository, StoreError};
+use domain::ports::{ChatRepository, MessageRepository, MessageSearchRepository, StoreError};
 use infra_postgres::testing::proxy::{url_target, via, Proxy};
 use infra_postgres::testing::TestDb;
 use infra_postgres::PgStore;
@@ -27,6 +28,12 @@ async fn page(s: &PgStore, c: &Chat) -> Result<Option<Vec<MessageId>>, StoreErro
         .list_owned_active_branch(c.owner(), c.id(), None, 50)
         .await?;
     Ok(page.map(|p| p.iter().map(|m| m.id()).collect()))
+}
+
+/// The ids of alice's messages that hold `q`, as message search finds them.
+async fn search(s: &PgStore, q: &str) -> Result<Vec<MessageId>, StoreError> {
+    let hits = s.search_messages(&alice_search(q)).await?;
+    Ok(hits.iter().map(|h| h.message.id()).collect())
 }
 
 #[tokio::test]
@@ -58,6 +65,8 @@ async fn a_cut_connection_is_unavailable_then_recovers() {
     assert!(s.has_local_reads());
     let c = chat_with_a_turn(&s).await;
     let before = page(&s, &c).await.unwrap();
+    let found = search(&s, "hello").await.unwrap();
+    assert_eq!(found.len(), 1, "the question");
 
     proxy.kill().await;
     let started = Instant::now();
@@ -66,11 +75,16 @@ async fn a_cut_connection_is_unavailable_then_recovers() {
             .await
             .expect("a cut connection must not hang");
         assert!(matches!(r, Err(StoreError::Unavailable(_))), "got {r:?}");
+        let r = tokio::time::timeout(NO_HANG, search(&s, "hello"))
+            .await
+            .expect("a cut connection must not hang");
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "got {r:?}");
     }
     assert!(started.elapsed() < NO_HANG);
 
     proxy.restore().await;
     assert_eq!(page(&s, &c).await.unwrap(), before);
+    assert_eq!(search(&s, "hello").await.unwrap(), found);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,9 +105,14 @@ async fn a_statement_timeout_is_unavailable() {
     let started = Instant::now();
     let r = tokio::time::timeout(NO_HANG, page(&s, &c)).await.unwrap();
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "got {r:?}");
+    let r = tokio::time::timeout(NO_HANG, search(&s, "hello"))
+        .await
+        .unwrap();
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "got {r:?}");
     assert!(started.elapsed() < NO_HANG);
     diesel::sql_query("ROLLBACK").execute(&mut other).unwrap();
     assert_eq!(page(&s, &c).await.unwrap().map(|p| p.len()), Some(2));
+    assert_eq!(search(&s, "hello").await.unwrap().len(), 1);
 }
 
 #[test]
@@ -108,11 +127,13 @@ fn a_connection_whose_runtime_is_gone_is_replaced() {
     let first = runtime();
     let c = first.block_on(chat_with_a_turn(&s));
     let before = first.block_on(page(&s, &c)).unwrap();
-    // The connection's task ran on `first`: it ends with it, and this thread's
-    // connection with it.
+    let found = first.block_on(search(&s, "hello")).unwrap();
+    // The connections' tasks ran on `first`: they end with it, and this thread's
+    // connections with them.
     drop(first);
     let second = runtime();
     assert_eq!(second.block_on(page(&s, &c)).unwrap(), before);
+    assert_eq!(second.block_on(search(&s, "hello")).unwrap(), found);
     // The pool closes its connections on a runtime.
     second.block_on(async move { drop(s) });
 }
@@ -123,6 +144,7 @@ async fn the_read_connection_is_named_as_the_pool() {
     let s = PgStore::new(&db.config()).unwrap();
     let c = chat_with_a_turn(&s).await;
     page(&s, &c).await.unwrap();
+    search(&s, "hello").await.unwrap();
     #[derive(QueryableByName)]
     struct Named {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -135,6 +157,7 @@ async fn the_read_connection_is_named_as_the_pool() {
     .bind::<diesel::sql_types::Text, _>(db.name())
     .get_result(&mut db.connect())
     .unwrap();
-    // The pool's connection (the chat's writes) and the thread's read connection.
-    assert_eq!(named.n, 2);
+    // The pool's connection (the chat's writes) and the thread's two read connections
+    // (branch pages, searches).
+    assert_eq!(named.n, 3);
 }

@@ -4,6 +4,19 @@ pub use domain::testing::{chat, chat_at, created, event, now, turn, user};
 use infra_postgres::testing::TestDb;
 use infra_postgres::PgStore;
 
+/// Alice's message search for `q`, over all her chats: the first 10 hits of the newest
+/// 100 matches.
+pub fn alice_search(q: &str) -> domain::ports::MessageSearch {
+    domain::ports::MessageSearch {
+        owner: user("alice"),
+        chat_id: None,
+        query: domain::model::MessageQuery::parse(q).unwrap(),
+        after: None,
+        limit: 10,
+        window: 100,
+    }
+}
+
 /// A fresh database and a store on it.
 pub fn store() -> (TestDb, PgStore) {
     let db = TestDb::new();

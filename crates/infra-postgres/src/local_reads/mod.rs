@@ -1,48 +1,88 @@
-//! The branch page's read on the request's own thread: tokio-postgres instead of diesel.
+//! Reads on the request's own thread: tokio-postgres instead of diesel, for the branch
+//! page (`page`) and message search (`search`).
 //!
 //! A diesel query runs on a blocking thread of the pool (`interact`): the request's
 //! worker hands it over and is woken when it is done. On the branch page, the hottest
 //! read, that hand-over was about a quarter of the service's CPU (futex waits, wakes,
 //! `sched_yield`, libpq's poll; bench/analysis.md). Here the query is written and its
 //! rows read by the thread that serves the request: each thread that reads keeps one
-//! connection of its own, whose connection task runs on that thread's runtime (an actix
-//! worker's), and the requests of that thread share it — tokio-postgres pipelines them,
-//! so one backend per worker serves every page the worker has in flight.
+//! connection of its own per kind of read, whose connection task runs on that thread's
+//! runtime (an actix worker's), and the requests of that thread share it — tokio-postgres
+//! pipelines them, so one backend per worker serves every read of that kind the worker
+//! has in flight. The kinds have their own connections so that a search (milliseconds)
+//! never waits behind, nor in front of, a branch page, and each has its own session
+//! settings.
 //!
 //! Each connection is opened with the pool's session settings (`statement_timeout`,
-//! `application_name`, `jit = off`, see `store::set_session`) given as start-up options,
-//! prepares its statements once, and is replaced on the next read once it is closed (a
-//! cut connection, a restarted server, or the runtime that ran it gone). Only for
+//! `application_name`, `jit = off`, see `store::set_session`) and its kind's own
+//! ([`Prepared::OPTIONS`]) given as start-up options, prepares its statements once, and
+//! is replaced on the next read once it is closed (a cut connection, a restarted server,
+//! or the runtime that ran it gone). A connection is shared by the thread's requests, so
+//! it never holds a transaction: each read is statements that stand alone. Only for
 //! `sslmode=disable`: this client has no TLS, and under any other mode the reads stay on
 //! the pool, whose libpq does TLS as configured.
 
+mod page;
+mod search;
+
+pub(crate) use page::Pages;
+pub(crate) use search::Searches;
+
 use crate::config::{PgConfig, SslMode};
-use crate::repo::branches::{BranchedRow, ACTIVE_PAGE_SQL};
 use crate::rows::MessageRow;
-use domain::model::Message;
 use domain::ports::StoreError;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, NoTls, Row};
 
-/// Whether the owner owns the chat: the second statement of an empty page.
-const OWNS_SQL: &str = "SELECT EXISTS (SELECT 1 FROM chats WHERE id = $1 AND owner = $2)";
+/// A kind of read on the request's thread: its statements, prepared once per
+/// connection, and its session settings.
+pub(crate) trait Prepared: Sized + Send + Sync + 'static {
+    /// Start-up options of this kind's connections, after the pool's (each ` -c k=v`).
+    const OPTIONS: &'static str;
 
-/// The per-thread connections of one store.
-pub(crate) struct LocalReads {
+    /// Prepares this kind's statements on a new connection.
+    fn prepare(client: &Client)
+        -> impl Future<Output = Result<Self, tokio_postgres::Error>> + Send;
+}
+
+/// Both kinds of reads of one store.
+#[derive(Debug)]
+pub(crate) struct Local {
+    /// Branch pages.
+    pub pages: LocalReads<Pages>,
+    /// Message searches.
+    pub searches: LocalReads<Searches>,
+}
+
+impl Local {
+    /// The local reads of a store with `config` named `application_name`: `None` when its
+    /// effective `sslmode` is not `disable` (this client has no TLS) or when tokio-postgres
+    /// does not take its connection string (then the pool serves the reads, as before).
+    pub(crate) fn new(config: &PgConfig, application_name: &str) -> Option<Self> {
+        Some(Self {
+            pages: LocalReads::new(config, application_name)?,
+            searches: LocalReads::new(config, application_name)?,
+        })
+    }
+}
+
+/// The per-thread connections of one kind of read of one store.
+pub(crate) struct LocalReads<S> {
     config: tokio_postgres::Config,
-    /// Bounds the connect and its set-up (the start-up options and two prepares).
+    /// Bounds the connect and its set-up (the start-up options and the prepares).
     connect_timeout: Duration,
-    conns: Mutex<HashMap<ThreadId, Arc<LocalConn>>>,
+    conns: Mutex<HashMap<ThreadId, Arc<LocalConn<S>>>>,
     /// Held while a connection is opened, so requests arriving together on a thread
     /// with none open one, not one each.
     connecting: tokio::sync::Mutex<()>,
 }
 
-impl std::fmt::Debug for LocalReads {
+impl<S> std::fmt::Debug for LocalReads<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let open = self.conns.lock().map_or(0, |c| c.len());
         f.debug_struct("LocalReads")
@@ -52,17 +92,14 @@ impl std::fmt::Debug for LocalReads {
 }
 
 /// One thread's connection, with its prepared statements.
-struct LocalConn {
-    client: Client,
-    active_page: Statement,
-    owns: Statement,
+pub(crate) struct LocalConn<S> {
+    pub client: Client,
+    pub statements: S,
 }
 
-impl LocalReads {
-    /// The local reads of a store with `config` named `application_name`: `None` when its
-    /// effective `sslmode` is not `disable` (this client has no TLS) or when tokio-postgres
-    /// does not take its connection string (then the pool serves the reads, as before).
-    pub(crate) fn new(config: &PgConfig, application_name: &str) -> Option<Self> {
+impl<S: Prepared> LocalReads<S> {
+    /// See [`Local::new`].
+    fn new(config: &PgConfig, application_name: &str) -> Option<Self> {
         let base = config.url.expose();
         let mut pg: tokio_postgres::Config = match base.parse() {
             Ok(c) => c,
@@ -95,7 +132,10 @@ impl LocalReads {
         }
         pg.application_name(application_name);
         let statement_ms = config.statement_timeout.as_millis();
-        let options = format!("-c statement_timeout={statement_ms} -c jit=off");
+        let options = format!(
+            "-c statement_timeout={statement_ms} -c jit=off{}",
+            S::OPTIONS
+        );
         let options = match pg.get_options() {
             Some(given) => format!("{given} {options}"),
             None => options,
@@ -110,7 +150,7 @@ impl LocalReads {
     }
 
     /// The open connection of this thread, if any.
-    fn open(&self, thread: ThreadId) -> Option<Arc<LocalConn>> {
+    fn open(&self, thread: ThreadId) -> Option<Arc<LocalConn<S>>> {
         let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         conns
             .get(&thread)
@@ -119,7 +159,7 @@ impl LocalReads {
     }
 
     /// This thread's connection, opened if it has none (or a closed one).
-    async fn conn(&self) -> Result<Arc<LocalConn>, StoreError> {
+    pub(crate) async fn conn(&self) -> Result<Arc<LocalConn<S>>, StoreError> {
         let thread = std::thread::current().id();
         if let Some(c) = self.open(thread) {
             return Ok(c);
@@ -144,7 +184,7 @@ impl LocalReads {
         Ok(conn)
     }
 
-    async fn connect(&self) -> Result<LocalConn, StoreError> {
+    async fn connect(&self) -> Result<LocalConn<S>, StoreError> {
         let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
             StoreError::Unavailable(anyhow::Error::new(e).context("no database connection"))
         })?;
@@ -154,74 +194,33 @@ impl LocalReads {
                 tracing::warn!(error = %e, "a read connection ended");
             }
         });
-        let active_page = client.prepare(ACTIVE_PAGE_SQL).await.map_err(map_error)?;
-        let owns = client.prepare(OWNS_SQL).await.map_err(map_error)?;
-        Ok(LocalConn {
-            client,
-            active_page,
-            owns,
-        })
-    }
-
-    /// [`crate::repo::branches::owned_active_page`] on this thread's connection, with the
-    /// ownership check of an empty page: `None` when `owner` does not own the chat.
-    pub(crate) async fn owned_active_page(
-        &self,
-        chat_id: uuid::Uuid,
-        owner: &str,
-        after: i32,
-        limit: i64,
-    ) -> Result<Option<Vec<Message>>, StoreError> {
-        let c = self.conn().await?;
-        let rows = c
-            .client
-            .query(&c.active_page, &[&chat_id, &owner, &after, &limit])
-            .await
-            .map_err(map_error)?;
-        if rows.is_empty() {
-            let owned: bool = c
-                .client
-                .query_one(&c.owns, &[&chat_id, &owner])
-                .await
-                .and_then(|r| r.try_get(0))
-                .map_err(map_error)?;
-            return Ok(owned.then(Vec::new));
-        }
-        rows.iter()
-            .map(|r| {
-                branched(r)
-                    .map_err(|e| StoreError::Unknown(anyhow::anyhow!("bad stored data: {e}")))?
-                    .into_domain()
-                    .map_err(StoreError::from)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        let statements = S::prepare(&client).await.map_err(map_error)?;
+        Ok(LocalConn { client, statements })
     }
 }
 
-/// A row of [`ACTIVE_PAGE_SQL`] (`b.*` then `branch_count`), by column name.
-fn branched(r: &Row) -> Result<BranchedRow, tokio_postgres::Error> {
-    Ok(BranchedRow {
-        message: MessageRow {
-            id: r.try_get("id")?,
-            chat_id: r.try_get("chat_id")?,
-            seq: r.try_get("seq")?,
-            parent_id: r.try_get("parent_id")?,
-            role: r.try_get("role")?,
-            content: r.try_get("content")?,
-            status: r.try_get("status")?,
-            model: r.try_get("model")?,
-            prompt_tokens: r.try_get("prompt_tokens")?,
-            completion_tokens: r.try_get("completion_tokens")?,
-            error: r.try_get("error")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        },
-        branch_index: r.try_get("branch_index")?,
-        branch_count: r.try_get("branch_count")?,
-        prev_id: r.try_get("prev_id")?,
-        next_id: r.try_get("next_id")?,
+/// The `messages` columns of a row (`m.*` or the same names), by column name.
+fn message_row(r: &Row) -> Result<MessageRow, tokio_postgres::Error> {
+    Ok(MessageRow {
+        id: r.try_get("id")?,
+        chat_id: r.try_get("chat_id")?,
+        seq: r.try_get("seq")?,
+        parent_id: r.try_get("parent_id")?,
+        role: r.try_get("role")?,
+        content: r.try_get("content")?,
+        status: r.try_get("status")?,
+        model: r.try_get("model")?,
+        prompt_tokens: r.try_get("prompt_tokens")?,
+        completion_tokens: r.try_get("completion_tokens")?,
+        error: r.try_get("error")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
     })
+}
+
+/// A row that does not decode: stored data this code cannot read.
+fn bad_row(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Unknown(anyhow::anyhow!("bad stored data: {e}"))
 }
 
 /// The server's codes that mean "try again later", as the pool's errors classify them
@@ -254,17 +253,17 @@ mod tests {
     #[test]
     fn only_for_sslmode_disable() {
         let mut c = PgConfig::new("postgres://u@h/d");
-        assert!(LocalReads::new(&c, "a").is_none(), "prefer is the default");
+        assert!(Local::new(&c, "a").is_none(), "prefer is the default");
         c.sslmode = SslMode::Disable;
-        assert!(LocalReads::new(&c, "a").is_some());
+        assert!(Local::new(&c, "a").is_some());
         c.url = crate::DatabaseUrl::new("postgres://u@h/d?sslmode=require");
-        assert!(LocalReads::new(&c, "a").is_none(), "the URL's mode wins");
+        assert!(Local::new(&c, "a").is_none(), "the URL's mode wins");
         c.sslmode = SslMode::Require;
         c.url = crate::DatabaseUrl::new("postgres://u@h/d?sslmode=disable");
-        assert!(LocalReads::new(&c, "a").is_some());
+        assert!(Local::new(&c, "a").is_some());
         c.url = crate::DatabaseUrl::new("postgres://u@h/d?sslmode=disable&keepalives_count=3");
         assert!(
-            LocalReads::new(&c, "a").is_none(),
+            Local::new(&c, "a").is_none(),
             "a libpq-only key keeps the reads on the pool"
         );
     }
@@ -274,11 +273,19 @@ mod tests {
         let mut c = PgConfig::new("postgres://u@h/d?options=-c%20search_path%3Dx");
         c.sslmode = SslMode::Disable;
         c.statement_timeout = Duration::from_millis(1500);
-        let r = LocalReads::new(&c, "svc").expect("disable");
-        assert_eq!(r.config.get_application_name(), Some("svc"));
+        let r = Local::new(&c, "svc").expect("disable");
+        assert_eq!(r.pages.config.get_application_name(), Some("svc"));
+        assert_eq!(r.searches.config.get_application_name(), Some("svc"));
         assert_eq!(
-            r.config.get_options(),
+            r.pages.config.get_options(),
             Some("-c search_path=x -c statement_timeout=1500 -c jit=off")
+        );
+        assert_eq!(
+            r.searches.config.get_options(),
+            Some(
+                "-c search_path=x -c statement_timeout=1500 -c jit=off \
+                 -c enable_sort=off -c default_transaction_read_only=on"
+            )
         );
     }
 }
