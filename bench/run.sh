@@ -53,8 +53,10 @@ psql_db -v chats="$CHATS" -f "$ROOT/bench/seed_messages.sql" >>"$WORK/seed.log" 
 log "seed the deep chat: a 10,000-message branch with 300 side branches"
 psql_db -f "$ROOT/bench/seed_tree.sql" >>"$WORK/seed.log" || die "seeding the deep chat failed"
 MESSAGES=$(psql_db -At -c "SELECT count(*) FROM messages")
-SEARCH_INDEX=$(psql_db -At -c "SELECT pg_size_pretty(pg_relation_size('messages_search_idx'))")
-log "messages: $MESSAGES, search index (messages_search_idx): $SEARCH_INDEX"
+SEARCH_INDEX=$(psql_db -At -c "SELECT 'GIN index ' || pg_size_pretty(pg_relation_size('messages_search_idx')) \
+  || ', word index ' || pg_size_pretty(pg_relation_size('message_terms_idx')) \
+  || ' (its table ' || pg_size_pretty(pg_relation_size('message_terms')) || ')'")
+log "messages: $MESSAGES, search indexes: $SEARCH_INDEX"
 
 LLM_PORT=$(free_port)
 start fake-llm "$BIN/fake-llm" --addr "127.0.0.1:$LLM_PORT" --ttft-ms 0 --tokens-per-sec 0

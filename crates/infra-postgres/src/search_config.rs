@@ -66,6 +66,14 @@ fn rebuild(conn: &mut PgConnection, config: &str) -> Result<bool, PgError> {
             "CREATE INDEX messages_search_idx ON messages USING gin (owner, chat_id, content_tsv)",
         )
         .execute(c)?;
+        // The word index holds the old configuration's lexemes: filled again.
+        diesel::sql_query("TRUNCATE message_terms").execute(c)?;
+        diesel::sql_query(
+            "INSERT INTO message_terms (owner, lexeme, created_at, message_id, n) \
+             SELECT m.owner, u.lexeme, m.created_at, m.id, coalesce(array_length(u.positions, 1), 0) \
+             FROM messages m, unnest(m.content_tsv) u",
+        )
+        .execute(c)?;
         Ok::<_, PgError>(())
     })?;
     Ok(true)
@@ -74,9 +82,10 @@ fn rebuild(conn: &mut PgConnection, config: &str) -> Result<bool, PgError> {
 impl PgStore {
     /// Makes message search use the configured text-search configuration
     /// (`PgConfig::text_search_config`): when `content_tsv` was built with another one,
-    /// rebuilds it and its index (rewriting `messages`, under an advisory lock, with no
-    /// statement timeout; replicas starting together wait and find it done). Returns
-    /// whether it rebuilt. An unknown configuration is an error.
+    /// rebuilds it, its index and the word index `message_terms` (rewriting `messages`,
+    /// under an advisory lock, with no statement timeout; replicas starting together wait
+    /// and find it done). Returns whether it rebuilt. An unknown configuration is an
+    /// error.
     pub async fn apply_text_search_config(&self) -> Result<bool, StoreError> {
         let config = self.config().text_search_config.clone();
         if !is_config_name(&config) {

@@ -252,7 +252,7 @@ fn levels(r: &Value) -> Vec<Value> {
             &if messages < 2_000_000.0 {
                 format!("quick run: fewer messages than the level's 2,000,000; index {index}")
             } else {
-                format!("heavy user: 10% of all messages; GIN index {index}")
+                format!("heavy user: 10% of all messages; {index}")
             },
         ));
     }

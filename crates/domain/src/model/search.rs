@@ -182,6 +182,12 @@ impl MessageQuery {
         out
     }
 
+    /// Whether the query only asks for words that must all occur: no phrase, no
+    /// exclusion, no `or` (a storage may then answer from a word index alone).
+    pub fn words_only(&self) -> bool {
+        matches!(self.groups.as_slice(), [g] if g.iter().all(|i| !i.excluded && i.words.len() == 1))
+    }
+
     /// Whether a message with these words matches (the reference semantics).
     pub fn matches(&self, index: &WordIndex) -> bool {
         self.groups.iter().any(|g| {
@@ -388,6 +394,19 @@ mod tests {
         assert_eq!(q("a or").websearch(), r#""a" "or""#);
         assert_eq!(q(r#"a "or" b"#).websearch(), r#""a" "or" "b""#);
         assert_eq!(q("a or or b").websearch(), r#""a" or "or" "b""#);
+    }
+
+    #[test]
+    fn words_only_is_a_conjunction_of_single_words() {
+        assert!(q("Lisbon food").words_only());
+        assert!(
+            q(r#""lisbon" food"#).words_only(),
+            "a quoted word is a word"
+        );
+        assert!(q("a or").words_only(), "a trailing or is a word");
+        for s in ["a b or c", "a -b", r#""a b""#, "foo-bar"] {
+            assert!(!q(s).words_only(), "{s}");
+        }
     }
 
     #[test]

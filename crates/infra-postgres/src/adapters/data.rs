@@ -5,6 +5,7 @@ use crate::errors::PgError;
 use crate::repo;
 use crate::repo::search::{older_matches, Candidate, Scope, Terms};
 use crate::repo::search_recent::{in_search_transaction, recent_matches};
+use crate::repo::search_words::word_matches;
 use crate::rows::{chats_into_domain, messages_into_domain, ChatRow, MessageRow, NewOutboxRow};
 use crate::store::PgStore;
 use async_trait::async_trait;
@@ -90,6 +91,7 @@ impl MessageSearchRepository for PgStore {
             config: self.config().text_search_config.clone(),
             websearch: search.query.websearch(),
             wanted: search.query.wanted_words().join(" "),
+            words_only: search.query.words_only(),
         };
         let owner = search.owner.as_str().to_owned();
         let scope = match search.chat_id {
@@ -106,6 +108,12 @@ impl MessageSearchRepository for PgStore {
         }
         self.run_read(move |c| {
             in_search_transaction(c, |c| {
+                if let (Scope::Owner(owner), true) = (&scope, terms.words_only) {
+                    let words = word_matches(c, &terms.config, &terms.websearch, owner, window)?;
+                    if let Some(found) = words {
+                        return page(c, found, after, limit);
+                    }
+                }
                 let recent = recent_matches(c, &terms, &scope, window)?;
                 let mut found = recent.matches;
                 if let Some(from) = recent.end {

@@ -1,5 +1,6 @@
-//! Message search on the request's thread: the statements of `repo::search` and
-//! `repo::search_recent`, without a transaction.
+//! Message search on the request's thread: the statements of `repo::search_words`
+//! (a user's search for words), `repo::search_recent` and `repo::search` (the rest),
+//! without a transaction.
 //!
 //! The pool's search runs its statements in one read-only repeatable-read transaction
 //! with `enable_sort = off` set for it. A connection here is shared by the thread's
@@ -10,10 +11,11 @@
 //! older than where the scan ended (a message written meanwhile is newer), and a match
 //! deleted before the page's read is left out of the page, as on the pool.
 
-use super::{bad_row, map_error, message_row, LocalReads, Prepared};
+use super::{bad_row, map_error, message_row, LocalConn, LocalReads, Prepared};
 use crate::adapters::data::{assemble, missing, rank};
 use crate::repo::search::{older_sql, Candidate, Scope, Terms};
 use crate::repo::search_recent::{scanned, statement_sql, RecentRow, FIRST_SCAN, SCAN_BUDGET};
+use crate::repo::search_words::{word_matches_of, WordRow, WORDS_SQL};
 use crate::rows::MessageRow;
 use domain::model::{MessageSearchCursor, SearchRow};
 use domain::ports::StoreError;
@@ -39,9 +41,10 @@ const RECENT_TYPES: [Type; 8] = [
     Type::INT8,
 ];
 
-/// Message search's statements: the scan for each scope and the page's read (step 3 is
-/// sent unnamed, planned with its values, as on the pool).
+/// Message search's statements: the word index's, the scan for each scope and the
+/// page's read (step 3 is sent unnamed, planned with its values, as on the pool).
 pub(crate) struct Searches {
+    words: Statement,
     recent_owner: Statement,
     recent_chat: Statement,
     page: Statement,
@@ -52,6 +55,9 @@ impl Prepared for Searches {
 
     async fn prepare(client: &Client) -> Result<Self, tokio_postgres::Error> {
         Ok(Self {
+            words: client
+                .prepare_typed(WORDS_SQL, &[Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8])
+                .await?,
             recent_owner: client
                 .prepare_typed(&statement_sql(false), &RECENT_TYPES)
                 .await?,
@@ -75,56 +81,12 @@ impl LocalReads<Searches> {
         limit: usize,
     ) -> Result<Vec<SearchRow>, StoreError> {
         let c = self.conn().await?;
-        let s = &c.statements;
-        let (owner, chat, recent) = match scope {
-            Scope::Owner(owner) => (owner, Uuid::nil(), &s.recent_owner),
-            Scope::Chat(owner, chat) => (owner, *chat, &s.recent_chat),
-        };
-        let values: [&(dyn ToSql + Sync); 8] = [
-            &terms.config,
-            &terms.websearch,
-            &terms.wanted,
-            owner,
-            &chat,
-            &window,
-            &FIRST_SCAN,
-            &SCAN_BUDGET,
-        ];
-        let rows = c.client.query(recent, &values).await.map_err(map_error)?;
-        let rows = rows
-            .iter()
-            .map(recent_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(bad_row)?;
-        let recent = scanned(rows);
-        let mut found = recent.matches;
-        if let Some(from) = recent.end {
-            let n = missing(&found, window);
-            let values: [(&(dyn ToSql + Sync), Type); 9] = [
-                (&terms.config, Type::TEXT),
-                (&terms.websearch, Type::TEXT),
-                (&terms.wanted, Type::TEXT),
-                (owner, Type::TEXT),
-                (&chat, Type::UUID),
-                (&from.created_at, Type::TIMESTAMPTZ),
-                (&from.id, Type::UUID),
-                (&from.seq, Type::INT4),
-                (&n, Type::INT8),
-            ];
-            let rows = c
-                .client
-                .query_typed(&older_sql(scope), &values)
-                .await
-                .map_err(map_error)?;
-            for r in &rows {
-                found.push(older_row(r).map_err(bad_row)?);
-            }
-        }
+        let found = matches(&c, terms, scope, window).await?;
         let ranked = rank(found, after, limit);
         let ids: Vec<Uuid> = ranked.iter().map(|c| c.id).collect();
         let rows = c
             .client
-            .query(&s.page, &[&ids])
+            .query(&c.statements.page, &[&ids])
             .await
             .map_err(map_error)?
             .iter()
@@ -133,6 +95,83 @@ impl LocalReads<Searches> {
             .map_err(bad_row)?;
         assemble(ranked, rows).map_err(StoreError::from)
     }
+}
+
+/// The newest `window` matches of the scope: from the word index when it can answer,
+/// else steps 1 to 3.
+async fn matches(
+    c: &LocalConn<Searches>,
+    terms: &Terms,
+    scope: &Scope,
+    window: i64,
+) -> Result<Vec<Candidate>, StoreError> {
+    let s = &c.statements;
+    if let (Scope::Owner(owner), true) = (scope, terms.words_only) {
+        let values: [&(dyn ToSql + Sync); 4] = [&terms.config, &terms.websearch, owner, &window];
+        let rows = c.client.query(&s.words, &values).await.map_err(map_error)?;
+        let rows = rows
+            .iter()
+            .map(word_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad_row)?;
+        if let Some(found) = word_matches_of(rows)? {
+            return Ok(found);
+        }
+    }
+    let (owner, chat, recent) = match scope {
+        Scope::Owner(owner) => (owner, Uuid::nil(), &s.recent_owner),
+        Scope::Chat(owner, chat) => (owner, *chat, &s.recent_chat),
+    };
+    let values: [&(dyn ToSql + Sync); 8] = [
+        &terms.config,
+        &terms.websearch,
+        &terms.wanted,
+        owner,
+        &chat,
+        &window,
+        &FIRST_SCAN,
+        &SCAN_BUDGET,
+    ];
+    let rows = c.client.query(recent, &values).await.map_err(map_error)?;
+    let rows = rows
+        .iter()
+        .map(recent_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad_row)?;
+    let recent = scanned(rows);
+    let mut found = recent.matches;
+    if let Some(from) = recent.end {
+        let n = missing(&found, window);
+        let values: [(&(dyn ToSql + Sync), Type); 9] = [
+            (&terms.config, Type::TEXT),
+            (&terms.websearch, Type::TEXT),
+            (&terms.wanted, Type::TEXT),
+            (owner, Type::TEXT),
+            (&chat, Type::UUID),
+            (&from.created_at, Type::TIMESTAMPTZ),
+            (&from.id, Type::UUID),
+            (&from.seq, Type::INT4),
+            (&n, Type::INT8),
+        ];
+        let rows = c
+            .client
+            .query_typed(&older_sql(scope), &values)
+            .await
+            .map_err(map_error)?;
+        for r in &rows {
+            found.push(older_row(r).map_err(bad_row)?);
+        }
+    }
+    Ok(found)
+}
+
+fn word_row(r: &Row) -> Result<WordRow, tokio_postgres::Error> {
+    Ok(WordRow {
+        id: r.try_get("id")?,
+        created_at: r.try_get("created_at")?,
+        relevance: r.try_get("relevance")?,
+        hit: r.try_get("hit")?,
+    })
 }
 
 fn recent_row(r: &Row) -> Result<RecentRow, tokio_postgres::Error> {

@@ -12,6 +12,7 @@ pub(crate) mod outbox;
 pub(crate) mod prepared;
 pub(crate) mod search;
 pub(crate) mod search_recent;
+pub(crate) mod search_words;
 pub(crate) mod title_search;
 pub(crate) mod turn;
 pub(crate) mod usage;

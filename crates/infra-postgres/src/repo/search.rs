@@ -14,6 +14,11 @@
 //!    (`messages_search_idx`: owner, chat and words), whose bitmap holds only this
 //!    user's matching messages, which are few (rare words, or none at all).
 //!
+//! A user's search for words that must all occur (no phrase, exclusion or `or`) reads
+//! the word index `message_terms` instead (`repo::search_words`): one statement, a few
+//! hundred index entries, whatever the words' frequencies. The steps below answer the
+//! other queries, and one chat's.
+//!
 //! Steps 1 and 2 are one prepared statement (`repo::search_recent`), which returns the
 //! matches and, when they may be incomplete, the position to go on from; step 3 is
 //! [`older_matches`], sent unnamed so that it is planned with its values each time (its
@@ -39,6 +44,10 @@ pub(crate) struct Terms {
     pub websearch: String,
     /// The wanted words, space-separated (their lexemes count for relevance).
     pub wanted: String,
+    /// Whether the query only asks for words that must all occur
+    /// (`MessageQuery::words_only`): a user's search then reads the word index first
+    /// (`repo::search_words`).
+    pub words_only: bool,
 }
 
 /// Whose messages.

@@ -293,6 +293,7 @@ mod tests {
             config: "simple".into(),
             websearch: "w".into(),
             wanted: "w".into(),
+            words_only: true,
         };
         let owner = "o".to_owned();
         let q = super::Recent::<CHAT> {

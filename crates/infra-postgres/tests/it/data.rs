@@ -128,7 +128,7 @@ fn holds(word: &str, s: i64) -> bool {
 /// index at once (`sparse`, `ancient`, `absent`). Each finds exactly the newest 100
 /// matches (all of them when fewer), newest first (equal relevance), in the user's
 /// scope and in the chat's, and pages join up — read on the request's thread
-/// (`local_reads`) and on the pool alike.
+/// (`local_reads`) and on the pool alike, from the word index and by the scan.
 #[tokio::test]
 async fn search_past_the_scan_budget_finds_the_newest_window() {
     let db = TestDb::new();
@@ -160,9 +160,13 @@ async fn search_past_the_scan_budget_finds_the_newest_window() {
             .take(100)
             .map(|s| s.to_string())
             .collect();
-        for (chat_id, store) in [None, Some(c.id())]
+        // A word alone is answered from the word index in the user's scope; with an
+        // exclusion no message matches, by the scan (and in the chat's scope, always).
+        let queries = [word.to_owned(), format!("{word} -nowhere")];
+        for (chat_id, store, q) in [None, Some(c.id())]
             .into_iter()
             .flat_map(|c| [(c, &local), (c, &pooled)])
+            .flat_map(|(c, s)| queries.iter().map(move |q| (c, s, q)))
         {
             let mut got = Vec::new();
             let mut after = None;
@@ -171,7 +175,7 @@ async fn search_past_the_scan_budget_finds_the_newest_window() {
                     .search_messages(&MessageSearch {
                         owner: user("alice"),
                         chat_id,
-                        query: MessageQuery::parse(word).unwrap(),
+                        query: MessageQuery::parse(q).unwrap(),
                         after,
                         limit: 30,
                         window: 100,
@@ -193,7 +197,7 @@ async fn search_past_the_scan_budget_finds_the_newest_window() {
             } else {
                 "pool"
             };
-            assert_eq!(got, expected, "{word}, chat {chat_id:?}, {how}");
+            assert_eq!(got, expected, "{q}, chat {chat_id:?}, {how}");
         }
     }
 }

@@ -19,3 +19,4 @@ mod pool;
 mod ssl;
 mod support;
 mod trees_migration;
+mod words;

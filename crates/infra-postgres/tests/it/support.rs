@@ -17,6 +17,18 @@ pub fn alice_search(q: &str) -> domain::ports::MessageSearch {
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The one `n` (`bigint`) that `sql` selects.
+pub fn count(conn: &mut diesel::PgConnection, sql: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+}
+
 /// A fresh database and a store on it.
 pub fn store() -> (TestDb, PgStore) {
     let db = TestDb::new();
