@@ -277,7 +277,7 @@ stop "$HSVC" 15
 jq -n --arg mode "$MODE" --argjson chats "$CHATS" --argjson dur "$DUR" --argjson warm "$WARM" \
   --argjson messages "${MESSAGES:-0}" --arg search_index "${SEARCH_INDEX:-n/a}" \
   --arg concs "$CONCS" --arg rev "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  --arg dirty "$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo yes || echo no)" \
+  --arg dirty "$(git -C "$ROOT" status --porcelain -- . ':!BENCHMARKS.md' ':!bench/results.json' 2>/dev/null | grep -q . && echo yes || echo no)" \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \
   --argjson cpus "$(nproc)" --argjson mem "$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)" \
   --arg cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
