@@ -12,7 +12,8 @@
 //! The relevance is the sum of the lexemes' position counts (`n`), as the scan's
 //! `relevance!` counts them: a conjunction's wanted lexemes are its lexemes. Every value
 //! comes in through the first CTE and is read back as an init plan, so the plan never
-//! depends on them and the statement is prepared once.
+//! depends on them: on the request's thread the statement is prepared once per
+//! connection (`local_reads::search`); on the pool diesel sends it unnamed.
 
 use super::search::Candidate;
 use crate::errors::PgError;
@@ -94,4 +95,43 @@ pub(crate) fn word_matches(
         .bind::<BigInt, _>(window)
         .load(conn)?;
     word_matches_of(rows)
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::word_matches;
+    use crate::testing::TestDb;
+
+    /// The statement's own check, whatever the caller decided: only a conjunction of at
+    /// most eight lexemes, as PostgreSQL reads the query, is answered from the index.
+    #[test]
+    fn only_a_conjunction_of_at_most_eight_lexemes_is_answered() {
+        let db = TestDb::new();
+        let conn = &mut db.connect();
+        // Whether the statement answers `websearch` itself (`Some`) or hands it over.
+        let mut answers = |config: &str, websearch: &str| {
+            word_matches(conn, config, websearch, "alice", 100)
+                .unwrap()
+                .is_some()
+        };
+        assert!(answers("simple", r#""python""#));
+        assert!(answers("simple", r#""a" "b" "c" "d" "e" "f" "g" "h""#));
+        assert!(
+            answers("simple", r#""a" "a" "b""#),
+            "distinct lexemes count"
+        );
+        for handed_over in [
+            r#""a" "b" "c" "d" "e" "f" "g" "h" "i""#,
+            r#""a b""#,
+            r#""a" -"b""#,
+            r#""a" or "b""#,
+        ] {
+            assert!(!answers("simple", handed_over), "{handed_over}");
+        }
+        // Only stop words: PostgreSQL's query is empty, which matches nothing.
+        assert_eq!(
+            word_matches(conn, "english", r#""the""#, "alice", 100).unwrap(),
+            Some(vec![])
+        );
+    }
 }

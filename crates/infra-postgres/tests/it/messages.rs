@@ -28,21 +28,7 @@ async fn chat_with_turns(s: &PgStore, turns: u32) -> Chat {
     let c = chat("alice", "Messages");
     s.insert_chat(&c, &created(&c)).await.unwrap();
     for i in 0..turns {
-        let t = turn(&c, i * 2, &format!("q{i}"));
-        let mut r = t.reply.clone();
-        s.start_turn(&t).await.unwrap();
-        r.tweak(|p| {
-            p.status = MessageStatus::Complete;
-            p.content = format!("a{i}");
-        });
-        let done = event(
-            &c,
-            EventKind::MessageCompleted {
-                message: r.clone(),
-                latency_ms: 1,
-            },
-        );
-        assert!(s.finish_reply(&r, &done, None).await.unwrap());
+        answered(s, &c, i * 2, &format!("q{i}"), &format!("a{i}")).await;
     }
     s.find_chat(c.id()).await.unwrap().unwrap()
 }

@@ -29,6 +29,34 @@ pub fn count(conn: &mut diesel::PgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
 }
 
+/// A completed turn of chat `c` at `seq`: the question, then its reply with `answer`
+/// (returned).
+pub async fn answered(
+    s: &PgStore,
+    c: &domain::model::Chat,
+    seq: u32,
+    question: &str,
+    answer: &str,
+) -> domain::model::Message {
+    use domain::ports::MessageRepository;
+    let t = turn(c, seq, question);
+    let mut r = t.reply.clone();
+    s.start_turn(&t).await.unwrap();
+    domain::model::Tweak::tweak(&mut r, |p| {
+        p.status = domain::model::MessageStatus::Complete;
+        p.content = answer.into();
+    });
+    let done = event(
+        c,
+        domain::model::EventKind::MessageCompleted {
+            message: r.clone(),
+            latency_ms: 1,
+        },
+    );
+    assert!(s.finish_reply(&r, &done, None).await.unwrap());
+    r
+}
+
 /// A fresh database and a store on it.
 pub fn store() -> (TestDb, PgStore) {
     let db = TestDb::new();
