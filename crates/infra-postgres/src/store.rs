@@ -29,8 +29,8 @@ pub struct PgStore {
     reads: Arc<tokio::sync::Semaphore>,
     /// Scanning reads waiting for a permit now.
     reads_waiting: Arc<std::sync::atomic::AtomicUsize>,
-    /// The branch page's reads on the request's own thread (`sslmode=disable` only; not
-    /// the relay's store).
+    /// The branch page's and message search's reads on the request's own thread
+    /// (`sslmode=disable` only; not the relay's store).
     local: Option<Arc<Local>>,
 }
 

@@ -108,7 +108,7 @@ impl MessageSearchRepository for PgStore {
         }
         self.run_read(move |c| {
             in_search_transaction(c, |c| {
-                if let (Scope::Owner(owner), true) = (&scope, terms.words_only) {
+                if let Some(owner) = terms.word_index_owner(&scope) {
                     let words = word_matches(c, &terms.config, &terms.websearch, owner, window)?;
                     if let Some(found) = words {
                         return page(c, found, after, limit);

@@ -106,8 +106,8 @@ async fn matches(
     window: i64,
 ) -> Result<Vec<Candidate>, StoreError> {
     let s = &c.statements;
-    if let (Scope::Owner(owner), true) = (scope, terms.words_only) {
-        let values: [&(dyn ToSql + Sync); 4] = [&terms.config, &terms.websearch, owner, &window];
+    if let Some(owner) = terms.word_index_owner(scope) {
+        let values: [&(dyn ToSql + Sync); 4] = [&terms.config, &terms.websearch, &owner, &window];
         let rows = c.client.query(&s.words, &values).await.map_err(map_error)?;
         let rows = rows
             .iter()

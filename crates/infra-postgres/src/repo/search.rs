@@ -50,6 +50,17 @@ pub(crate) struct Terms {
     pub words_only: bool,
 }
 
+impl Terms {
+    /// The owner whose word index answers this search first: a user's search (not one
+    /// chat's) for words only.
+    pub(crate) fn word_index_owner<'s>(&self, scope: &'s Scope) -> Option<&'s str> {
+        match scope {
+            Scope::Owner(owner) if self.words_only => Some(owner),
+            _ => None,
+        }
+    }
+}
+
 /// Whose messages.
 #[derive(Debug, Clone)]
 pub(crate) enum Scope {
